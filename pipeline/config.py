@@ -1,0 +1,280 @@
+"""Load and validate ``config.yaml`` into frozen, typed objects.
+
+Configuration flows one way: YAML -> these objects -> flow parameters -> keyword
+arguments. Library code never reads YAML or environment variables itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd")
+SPEAKERS = ("customer", "agent", "bot", "system")
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """Column names of a turn-per-row CSV/Parquet export (canonical field -> column).
+
+    An empty string means the export has no such column.
+    """
+
+    conversation_id: str = "conversation_id"
+    speaker: str = "speaker"
+    text: str = "text"
+    ts: str = "ts"
+    turn_idx: str = ""
+    event_type: str = "event_type"
+    action: str = "action"
+    channel: str = "channel"
+    queue: str = "queue"
+    team: str = "team"
+    agent_id: str = "agent_id"
+    customer_id: str = "customer_id"
+    started_at: str = "started_at"
+    ended_at: str = "ended_at"
+    outcome: str = "outcome"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How input files are read and validated."""
+
+    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd"] = "auto"
+    batch_size: int = 5000
+    max_text_chars: int = 10000
+    patterns: tuple[str, ...] = (
+        "*.jsonl",
+        "*.jsonl.gz",
+        "*.ndjson",
+        "*.json",
+        "*.json.gz",
+        "*.csv",
+        "*.csv.gz",
+        "*.parquet",
+    )
+    speaker_aliases: dict[str, str] = field(default_factory=dict)
+    table: TableColumns = field(default_factory=TableColumns)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(
+                f"ingest.batch_size: expected a positive integer, found {self.batch_size}"
+            )
+        if self.max_text_chars < 1:
+            raise ConfigError(
+                f"ingest.max_text_chars: expected a positive integer, found {self.max_text_chars}"
+            )
+        for alias, speaker in self.speaker_aliases.items():
+            if speaker not in SPEAKERS:
+                raise ConfigError(
+                    f"ingest.speaker_aliases.{alias}: expected one of {'/'.join(SPEAKERS)}, "
+                    f"found {speaker!r}"
+                )
+
+
+@dataclass(frozen=True)
+class RedactConfig:
+    """What is redacted and where the identifier-hashing key comes from."""
+
+    types: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+    hash_key_env: str = "CXMINER_HASH_KEY"
+
+    def __post_init__(self) -> None:
+        known = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+        for name in self.types:
+            if name not in known:
+                raise ConfigError(
+                    f"redact.types: expected a list of {'/'.join(known)}, found {name!r}"
+                )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration; paths are absolute."""
+
+    database: Path = Path("reports/cxminer.duckdb")
+    landing: Path = Path("data/sample")
+    lock_timeout_s: float = 0.0
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    redact: RedactConfig = field(default_factory=RedactConfig)
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.lock_timeout_s < 0:
+            raise ConfigError(
+                f"lock_timeout_s: expected a number >= 0, found {self.lock_timeout_s}"
+            )
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config file.
+
+    Parameters
+    ----------
+    path
+        The YAML file; ``None`` gives the built-in defaults (paths relative to the
+        current directory).
+
+    Returns
+    -------
+    Config
+        Frozen config with paths resolved relative to the file's folder.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or unreadable, or a key is unknown or of the wrong type.
+    """
+    if path is None:
+        return _resolve_paths(Config(), Path.cwd())
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; pass --config PATH") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: cannot read config: {reason}") from None
+    if data is None:
+        data = {}
+    try:
+        config = _build(Config, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return dataclasses.replace(_resolve_paths(config, path.resolve().parent), source=path.resolve())
+
+
+def config_hash(config: Config) -> str:
+    """Return a stable short hash of the analytic settings (for the audit trail in ``runs``).
+
+    File locations (database, landing folder, the config file itself) are left out:
+    the same settings hash the same on every machine; inputs are recorded separately.
+    """
+    settings = _plain(config)
+    for location in ("database", "landing", "source"):
+        settings.pop(location)
+    payload = json.dumps(settings, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    return dataclasses.replace(
+        config,
+        database=(base / config.database).resolve(),
+        landing=(base / config.landing).resolve(),
+    )
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking every key and type."""
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, found {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key; expected one of {', '.join(sorted(names))}"
+        )
+    kwargs = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against type ``hint``; return it in the declared type."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{key}.")
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _coerce(inner, value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {'/'.join(map(str, args))}, found {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, found {_kind(value)}")
+        return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, found {_kind(value)}")
+        return {
+            _coerce(args[0], k, f"{key}"): _coerce(args[1], v, f"{key}.{k}")
+            for k, v in value.items()
+        }
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a path string, found {_kind(value)}")
+        return Path(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, found {_kind(value)}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, found {_kind(value)}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, found {_kind(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, found {_kind(value)}")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+DEV_HASH_KEY = b"cxminer-development-key-not-for-production"
+
+
+def hash_key_from_env(env_name: str, environ: typing.Mapping[str, str]) -> tuple[bytes, bool]:
+    """Return the identifier-hashing key from ``environ[env_name]``.
+
+    Called once, at the edge (flow or CLI). Returns ``(key, is_default)``: without the
+    variable, a fixed development key is used and ``is_default`` is true so the caller
+    can warn.
+    """
+    value = environ.get(env_name, "")
+    if not value:
+        return DEV_HASH_KEY, True
+    return value.encode("utf-8"), False

@@ -1,0 +1,28 @@
+"""The error hierarchy: each subclasses a built-in so callers can catch broadly or narrowly.
+
+Messages say what was expected, what was found, and the fix, in one line.
+"""
+
+
+class CxminerError(Exception):
+    """Base class of every error cxminer raises on purpose."""
+
+
+class ConfigError(CxminerError, ValueError):
+    """A configuration file or value is wrong (names the key and what was expected)."""
+
+
+class SchemaError(CxminerError, ValueError):
+    """Data does not match the table or record contract."""
+
+
+class InputError(CxminerError, OSError):
+    """An input file cannot be opened or read at all."""
+
+
+class StoreError(CxminerError, RuntimeError):
+    """The DuckDB store cannot be opened or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the single-writer lock of the database."""
