@@ -1,0 +1,178 @@
+"""Table and column contracts of the DuckDB store, and its forward migrations.
+
+Column names are constants here so that stages, views and tests agree. Keys are
+enforced by the writer (``store.py``), not by DuckDB constraints: DuckDB's ART indexes
+slow bulk inserts and reject delete-then-insert of the same key in one transaction.
+"""
+
+from __future__ import annotations
+
+# Tables
+RUNS = "runs"
+SOURCES = "sources"
+QUARANTINE = "quarantine"
+CONVERSATIONS = "conversations"
+TURNS = "turns"
+REDACTIONS = "redactions"
+SCHEMA_VERSION = "schema_version"
+
+SPEAKERS = ("customer", "agent", "bot", "system")
+EVENT_TYPES = ("utterance", "action")
+RUN_STATUSES = ("running", "ok", "failed")
+SOURCE_STATUSES = ("ok", "partial", "unreadable")
+
+# Columns of each table, in order. Every analytic table carries run_id.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    RUNS: (
+        "run_id",
+        "flow",
+        "started_at",
+        "finished_at",
+        "status",
+        "config_hash",
+        "code_version",
+        "inputs",
+        "row_counts",
+        "error",
+    ),
+    SOURCES: (
+        "source_id",
+        "path",
+        "sha256",
+        "format",
+        "status",
+        "error",
+        "n_records",
+        "n_loaded",
+        "n_unchanged",
+        "n_replaced",
+        "n_quarantined",
+        "run_id",
+        "ingested_at",
+    ),
+    QUARANTINE: (
+        "source_id",
+        "locator",
+        "conversation_id",
+        "field",
+        "reason",
+        "message",
+        "raw",
+        "run_id",
+    ),
+    CONVERSATIONS: (
+        "conversation_id",
+        "source_id",
+        "locator",
+        "channel",
+        "queue",
+        "team",
+        "agent_hash",
+        "customer_hash",
+        "started_at",
+        "ended_at",
+        "outcome",
+        "metadata",
+        "n_turns",
+        "content_hash",
+        "run_id",
+    ),
+    TURNS: (
+        "conversation_id",
+        "turn_idx",
+        "speaker",
+        "event_type",
+        "text",
+        "action_name",
+        "args",
+        "ts",
+        "run_id",
+    ),
+    REDACTIONS: ("conversation_id", "turn_idx", "pii_type", "n", "run_id"),
+}
+
+# Text columns that may carry free text and are scanned for leaks in tests.
+FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    QUARANTINE: ("message", "raw"),
+    CONVERSATIONS: ("metadata",),
+    TURNS: ("text", "args"),
+}
+
+_V1 = [
+    f"""create table {RUNS} (
+        run_id varchar not null,
+        flow varchar not null,
+        started_at timestamptz not null,
+        finished_at timestamptz,
+        status varchar not null,
+        config_hash varchar not null,
+        code_version varchar not null,
+        inputs json,
+        row_counts json,
+        error varchar
+    )""",
+    f"""create table {SOURCES} (
+        source_id varchar not null,
+        path varchar not null,
+        sha256 varchar,
+        format varchar,
+        status varchar not null,
+        error varchar,
+        n_records bigint not null,
+        n_loaded bigint not null,
+        n_unchanged bigint not null,
+        n_replaced bigint not null,
+        n_quarantined bigint not null,
+        run_id varchar not null,
+        ingested_at timestamptz not null
+    )""",
+    f"""create table {QUARANTINE} (
+        source_id varchar not null,
+        locator varchar not null,
+        conversation_id varchar,
+        field varchar,
+        reason varchar not null,
+        message varchar not null,
+        raw varchar,
+        run_id varchar not null
+    )""",
+    f"""create table {CONVERSATIONS} (
+        conversation_id varchar not null,
+        source_id varchar not null,
+        locator varchar not null,
+        channel varchar,
+        queue varchar,
+        team varchar,
+        agent_hash varchar,
+        customer_hash varchar,
+        started_at timestamptz,
+        ended_at timestamptz,
+        outcome varchar,
+        metadata json,
+        n_turns integer not null,
+        content_hash varchar not null,
+        run_id varchar not null
+    )""",
+    f"""create table {TURNS} (
+        conversation_id varchar not null,
+        turn_idx integer not null,
+        speaker varchar not null,
+        event_type varchar not null,
+        text varchar,
+        action_name varchar,
+        args json,
+        ts timestamptz,
+        run_id varchar not null
+    )""",
+    f"""create table {REDACTIONS} (
+        conversation_id varchar not null,
+        turn_idx integer not null,
+        pii_type varchar not null,
+        n integer not null,
+        run_id varchar not null
+    )""",
+]
+
+# Forward migrations: version -> statements. Append, never edit a released entry.
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+LATEST_VERSION = max(MIGRATIONS)
