@@ -1,0 +1,208 @@
+"""Ingest: read input files in bounded batches, validate, redact, and hand batches to the store.
+
+Reads: input files (through ``pipeline.adapters``). Writes nothing itself: a flow task
+passes each :class:`IngestBatch` to ``pipeline.store``. Tables fed: ``conversations``,
+``turns``, ``redactions``, ``quarantine`` (and one ``sources`` row a file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from pipeline.adapters import RawBatch
+from pipeline.adapters.abcd import looks_like_abcd, read_abcd
+from pipeline.adapters.files import open_binary
+from pipeline.adapters.jsonl import read_jsonl
+from pipeline.adapters.star import looks_like_star, read_star
+from pipeline.adapters.table import read_table
+from pipeline.config import IngestConfig
+from pipeline.errors import InputError
+from pipeline.redact import PII_TYPES, hash_identifiers, redact_text, redact_texts
+from pipeline.schema import COLUMNS, CONVERSATIONS, QUARANTINE, REDACTIONS, TURNS
+from pipeline.validate import QUARANTINE_COLUMNS, validate_batch
+
+# Fields of raw records that hold customer or agent identities; masked in quarantine raw.
+_ID_KEYS = ("agent_id", "customer_id", "AnonymizedUserWorkerID", "AnonymizedWizardWorkerID")
+_ID_PATTERN = r'"(' + "|".join(_ID_KEYS) + r')"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)'
+_SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """One batch ready for the store: redacted, identifiers hashed, quarantine separated."""
+
+    conversations: pl.DataFrame
+    turns: pl.DataFrame
+    redactions: pl.DataFrame
+    quarantine: pl.DataFrame
+
+    @property
+    def n_records(self) -> int:
+        """Records seen in this batch (valid plus quarantined)."""
+        return self.conversations.height + self.quarantine.height
+
+
+def list_inputs(paths: Iterable[str | Path], *, patterns: Sequence[str]) -> list[Path]:
+    """Expand folders into the files matching ``patterns`` (sorted); keep files as given.
+
+    Raises
+    ------
+    InputError
+        A path does not exist.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = {p for pattern in patterns for p in path.rglob(pattern) if p.is_file()}
+            files.extend(sorted(found))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(files))
+
+
+def detect_format(path: Path) -> str:
+    """Guess a file's format from its name and first bytes.
+
+    Returns
+    -------
+    str
+        One of ``jsonl``, ``csv``, ``parquet``, ``star``, ``abcd``.
+    """
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    with open_binary(path) as handle:
+        try:
+            head = handle.read(_SNIFF_BYTES)
+        except (EOFError, OSError):
+            head = b""
+    stripped = head.lstrip()
+    if stripped.startswith(b"[") or (
+        stripped.startswith(b"{")
+        and looks_like_abcd(head)
+        and b"\n{" not in stripped[:_SNIFF_BYTES]
+    ):
+        return "abcd" if looks_like_abcd(head) else "jsonl"
+    first_line = stripped.split(b"\n", 1)[0]
+    try:
+        first = orjson.loads(first_line)
+    except orjson.JSONDecodeError:
+        return "jsonl"  # let the reader report the bad line
+    if isinstance(first, dict) and looks_like_star(first):
+        return "star"
+    return "jsonl"
+
+
+def read_raw(path: Path, *, fmt: str, config: IngestConfig) -> Iterator[RawBatch]:
+    """Dispatch to the reader of ``fmt`` (``auto`` detects it)."""
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "jsonl":
+        return read_jsonl(path, batch_size=config.batch_size)
+    if fmt == "star":
+        return read_star(path, batch_size=config.batch_size)
+    if fmt == "abcd":
+        return read_abcd(path, batch_size=config.batch_size)
+    if fmt in ("csv", "parquet"):
+        return read_table(path, fmt=fmt, columns=config.table, batch_size=config.batch_size)
+    raise InputError(f"{path}: unknown format {fmt!r}; expected auto/jsonl/csv/parquet/star/abcd")
+
+
+def read_source(
+    path: Path,
+    *,
+    source_id: str,
+    fmt: str,
+    config: IngestConfig,
+    hash_key: bytes,
+    redact_types: Sequence[str] = PII_TYPES,
+) -> Iterator[IngestBatch]:
+    """Read one input file as a stream of validated, redacted batches.
+
+    Raises
+    ------
+    InputError
+        The file cannot be opened or is not in the expected format at all.
+    """
+    seen: set[str] = set()
+    for raw in read_raw(path, fmt=fmt, config=config):
+        valid, seen = validate_batch(
+            raw,
+            source_id=source_id,
+            max_text_chars=config.max_text_chars,
+            speaker_aliases=config.speaker_aliases,
+            seen_ids=seen,
+        )
+        yield prepare_batch(
+            valid.conversations,
+            valid.turns,
+            valid.quarantine,
+            source_id=source_id,
+            hash_key=hash_key,
+            redact_types=redact_types,
+        )
+
+
+def prepare_batch(
+    conversations: pl.DataFrame,
+    turns: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    *,
+    source_id: str,
+    hash_key: bytes,
+    redact_types: Sequence[str],
+) -> IngestBatch:
+    """Redact text, hash identifiers and shape the frames to the store's columns."""
+    text, counts = redact_texts(turns["text"], types=redact_types)
+    args, _ = redact_texts(turns["args"], types=redact_types)
+    metadata, _ = redact_texts(conversations["metadata"], types=redact_types)
+    out_turns = turns.with_columns(text=text, args=args, action_name=pl.col("action"))
+    out_turns = out_turns.with_columns(ts=pl.col("ts_parsed")).select(
+        [c for c in COLUMNS[TURNS] if c != "run_id"]
+    )
+    redactions = (
+        pl.concat([turns.select("conversation_id", "turn_idx"), counts], how="horizontal")
+        .unpivot(index=["conversation_id", "turn_idx"], variable_name="pii_type", value_name="n")
+        .filter(pl.col("n") > 0)
+        .with_columns(pl.col("n").cast(pl.Int32))
+        .sort("conversation_id", "turn_idx", "pii_type")
+    )
+    out_conv = conversations.with_columns(
+        source_id=pl.lit(source_id),
+        agent_hash=hash_identifiers(conversations["agent_id"], key=hash_key),
+        customer_hash=hash_identifiers(conversations["customer_id"], key=hash_key),
+        outcome=pl.col("outcome").str.strip_chars().str.to_lowercase(),
+        metadata=metadata,
+    ).select([c for c in COLUMNS[CONVERSATIONS] if c != "run_id"])
+    return IngestBatch(
+        conversations=out_conv,
+        turns=out_turns,
+        redactions=redactions.select([c for c in COLUMNS[REDACTIONS] if c != "run_id"]),
+        quarantine=redact_quarantine(quarantine, redact_types=redact_types),
+    )
+
+
+def redact_quarantine(quarantine: pl.DataFrame, *, redact_types: Sequence[str]) -> pl.DataFrame:
+    """Mask identifiers and redact PII in quarantined raw records and messages."""
+    if quarantine.is_empty():
+        return quarantine.select(QUARANTINE_COLUMNS)
+    masked = quarantine["raw"].str.replace_all(_ID_PATTERN, r'"$1": "<ID>"')
+    raw, _ = redact_texts(masked, types=redact_types)
+    message, _ = redact_texts(quarantine["message"], types=redact_types)
+    return quarantine.with_columns(raw=raw, message=message).select(
+        [c for c in COLUMNS[QUARANTINE] if c != "run_id"]
+    )
+
+
+def unreadable_reason(error: Exception) -> str:
+    """One redacted line describing why a whole file could not be read."""
+    return redact_text(str(error).splitlines()[0] if str(error) else type(error).__name__)

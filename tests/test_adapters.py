@@ -1,0 +1,690 @@
+"""Input adapters: canonical JSONL, CSV/Parquet tables, STAR and ABCD, format detection."""
+
+import gzip
+import json
+import random
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pyarrow.csv as pacsv
+import pytest
+from polars.testing import assert_frame_equal
+
+from pipeline.adapters import table
+from pipeline.adapters.abcd import read_abcd
+from pipeline.adapters.jsonl import read_jsonl
+from pipeline.adapters.star import dialogue_to_record, read_star
+from pipeline.adapters.table import read_table
+from pipeline.config import IngestConfig, TableColumns
+from pipeline.errors import InputError
+from pipeline.ingest import detect_format, list_inputs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+STAR = FIXTURES / "star_excerpt.jsonl"
+ABCD = FIXTURES / "abcd_sample.json"
+STAR_LINES = [json.loads(line) for line in STAR.read_text().splitlines()]
+ABCD_ITEMS = json.loads(ABCD.read_text())
+
+
+def read_all(batches):
+    batches = list(batches)
+    assert batches, "the reader yielded no batch"
+    return tuple(
+        pl.concat([getattr(b, n) for b in batches]) for n in ("conversations", "turns", "rejects")
+    )
+
+
+def conv(cid, *texts, **fields):
+    speakers = ("customer", "agent")
+    turns = [{"speaker": speakers[i % 2], "text": t} for i, t in enumerate(texts)]
+    return {"conversation_id": cid, **fields, "turns": turns}
+
+
+def write_lines(path, lines):
+    path.write_bytes(
+        b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n" for x in lines)
+    )
+    return path
+
+
+def texts_by_conv(conversations, turns):
+    """{conversation_id: [turn texts in turn_idx order]} for one batch's frames."""
+    joined = turns.join(conversations.select("rec", "conversation_id"), on="rec")
+    grouped = joined.sort("rec", "turn_idx").group_by("conversation_id", maintain_order=True)
+    return {row["conversation_id"]: row["text"] for row in grouped.agg("text").to_dicts()}
+
+
+# ---------------------------------------------------------------- canonical JSONL
+
+
+def test_jsonl_plain_and_gzip_give_identical_frames_and_hashes_follow_content(tmp_path):
+    lines = [
+        conv("c1", "hi", "hello", channel="chat"),
+        conv("c2", "refund"),
+        b"{bad",
+        conv("c1", "hi", "hello", channel="chat"),
+    ]
+    plain = write_lines(tmp_path / "a.jsonl", lines)
+    packed = tmp_path / "a.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    got_plain = read_all(read_jsonl(plain, batch_size=10))
+    got_gzip = read_all(read_jsonl(packed, batch_size=10))
+    assert got_plain[0]["conversation_id"].to_list() == ["c1", "c2", "c1"]
+    assert got_plain[2]["locator"].to_list() == ["line 3"]
+    hashes = got_plain[0]["content_hash"].to_list()
+    assert hashes[0] == hashes[2] != hashes[1] and len(hashes[0]) == 32
+    for a, b in zip(got_plain, got_gzip, strict=True):
+        assert_frame_equal(a, b)
+
+
+def test_jsonl_batches_are_bounded_and_rec_is_local(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", [conv(f"c{i}", "q", "a") for i in range(5)])
+    batches = list(read_jsonl(path, batch_size=2))
+    assert [b.conversations.height for b in batches] == [2, 2, 1]
+    assert [b.conversations["rec"].to_list() for b in batches] == [[0, 1], [0, 1], [0]]
+    assert [b.turns["rec"].to_list() for b in batches] == [[0, 0, 1, 1], [0, 0, 1, 1], [0, 0]]
+    assert [b.conversations["locator"].to_list() for b in batches] == [
+        ["line 1", "line 2"],
+        ["line 3", "line 4"],
+        ["line 5"],
+    ]
+
+
+def test_jsonl_blank_lines_are_skipped_but_counted(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", [conv("c1", "hi"), b"", b"   \t", conv("c2", "yo")])
+    conversations, turns, rejects = read_all(read_jsonl(path, batch_size=10))
+    assert conversations["locator"].to_list() == ["line 1", "line 4"]
+    assert turns.height == 2
+    assert rejects.is_empty()
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b'{"conversation_id": "c2", "turns": [', "malformed_json"),
+        (b'{"conversation_id": "caf\xe9", "turns": []}', "bad_encoding"),
+        (b'[{"conversation_id": "c2"}]', "bad_type"),
+        (b'"just a string"', "bad_type"),
+    ],
+)
+def test_jsonl_unparseable_line_is_a_reject_with_its_line(tmp_path, line, reason):
+    path = write_lines(tmp_path / "a.jsonl", [conv("c1", "hi"), line, conv("c3", "yo")])
+    conversations, _, rejects = read_all(read_jsonl(path, batch_size=10))
+    assert conversations["conversation_id"].to_list() == ["c1", "c3"]
+    assert rejects.select("locator", "reason").rows() == [("line 2", reason)]
+    assert rejects["message"][0]
+
+
+def test_jsonl_truncated_gzip_keeps_lines_before_the_cut(tmp_path):
+    rng = random.Random(7)  # random text compresses poorly, so the cut falls mid-file
+    lines = [conv(f"c{i}", "".join(rng.choices("abcdefghij klmnop", k=200))) for i in range(50)]
+    data = gzip.compress(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    cut = data[: len(data) // 2]
+    complete = zlib.decompressobj(wbits=31).decompress(cut).count(b"\n")
+    assert 0 < complete < 50
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(cut)
+    conversations, _, rejects = read_all(read_jsonl(path, batch_size=1000))
+    assert conversations["conversation_id"].to_list() == [f"c{i}" for i in range(complete)]
+    assert rejects.select("locator", "reason").rows() == [
+        (f"line {complete + 1}", "truncated_gzip")
+    ]
+    assert f"after line {complete}" in rejects["message"][0]
+
+
+def test_jsonl_unknown_fields_are_kept_in_metadata(tmp_path):
+    record = {
+        "conversation_id": "c1",
+        "metadata": {"a": 1},
+        "crm": "X",
+        "turns": [
+            {"speaker": "customer", "text": "hi", "sentiment": -1},
+            {"speaker": "agent", "text": "yo"},
+        ],
+    }
+    path = write_lines(tmp_path / "a.jsonl", [record])
+    conversations, turns, _ = read_all(read_jsonl(path, batch_size=10))
+    assert json.loads(conversations["metadata"][0]) == {
+        "a": 1,
+        "crm": "X",
+        "turn_fields": {"0": {"sentiment": -1}},
+    }
+    assert "sentiment" not in turns.columns
+
+
+def test_jsonl_turn_value_types(tmp_path):
+    record = {
+        "conversation_id": "c1",
+        "turns": [
+            {"speaker": "customer", "text": "hi", "ts": 1772359203},  # Unix seconds
+            {"speaker": "agent", "text": 123, "ts": 1772359203.5},
+            {"speaker": "agent", "text": "yo", "ts": "2026-03-01T10:00:09Z"},
+        ],
+    }
+    path = write_lines(tmp_path / "a.jsonl", [record])
+    _, turns, _ = read_all(read_jsonl(path, batch_size=10))
+    assert turns.select("text", "ts", "type_problem").rows() == [
+        ("hi", "2026-03-01T10:00:03+00:00", None),
+        (None, "2026-03-01T10:00:03.500000+00:00", "text: expected a string, found int"),
+        ("yo", "2026-03-01T10:00:09Z", None),
+    ]
+
+
+def test_jsonl_millisecond_epoch_does_not_crash_the_file(tmp_path):
+    bad = {
+        "conversation_id": "c2",
+        "turns": [{"speaker": "customer", "text": "hi", "ts": 1772359203000}],
+    }
+    path = write_lines(tmp_path / "a.jsonl", [conv("c1", "hi"), bad])
+    conversations, turns, _ = read_all(read_jsonl(path, batch_size=10))
+    assert conversations["conversation_id"].to_list() == ["c1", "c2"]
+    ts, problem = turns.row(1)[-2:]
+    assert problem is not None or ts.startswith("2026-03-01T10:00:03")
+
+
+# ---------------------------------------------------------------- CSV / Parquet tables
+
+CSV = """conversation_id,speaker,text,ts,queue,crm_ref
+c1,customer,hi there,2026-03-01T10:00:00Z,billing,R1
+c1,agent,hello,2026-03-01T10:00:05Z,billing,R1
+c2,customer,refund please,2026-03-01T11:00:00Z,refunds,R2
+c3,customer,where is my order,2026-03-01T12:00:00Z,orders,R3
+c3,agent,checking,2026-03-01T12:00:09Z,orders,R3
+c3,agent,shipped,2026-03-01T12:00:30Z,orders,R3
+"""
+EXPECTED_TEXTS = {
+    "c1": ["hi there", "hello"],
+    "c2": ["refund please"],
+    "c3": ["where is my order", "checking", "shipped"],
+}
+
+
+def read_csv_text(tmp_path, text, columns=None):
+    (tmp_path / "t.csv").write_text(text)
+    return read_all(
+        read_table(tmp_path / "t.csv", fmt="csv", columns=columns or TableColumns(), batch_size=100)
+    )
+
+
+def test_csv_turn_per_row_groups_conversations_in_file_order(tmp_path):
+    conversations, turns, rejects = read_csv_text(tmp_path, CSV)
+    assert conversations.select("conversation_id", "locator", "queue").rows() == [
+        ("c1", "rows 2-3", "billing"),
+        ("c2", "rows 4-4", "refunds"),
+        ("c3", "rows 5-7", "orders"),
+    ]
+    assert texts_by_conv(conversations, turns) == EXPECTED_TEXTS
+    assert turns.filter(pl.col("rec") == 2)["speaker"].to_list() == ["customer", "agent", "agent"]
+    assert turns["ts"][1] == "2026-03-01T10:00:05Z"
+    assert rejects.is_empty()
+    assert [json.loads(m) for m in conversations["metadata"]] == [  # the unmapped column
+        {"crm_ref": "R1"},
+        {"crm_ref": "R2"},
+        {"crm_ref": "R3"},
+    ]
+    assert "crm_ref" not in turns.columns
+
+
+def test_csv_custom_column_mapping(tmp_path):
+    text = (
+        "call_id,role,utterance,time,site\n"
+        "k1,customer,my card is blocked,2026-03-01T10:00:00Z,lisbon\n"
+        "k1,agent,let me look,2026-03-01T10:00:04Z,lisbon\n"
+    )
+    columns = TableColumns(conversation_id="call_id", speaker="role", text="utterance", ts="time")
+    conversations, turns, _ = read_csv_text(tmp_path, text, columns)
+    assert conversations.select("conversation_id", "locator", "metadata").rows() == [
+        ("k1", "rows 2-3", '{"site":"lisbon"}')
+    ]
+    assert turns.select("speaker", "text", "ts").rows() == [
+        ("customer", "my card is blocked", "2026-03-01T10:00:00Z"),
+        ("agent", "let me look", "2026-03-01T10:00:04Z"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "columns", "column", "field"),
+    [
+        ("conversation_id,text", TableColumns(), "speaker", "speaker"),
+        ("id,speaker,text", TableColumns(), "conversation_id", "conversation_id"),
+        (
+            "conversation_id,speaker,text",
+            TableColumns(conversation_id="call_id"),
+            "call_id",
+            "conversation_id",
+        ),
+    ],
+)
+def test_csv_missing_required_column_is_an_input_error(tmp_path, header, columns, column, field):
+    with pytest.raises(InputError) as info:
+        read_csv_text(
+            tmp_path, f"{header}\n" + ",".join(["x"] * header.count(",")) + ",x\n", columns
+        )
+    assert repr(column) in str(info.value)
+    assert f"ingest.table.{field}" in str(info.value)
+
+
+def test_csv_rows_without_id_and_reappearing_conversations_are_rejects(tmp_path):
+    text = (
+        "conversation_id,speaker,text,note\nc1,customer,hi,n\n,agent,orphan,n\n"
+        "c1,agent,yo,n\nc2,customer,hey,n\nc1,agent,late reply,n\n"
+    )
+    conversations, turns, rejects = read_csv_text(tmp_path, text)
+    assert conversations.select("conversation_id", "locator").rows() == [
+        ("c1", "rows 2-4"),
+        ("c2", "rows 5-5"),
+    ]
+    assert turns["text"].to_list() == ["hi", "yo", "hey"]
+    assert rejects.select("locator", "conversation_id", "field", "reason").rows() == [
+        ("row 3", None, "conversation_id", "missing_id"),
+        ("rows 6-6", "c1", "conversation_id", "duplicate_id"),
+    ]
+    assert "orphan" in rejects["raw"][0] and "late reply" in rejects["raw"][1]
+    assert "sort the export" in rejects["message"][1]
+
+
+def test_csv_gzip_equals_plain(tmp_path):
+    plain = read_csv_text(tmp_path, CSV)
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(CSV.encode()))
+    got = read_all(read_table(packed, fmt="csv", columns=TableColumns(), batch_size=100))
+    for a, b in zip(plain, got, strict=True):
+        assert_frame_equal(a, b)
+
+
+def _nine_rows(tmp_path):
+    rows = [
+        ("c1", "a1"),
+        ("c1", "a2"),
+        ("c2", "b1"),
+        ("c2", "b2"),
+        ("c2", "b3"),
+        ("c2", "b4"),
+        ("c3", "x"),
+        ("c4", "y"),
+        ("c4", "z"),
+    ]
+    df = pl.DataFrame(rows, schema=["conversation_id", "text"], orient="row").with_columns(
+        speaker=pl.lit("agent"), note=pl.lit("n")
+    )
+    df.write_csv(tmp_path / "n.csv")
+    df.write_parquet(tmp_path / "n.parquet")
+    return {"c1": ["a1", "a2"], "c2": ["b1", "b2", "b3", "b4"], "c3": ["x"], "c4": ["y", "z"]}
+
+
+def _small_blocks(monkeypatch):
+    """Force several read blocks: _BLOCK_ROWS for Parquet, a tiny byte block size for CSV."""
+    monkeypatch.setattr(table, "_BLOCK_ROWS", 3)
+    real = pacsv.ReadOptions
+    monkeypatch.setattr(table.pacsv, "ReadOptions", lambda **kw: real(**{**kw, "block_size": 40}))
+    counted = []
+    real_blocks = table._blocks
+
+    def blocks(path, fmt, **kwargs):
+        for block in real_blocks(path, fmt, **kwargs):
+            counted.append(block.height)
+            yield block
+
+    monkeypatch.setattr(table, "_blocks", blocks)
+    return counted
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_conversation_spanning_blocks_stays_whole(tmp_path, monkeypatch, fmt):
+    expected = _nine_rows(tmp_path)
+    counted = _small_blocks(monkeypatch)
+    batches = list(read_table(tmp_path / f"n.{fmt}", fmt=fmt, columns=TableColumns(), batch_size=1))
+    assert len(counted) >= 3 and sum(counted) == 9  # really read in several blocks
+    got = {}
+    for b in batches:
+        assert b.rejects.is_empty()
+        assert b.conversations["rec"].to_list() == list(range(b.conversations.height))
+        for cid, texts in texts_by_conv(b.conversations, b.turns).items():
+            assert cid not in got
+            got[cid] = texts
+    assert got == expected
+
+
+def test_table_batches_never_exceed_batch_size(tmp_path, monkeypatch):
+    _nine_rows(tmp_path)
+    _small_blocks(monkeypatch)
+    batches = list(
+        read_table(tmp_path / "n.parquet", fmt="parquet", columns=TableColumns(), batch_size=1)
+    )
+    sizes = [b.conversations.height for b in batches]
+    assert sum(sizes) == 4 and max(sizes) <= 1, sizes
+
+
+def test_parquet_matches_csv(tmp_path):
+    frame = pl.read_csv(CSV.encode(), infer_schema=False)
+    frame.write_parquet(tmp_path / "t.parquet")
+    csv = read_csv_text(tmp_path, CSV)
+    pq = read_all(
+        read_table(tmp_path / "t.parquet", fmt="parquet", columns=TableColumns(), batch_size=100)
+    )
+    assert pq[0]["locator"].to_list() == ["rows 1-2", "rows 3-3", "rows 4-6"]
+    assert_frame_equal(csv[0].drop("locator"), pq[0].drop("locator"))
+    assert_frame_equal(csv[1], pq[1])
+
+
+def test_csv_with_only_mapped_columns(tmp_path):
+    conversations, turns, _ = read_csv_text(
+        tmp_path, "conversation_id,speaker,text\nc1,customer,hi\nc1,agent,yo\n"
+    )
+    assert conversations.select("conversation_id", "metadata").rows() == [("c1", None)]
+    assert turns["text"].to_list() == ["hi", "yo"]
+
+
+def test_csv_empty_cells_are_null(tmp_path):
+    text = (
+        "conversation_id,speaker,text,ts,event_type,action,queue,note\n"
+        "c1,customer,hi,2026-03-01T10:00:00Z,,,,n\n"
+        "c1,agent,,,action,refund,billing,n\n"
+    )
+    conversations, turns, _ = read_csv_text(tmp_path, text)
+    assert turns.select("text", "ts", "event_type", "action").rows() == [
+        ("hi", "2026-03-01T10:00:00Z", None, None),
+        (None, None, "action", "refund"),
+    ]
+    assert conversations["queue"].to_list() == ["billing"]
+
+
+def test_csv_locators_are_line_numbers_with_multiline_text(tmp_path):
+    text = 'conversation_id,speaker,text,note\nc1,customer,"line one\nline two",n\nc2,agent,hi,n\n'
+    conversations, turns, _ = read_csv_text(tmp_path, text)
+    assert turns["text"][0] == "line one\nline two"
+    assert conversations["locator"].to_list() == ["rows 2-3", "rows 4-4"]
+
+
+def test_tsv_detected_as_csv_is_readable(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("conversation_id\tspeaker\ttext\tnote\nc1\tcustomer\thi\tn\n")
+    assert detect_format(path) == "csv"
+    conversations, _, _ = read_all(
+        read_table(path, fmt="csv", columns=TableColumns(), batch_size=10)
+    )
+    assert conversations["conversation_id"].to_list() == ["c1"]
+
+
+# ---------------------------------------------------------------- STAR
+
+STAR_TURN_EVENTS = {
+    ("User", "utter"),
+    ("Wizard", "utter"),
+    ("Wizard", "pick_suggestion"),
+    ("Wizard", "query"),
+    ("KnowledgeBase", "return_item"),
+}
+
+
+@pytest.fixture(scope="module")
+def star_frames():
+    return read_all(read_star(STAR, batch_size=100))  # one batch: rec is the line index
+
+
+def test_star_every_line_is_a_record_or_a_reject(star_frames):
+    conversations, turns, rejects = star_frames
+    assert conversations.height + rejects.height == len(STAR_LINES) == 26
+    assert conversations["conversation_id"].to_list() == [
+        f"star-{d['DialogueID']}" for d in STAR_LINES
+    ]
+    assert conversations["locator"].to_list() == [f"line {i}" for i in range(1, 27)]
+    empty = conversations.filter(pl.col("conversation_id") == "star-45")["rec"][0]
+    assert turns.filter(pl.col("rec") == empty).is_empty()  # only a UserGuide instruction
+
+
+def test_star_bad_lines_are_rejects(tmp_path):
+    path = write_lines(tmp_path / "s.jsonl", [STAR_LINES[0], {"DialogueID": 9}, b"{oops"])
+    conversations, _, rejects = read_all(read_star(path, batch_size=10))
+    assert conversations["conversation_id"].to_list() == ["star-1"]
+    assert rejects.select("locator", "field", "reason").rows() == [
+        ("line 2", "Events", "bad_type"),
+        ("line 3", None, "malformed_json"),
+    ]
+
+
+def test_star_turns_follow_the_event_mapping(star_frames):
+    conversations, turns, _ = star_frames
+    for rec, dialogue in enumerate(STAR_LINES):
+        events = [e for e in dialogue["Events"] if (e["Agent"], e["Action"]) in STAR_TURN_EVENTS]
+        mine = turns.filter(pl.col("rec") == rec).sort("turn_idx")
+        assert mine.height == len(events)
+        for turn, event in zip(mine.iter_rows(named=True), events, strict=True):
+            if event["Agent"] == "User":
+                assert (turn["speaker"], turn["text"]) == ("customer", event["Text"])
+            elif event["Action"] in ("utter", "pick_suggestion"):
+                assert (turn["speaker"], turn["text"]) == ("agent", event["Text"])
+            elif event["Action"] == "query":
+                assert (turn["speaker"], turn["event_type"]) == ("agent", "action")
+                assert turn["action"] == f"{event['APIName']}.query"
+                assert json.loads(turn["args"]) == {"constraints": event["Constraints"]}
+            else:
+                assert (turn["speaker"], turn["event_type"]) == ("system", "action")
+                assert turn["action"] == f"{event['APIName']}.result"
+            unix = event.get("UnixTime")
+            assert turn["ts"] == (
+                None if unix is None else datetime.fromtimestamp(unix, tz=UTC).isoformat()
+            )
+
+
+def test_star_instructions_and_drafts_are_not_turns(star_frames):
+    texts = star_frames[1]["text"].drop_nulls().to_list()
+    assert texts
+    assert not any("[instruction " in t for t in texts)  # every UserGuide text ends so
+    assert not any(t.startswith("In this dialogue, either act confused") for t in texts)
+    assert "What is your name? " not in texts  # a request_suggestions draft of line 1
+
+
+def test_star_conversation_fields(star_frames):
+    conversations = star_frames[0]
+    first = conversations.row(0, named=True)
+    assert first["started_at"] == "2020-05-13T13:14:24+00:00"  # the earliest UnixTime
+    assert first["channel"] == "chat"
+    assert first["agent_id"] == STAR_LINES[0]["AnonymizedWizardWorkerID"]
+    for row, dialogue in zip(conversations.iter_rows(named=True), STAR_LINES, strict=True):
+        level = dialogue["CompletionLevel"]
+        assert row["outcome"] == ("resolved" if level == "Complete" else "abandoned")
+        meta = json.loads(row["metadata"])
+        assert meta["completion_level"] == level
+        assert meta["happy"] is dialogue["Scenario"]["Happy"]
+    assert set(conversations["outcome"]) == {"resolved", "abandoned"}
+
+
+def _ground_truth():
+    labels = {e["ActionLabel"] for d in STAR_LINES for e in d["Events"] if e.get("ActionLabel")}
+    tasks = {c["Task"] for d in STAR_LINES for c in d["Scenario"]["WizardCapabilities"]}
+    user_tasks = {d["Scenario"]["UserTask"] for d in STAR_LINES}
+    return labels, tasks, user_tasks
+
+
+def test_star_ground_truth_stays_out_of_turns_and_metadata(star_frames):
+    conversations, turns, rejects = star_frames
+    labels, tasks, user_tasks = _ground_truth()
+    assert len(labels) > 10 and tasks
+    cells = (
+        conversations.drop("raw").cast(pl.String).fill_null("").rows()
+        + turns.cast(pl.String).fill_null("").rows()
+        + rejects.fill_null("").rows()
+    )
+    blob = "\n".join("\t".join(row) for row in cells)
+    named = {label for label in labels if "_" in label}  # "hello" is a label and a greeting
+    for word in ("ActionLabel", "Scenario", "UserTask", "WizardTask", *named, *user_tasks):
+        assert word not in blob
+    metadata = "\n".join(conversations["metadata"])
+    assert not any(task in metadata for task in tasks)
+    assert not any(task in text for task in tasks for text in turns["text"].drop_nulls())
+
+
+def test_star_raw_holds_no_ground_truth(star_frames):
+    labels, _, user_tasks = _ground_truth()
+    named = {label for label in labels if "_" in label}  # "hello" is a label and a greeting
+    for raw in star_frames[0]["raw"]:
+        assert "ActionLabel" not in raw and "Scenario" not in raw
+        assert not any(t in raw for t in (*named, *user_tasks))
+
+
+def test_star_labels_point_at_picked_agent_turns():
+    n_labels = 0
+    for dialogue in STAR_LINES:
+        record, labels = dialogue_to_record(dialogue)
+        picks = [
+            e
+            for e in dialogue["Events"]
+            if e["Agent"] == "Wizard" and e["Action"] == "pick_suggestion" and e.get("ActionLabel")
+        ]
+        assert list(labels.values()) == [e["ActionLabel"] for e in picks]
+        assert sorted(labels) == list(labels)
+        for position, event in zip(labels, picks, strict=True):
+            turn = record["turns"][position]
+            assert (turn["speaker"], turn["text"]) == ("agent", event["Text"])
+        assert "ActionLabel" not in json.dumps(record)
+        n_labels += len(labels)
+    assert n_labels > 50
+
+
+# ---------------------------------------------------------------- ABCD
+
+
+def test_abcd_sample_conversations_and_actions():
+    batches = list(read_abcd(ABCD, batch_size=2))
+    assert [b.conversations.height for b in batches] == [2, 1]
+    conversations, turns, rejects = read_all(batches[:1])
+    assert conversations.select("conversation_id", "locator").rows() == [
+        ("abcd-3592", "item 0"),
+        ("abcd-9489", "item 1"),
+    ]
+    assert batches[1].conversations.row(0)[:3] == (0, "item 2", "abcd-3695")
+    assert rejects.is_empty()
+    assert turns.height == sum(len(item["original"]) for item in ABCD_ITEMS[:2])
+    assert set(turns["speaker"]) == {"agent", "customer"}
+    first = turns.filter(pl.col("rec") == 0, pl.col("event_type") == "action")
+    assert first["action"].to_list() == [
+        "pull-up-account",
+        "validate-purchase",
+        "enter-details",
+        "notify-team",
+    ]
+    assert json.loads(first["args"][0]) == {"values": ["crystal minh"]}
+    assert first["text"][0] == "Account has been pulled up for Crystal Minh."
+    assert set(first["speaker"]) == {"agent"}
+
+
+def test_abcd_scenario_is_not_stored():
+    conversations, _, _ = read_all(read_abcd(ABCD, batch_size=10))
+    for row, item in zip(conversations.iter_rows(named=True), ABCD_ITEMS, strict=True):
+        assert json.loads(row["metadata"]) == {"dataset": "abcd"}
+        assert set(json.loads(row["raw"])) == {"convo_id", "original"}
+        scenario = item["scenario"]
+        secrets = [
+            *scenario["personal"].values(),
+            *scenario["order"].values(),
+            scenario["flow"],
+            scenario["subflow"],
+        ]
+        spoken = " ".join(text for _, text in item["original"]).lower()
+        unspoken = [v for v in map(str, secrets) if v.lower() not in spoken]
+        assert len(unspoken) >= 5  # what the customer typed is transcript text, kept in raw
+        for value in map(str, secrets):
+            assert value not in row["metadata"]
+        for value in unspoken:
+            assert value.lower() not in row["raw"].lower(), value
+
+
+def test_abcd_split_document_and_bad_items(tmp_path):
+    path = write_lines(
+        tmp_path / "splits.json",
+        [{"train": ABCD_ITEMS[:2], "dev": [ABCD_ITEMS[2], {"convo_id": 7}]}],
+    )
+    conversations, _, rejects = read_all(read_abcd(path, batch_size=10))
+    assert conversations["locator"].to_list() == ["train[0]", "train[1]", "dev[0]"]
+    assert rejects.select("locator", "reason").rows() == [("dev[1]", "bad_type")]
+
+
+def test_abcd_non_json_file_is_an_input_error(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("conversation_id,speaker\nc1,agent\n")
+    with pytest.raises(InputError, match="not valid JSON"):
+        list(read_abcd(path, batch_size=10))
+
+
+# ---------------------------------------------------------------- detection and listing
+
+
+def _write_input(path, kind):
+    if kind == "parquet":
+        pl.read_csv(CSV.encode()).write_parquet(path)
+        return path
+    data = {
+        "canonical": b'{"conversation_id": "c1", "turns": []}\n',
+        "csv": CSV.encode(),
+        "star": STAR.read_bytes(),
+        "abcd": ABCD.read_bytes(),
+    }[kind]
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("a.jsonl", "canonical", "jsonl"),
+        ("a.jsonl.gz", "canonical", "jsonl"),
+        ("dialogues.jsonl", "star", "star"),
+        ("abcd.json", "abcd", "abcd"),
+        ("t.csv", "csv", "csv"),
+        ("t.csv.gz", "csv", "csv"),
+        ("t.parquet", "parquet", "parquet"),
+    ],
+)
+def test_detect_format(tmp_path, name, kind, expected):
+    assert detect_format(_write_input(tmp_path / name, kind)) == expected
+
+
+def test_list_inputs_expands_folders_sorted_and_deduplicated(tmp_path):
+    for name in ("b.jsonl", "a.csv.gz", "sub/c.parquet", "sub/d.json", "notes.txt", "e.jsonl.gz"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    patterns = IngestConfig().patterns
+    got = list_inputs([tmp_path, tmp_path / "b.jsonl"], patterns=patterns)
+    names = ["a.csv.gz", "b.jsonl", "e.jsonl.gz", "sub/c.parquet", "sub/d.json"]
+    assert got == [tmp_path / n for n in names]
+    single = tmp_path / "notes.txt"
+    assert list_inputs([single, single], patterns=patterns) == [single]
+    with pytest.raises(InputError, match="no such file or folder"):
+        list_inputs([tmp_path / "nope"], patterns=("*.jsonl",))
+
+
+def test_a_boolean_where_a_string_belongs_is_a_type_problem(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", [conv("c1", "hi", outcome=True)])
+    conversations, _, _ = read_all(read_jsonl(path, batch_size=10))
+    row = conversations.row(0, named=True)
+    assert (row["outcome"], row["problem_field"], row["problem_reason"]) == (
+        None,
+        "outcome",
+        "bad_type",
+    )
+
+
+def test_rejects_count_toward_the_batch_bound(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", [b"{broken"] * 5)
+    batches = list(read_jsonl(path, batch_size=2))
+    assert [b.rejects.height for b in batches] == [2, 2, 1]
+
+
+def test_table_extras_that_vary_by_row_are_kept_per_turn(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text(
+        "conversation_id,speaker,text,sentiment\n"
+        "c1,customer,hi,neg\nc1,agent,hello,pos\nc2,agent,yo,neu\n"
+    )
+    conversations, _, _ = read_all(
+        read_table(path, fmt="csv", columns=TableColumns(), batch_size=10)
+    )
+    meta = [orjson.loads(m) for m in conversations["metadata"]]
+    assert meta == [
+        {"sentiment": "neg", "turn_fields": [{"sentiment": "neg"}, {"sentiment": "pos"}]},
+        {"sentiment": "neu"},
+    ]
