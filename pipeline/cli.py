@@ -1,0 +1,209 @@
+"""The ``cxminer`` command line: parses arguments, calls flows or pipeline functions.
+
+Exit codes: 0 success; 1 an operational error (one line on stderr: what, where, the
+fix); 2 bad usage; 3 with ``--fail-on-quarantine`` when records were quarantined.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import FORMATS, Config, hash_key_from_env, load_config
+from pipeline.errors import CxminerError
+from pipeline.ingest import list_inputs
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
+_SHOWN_PROBLEMS = 10
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(_config_path(args.config))
+        return args.handler(args, config)
+    except CxminerError as exc:
+        print(f"cxminer: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cxminer: interrupted", file=sys.stderr)
+        return 130
+
+
+def _config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    default = Path("config.yaml")
+    return default if default.exists() else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: ./config.yaml if present, else built-in defaults)",
+    )
+    common.add_argument("--db", metavar="PATH", help="DuckDB file (default: `database` in config)")
+    common.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs")
+    parser = argparse.ArgumentParser(
+        prog="cxminer",
+        description="Mine contact-center transcripts into intents, SOPs, drift and readiness.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxminer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the whole flow once",
+        description="Run the whole flow once on the landing folder (or --input).",
+    )
+    run.add_argument(
+        "--input",
+        nargs="+",
+        metavar="PATH",
+        help="files or folders to ingest instead of the configured landing folder",
+    )
+    _ingest_options(run)
+    run.set_defaults(handler=_cmd_run)
+
+    ingest = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="ingest transcript files",
+        description="Validate, redact and load transcript files.",
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    _ingest_options(ingest)
+    ingest.set_defaults(handler=_cmd_ingest)
+
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="what the database holds",
+        description="Runs, sources, row counts and quarantine by reason.",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_cmd_status)
+    return parser
+
+
+def _ingest_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="input format (default: ingest.format in config, normally auto)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="re-read files already ingested (conversations still dedupe by content)",
+    )
+    parser.add_argument(
+        "--fail-on-quarantine",
+        action="store_true",
+        help="exit with code 3 if any record was quarantined",
+    )
+
+
+def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | None) -> int:
+    # Fail fast on a missing path, before Prefect starts.
+    list_inputs(inputs or [config.landing], patterns=config.ingest.patterns)
+    _, default_key = hash_key_from_env(config.redact.hash_key_env, os.environ)
+    if default_key:
+        print(
+            f"cxminer: warning: {config.redact.hash_key_env} is not set; customer and agent ids "
+            "are hashed with the development key (set it for production data)",
+            file=sys.stderr,
+        )
+    _prepare_prefect(verbose=args.verbose)
+    from flows.ingest import ingest_flow  # lazy: importing prefect costs seconds
+
+    result = ingest_flow(
+        inputs=inputs,
+        config_path=str(config.source) if config.source else None,
+        db_path=args.db,
+        fmt=args.format,
+        force=args.force,
+    )
+    _print_ingest_summary(result)
+    quarantined = result["counts"]["quarantined"]
+    return EXIT_QUARANTINE if args.fail_on_quarantine and quarantined else EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace, config: Config) -> int:
+    return _run_ingest(args, config, args.input)
+
+
+def _cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    return _run_ingest(args, config, args.paths)
+
+
+def _cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.status import collect_status, format_status
+
+    db = Path(args.db) if args.db else config.database
+    report = collect_status(db)
+    if args.json:
+        print(json.dumps(report, default=str, indent=2))
+    else:
+        print(format_status(report))
+    return EXIT_OK
+
+
+def _prepare_prefect(*, verbose: bool) -> None:
+    """Quiet, offline Prefect defaults; a user's own PREFECT_* settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if not verbose:
+        # The CLI prints its own summary and errors; -v shows Prefect's run logs too.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+
+
+def _print_ingest_summary(result: dict[str, Any]) -> None:
+    counts = result["counts"]
+    print(f"run {result['run_id']} -> {result['database']}")
+    for source in result["sources"]:
+        line = f"  {source['path']}  [{source['format']}] {source['status']}"
+        if source["status"] == "skipped":
+            line += ": already ingested (same content); --force re-reads it"
+        elif source["status"] == "unreadable":
+            line += f": {source['error']}"
+        else:
+            line += (
+                f": {source['n_records']} records, {source['n_loaded']} new, "
+                f"{source['n_replaced']} replaced, {source['n_unchanged']} unchanged, "
+                f"{source['n_quarantined']} quarantined"
+            )
+        print(line)
+    print(
+        f"total: {counts['records']} records, {counts['loaded']} new, "
+        f"{counts['replaced']} replaced, {counts['unchanged']} unchanged, "
+        f"{counts['quarantined']} quarantined"
+    )
+    problems = [p for s in result["sources"] for p in s["problems"]]
+    for problem in problems[:_SHOWN_PROBLEMS]:
+        print(f"  quarantined: {problem}", file=sys.stderr)
+    if counts["quarantined"] > len(problems[:_SHOWN_PROBLEMS]):
+        print(
+            f"  ... {counts['quarantined'] - len(problems[:_SHOWN_PROBLEMS])} more; "
+            "`cxminer status` counts them by reason, table `quarantine` holds them all",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Ingest of the real public datasets in ../shared/data (skipped when it is absent)."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from conftest import SHARED_DATA
+
+from flows.ingest import ingest_flow
+from pipeline.store import open_store
+
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+STAR = SHARED_DATA / "star" / "dialogues.jsonl.gz"
+
+
+def test_star_every_dialogue_is_loaded_or_quarantined_and_reingest_adds_nothing(tmp_path):
+    n_dialogues = sum(1 for line in gzip.open(STAR) if line.strip())
+    assert n_dialogues == 2627
+    db = str(tmp_path / "star.duckdb")
+    first = ingest_flow(inputs=[str(STAR)], db_path=db)
+    source = first["sources"][0]
+    assert source["format"] == "star"
+    assert source["n_records"] == n_dialogues
+    with open_store(db, read_only=True) as store:
+        n_conv = store.count("conversations")
+        reasons = store.sql("select reason, count(*) n from quarantine group by reason").rows()
+        speakers = set(store.sql("select distinct speaker from turns")["speaker"])
+        counts_before = {t: store.count(t) for t in ("conversations", "turns", "quarantine")}
+    # The only dialogues not loaded are the ones with no conversation turn at all
+    # (disconnected before anyone spoke): quarantined as empty, none lost.
+    assert reasons == [("empty_turns", n_dialogues - n_conv)]
+    assert n_conv == 2435
+    assert speakers == {"customer", "agent", "system"}
+    again = ingest_flow(inputs=[str(STAR)], db_path=db, force=True)
+    assert again["counts"]["loaded"] == 0 and again["counts"]["replaced"] == 0
+    assert again["counts"]["unchanged"] == n_conv
+    with open_store(db, read_only=True) as store:
+        assert {t: store.count(t) for t in counts_before} == counts_before
+
+
+def test_abcd_sample_loads_with_action_events(tmp_path):
+    db = str(tmp_path / "abcd.duckdb")
+    result = ingest_flow(inputs=[str(SHARED_DATA / "abcd" / "abcd_sample.json")], db_path=db)
+    assert result["counts"]["loaded"] == 3
+    with open_store(db, read_only=True) as store:
+        actions = store.sql(
+            "select action_name from turns where event_type = 'action' "
+            "order by conversation_id, turn_idx"
+        )["action_name"].to_list()
+    assert "pull-up-account" in actions and len(actions) >= 6
