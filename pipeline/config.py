@@ -18,9 +18,9 @@ from typing import Any, Literal
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.schema import SPEAKERS
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd")
-SPEAKERS = ("customer", "agent", "bot", "system")
 
 
 @dataclass(frozen=True)

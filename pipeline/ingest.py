@@ -23,12 +23,13 @@ from pipeline.adapters.table import read_table
 from pipeline.config import IngestConfig
 from pipeline.errors import InputError
 from pipeline.redact import PII_TYPES, hash_identifiers, redact_text, redact_texts
-from pipeline.schema import COLUMNS, CONVERSATIONS, QUARANTINE, REDACTIONS, TURNS
-from pipeline.validate import QUARANTINE_COLUMNS, validate_batch
+from pipeline.schema import CONVERSATIONS, QUARANTINE, REDACTIONS, TURNS, batch_columns
+from pipeline.validate import validate_batch
 
 # Fields of raw records that hold customer or agent identities; masked in quarantine raw.
 _ID_KEYS = ("agent_id", "customer_id", "AnonymizedUserWorkerID", "AnonymizedWizardWorkerID")
 _ID_PATTERN = r'"(' + "|".join(_ID_KEYS) + r')"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)'
+_FIRST_LINE_MAX = 16 * 1024 * 1024  # a first record longer than this is not sniffed
 _SNIFF_BYTES = 64 * 1024
 
 
@@ -68,7 +69,7 @@ def list_inputs(paths: Iterable[str | Path], *, patterns: Sequence[str]) -> list
 
 
 def detect_format(path: Path) -> str:
-    """Guess a file's format from its name and first bytes.
+    """Guess a file's format from its name and its first record.
 
     Returns
     -------
@@ -82,23 +83,20 @@ def detect_format(path: Path) -> str:
         return "csv"
     with open_binary(path) as handle:
         try:
-            head = handle.read(_SNIFF_BYTES)
+            first_line = handle.readline(_FIRST_LINE_MAX)
+            head = first_line + handle.read(_SNIFF_BYTES)  # for pretty-printed documents
         except (EOFError, OSError):
-            head = b""
-    stripped = head.lstrip()
-    if stripped.startswith(b"[") or (
-        stripped.startswith(b"{")
-        and looks_like_abcd(head)
-        and b"\n{" not in stripped[:_SNIFF_BYTES]
-    ):
-        return "abcd" if looks_like_abcd(head) else "jsonl"
-    first_line = stripped.split(b"\n", 1)[0]
+            return "jsonl"  # the reader reports what is wrong with the file
     try:
         first = orjson.loads(first_line)
     except orjson.JSONDecodeError:
-        return "jsonl"  # let the reader report the bad line
+        first = None  # a pretty-printed document, or a bad first line
     if isinstance(first, dict) and looks_like_star(first):
         return "star"
+    if isinstance(first, dict) and "conversation_id" in first:
+        return "jsonl"
+    if looks_like_abcd(head):
+        return "abcd"
     return "jsonl"
 
 
@@ -166,9 +164,7 @@ def prepare_batch(
     args, _ = redact_texts(turns["args"], types=redact_types)
     metadata, _ = redact_texts(conversations["metadata"], types=redact_types)
     out_turns = turns.with_columns(text=text, args=args, action_name=pl.col("action"))
-    out_turns = out_turns.with_columns(ts=pl.col("ts_parsed")).select(
-        [c for c in COLUMNS[TURNS] if c != "run_id"]
-    )
+    out_turns = out_turns.with_columns(ts=pl.col("ts_parsed")).select(batch_columns(TURNS))
     redactions = (
         pl.concat([turns.select("conversation_id", "turn_idx"), counts], how="horizontal")
         .unpivot(index=["conversation_id", "turn_idx"], variable_name="pii_type", value_name="n")
@@ -182,11 +178,11 @@ def prepare_batch(
         customer_hash=hash_identifiers(conversations["customer_id"], key=hash_key),
         outcome=pl.col("outcome").str.strip_chars().str.to_lowercase(),
         metadata=metadata,
-    ).select([c for c in COLUMNS[CONVERSATIONS] if c != "run_id"])
+    ).select(batch_columns(CONVERSATIONS))
     return IngestBatch(
         conversations=out_conv,
         turns=out_turns,
-        redactions=redactions.select([c for c in COLUMNS[REDACTIONS] if c != "run_id"]),
+        redactions=redactions.select(batch_columns(REDACTIONS)),
         quarantine=redact_quarantine(quarantine, redact_types=redact_types),
     )
 
@@ -194,13 +190,11 @@ def prepare_batch(
 def redact_quarantine(quarantine: pl.DataFrame, *, redact_types: Sequence[str]) -> pl.DataFrame:
     """Mask identifiers and redact PII in quarantined raw records and messages."""
     if quarantine.is_empty():
-        return quarantine.select(QUARANTINE_COLUMNS)
+        return quarantine.select(batch_columns(QUARANTINE))
     masked = quarantine["raw"].str.replace_all(_ID_PATTERN, r'"$1": "<ID>"')
     raw, _ = redact_texts(masked, types=redact_types)
     message, _ = redact_texts(quarantine["message"], types=redact_types)
-    return quarantine.with_columns(raw=raw, message=message).select(
-        [c for c in COLUMNS[QUARANTINE] if c != "run_id"]
-    )
+    return quarantine.with_columns(raw=raw, message=message).select(batch_columns(QUARANTINE))
 
 
 def unreadable_reason(error: Exception) -> str:

@@ -91,6 +91,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     REDACTIONS: ("conversation_id", "turn_idx", "pii_type", "n", "run_id"),
 }
 
+
+def batch_columns(table: str) -> list[str]:
+    """Columns of ``table`` that a stage fills; the store stamps ``run_id`` on write."""
+    return [c for c in COLUMNS[table] if c != "run_id"]
+
+
 # Text columns that may carry free text and are scanned for leaks in tests.
 FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     QUARANTINE: ("message", "raw"),

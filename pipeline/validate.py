@@ -14,16 +14,6 @@ import polars as pl
 from pipeline.adapters import RawBatch
 from pipeline.schema import EVENT_TYPES, SPEAKERS
 
-QUARANTINE_COLUMNS = (
-    "source_id",
-    "locator",
-    "conversation_id",
-    "field",
-    "reason",
-    "message",
-    "raw",
-)
-
 # Timestamp forms accepted, tried in order; timezone-less values are taken as UTC.
 _TS_WITH_ZONE = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _TS_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
