@@ -26,3 +26,11 @@ class StoreError(CxminerError, RuntimeError):
 
 class StoreLockedError(StoreError):
     """Another process holds the single-writer lock of the database."""
+
+
+class SopError(CxminerError, ValueError):
+    """A playbook (SOP) file is invalid: names the file, the step and the problem."""
+
+
+class LabelsError(CxminerError, ValueError):
+    """A labels (ground truth) file is invalid."""
