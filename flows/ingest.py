@@ -150,7 +150,11 @@ def ingest_flow(
             "set it for production data",
             config.redact.hash_key_env,
         )
-    files = list_inputs(inputs or [config.landing], patterns=config.ingest.patterns)
+    files = list_inputs(
+        inputs or [config.landing],
+        patterns=config.ingest.patterns,
+        recursive=config.ingest.recursive,
+    )
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
         run_id = store.begin_run(
             flow="ingest", config_hash=config_hash(config), code_version=code_version(), inputs=[]

@@ -121,7 +121,11 @@ def _ingest_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | None) -> int:
     # Fail fast on a missing path, before Prefect starts.
-    list_inputs(inputs or [config.landing], patterns=config.ingest.patterns)
+    list_inputs(
+        inputs or [config.landing],
+        patterns=config.ingest.patterns,
+        recursive=config.ingest.recursive,
+    )
     _, default_key = hash_key_from_env(config.redact.hash_key_env, os.environ)
     if default_key:
         print(

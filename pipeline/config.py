@@ -64,6 +64,7 @@ class IngestConfig:
         "*.csv.gz",
         "*.parquet",
     )
+    recursive: bool = False
     speaker_aliases: dict[str, str] = field(default_factory=dict)
     table: TableColumns = field(default_factory=TableColumns)
 

@@ -48,8 +48,12 @@ class IngestBatch:
         return self.conversations.height + self.quarantine.height
 
 
-def list_inputs(paths: Iterable[str | Path], *, patterns: Sequence[str]) -> list[Path]:
+def list_inputs(
+    paths: Iterable[str | Path], *, patterns: Sequence[str], recursive: bool = False
+) -> list[Path]:
     """Expand folders into the files matching ``patterns`` (sorted); keep files as given.
+
+    A folder's subfolders are searched only when ``recursive`` is true.
 
     Raises
     ------
@@ -59,7 +63,8 @@ def list_inputs(paths: Iterable[str | Path], *, patterns: Sequence[str]) -> list
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = {p for pattern in patterns for p in path.rglob(pattern) if p.is_file()}
+            glob = path.rglob if recursive else path.glob
+            found = {p for pattern in patterns for p in glob(pattern) if p.is_file()}
             files.extend(sorted(found))
         elif path.exists():
             files.append(path)

@@ -648,9 +648,11 @@ def test_list_inputs_expands_folders_sorted_and_deduplicated(tmp_path):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("x")
     patterns = IngestConfig().patterns
-    got = list_inputs([tmp_path, tmp_path / "b.jsonl"], patterns=patterns)
+    got = list_inputs([tmp_path, tmp_path / "b.jsonl"], patterns=patterns, recursive=True)
     names = ["a.csv.gz", "b.jsonl", "e.jsonl.gz", "sub/c.parquet", "sub/d.json"]
     assert got == [tmp_path / n for n in names]
+    top_only = list_inputs([tmp_path], patterns=patterns)
+    assert top_only == [tmp_path / n for n in ("a.csv.gz", "b.jsonl", "e.jsonl.gz")]
     single = tmp_path / "notes.txt"
     assert list_inputs([single, single], patterns=patterns) == [single]
     with pytest.raises(InputError, match="no such file or folder"):
