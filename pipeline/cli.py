@@ -97,6 +97,55 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_cmd_status)
+
+    sample = sub.add_parser(
+        "sample",
+        parents=[common],
+        help="generate the synthetic sample corpus with ground truth",
+        description="Generate a deterministic synthetic corpus (conversations, documented SOPs, "
+        "and ground truth under OUT/truth/).",
+    )
+    sample.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sample.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sample.add_argument(
+        "--n",
+        type=int,
+        default=4000,
+        metavar="N",
+        help="base conversations, before repeat contacts (default 4000)",
+    )
+    sample.add_argument(
+        "--sops-out", metavar="DIR", help="where the documented SOPs go (default: OUT/sops)"
+    )
+    sample.set_defaults(handler=_cmd_sample)
+
+    labels = sub.add_parser(
+        "labels",
+        parents=[common],
+        help="write ground-truth labels from a labelled public dataset",
+        description="Convert a labelled public dataset's annotations to the labels JSONL format.",
+    )
+    labels.add_argument("--format", required=True, choices=("star", "abcd"))
+    labels.add_argument("inputs", nargs="+", metavar="IN", help="dataset files")
+    labels.add_argument("-o", "--out", required=True, metavar="OUT", help="labels file to write")
+    labels.set_defaults(handler=_cmd_labels)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score the database against labels",
+        description="Score intents, steps, process, drift and readiness against ground truth; "
+        "sections whose stage has not run are reported as absent.",
+    )
+    evaluate.add_argument("--labels", required=True, metavar="FILE", help="labels JSONL")
+    evaluate.add_argument(
+        "--truth",
+        metavar="DIR",
+        help="folder with drift.json / readiness.json "
+        "(default: the labels file's folder, if it holds them)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(handler=_cmd_evaluate)
     return parser
 
 
@@ -165,6 +214,56 @@ def _cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(report, default=str, indent=2))
     else:
         print(format_status(report))
+    return EXIT_OK
+
+
+def _cmd_sample(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.sample import generate_sample
+    from pipeline.sample_truth import write_sample
+
+    corpus = generate_sample(args.n, seed=args.seed)
+    written = write_sample(corpus, Path(args.out), sops_out=args.sops_out and Path(args.sops_out))
+    print(
+        f"wrote {len(corpus.conversations)} conversations ({corpus.n_base} base + "
+        f"{corpus.n_repeats} repeat contacts) and {len(written)} files under {args.out}"
+        + (f" and {args.sops_out}" if args.sops_out else "")
+    )
+    return EXIT_OK
+
+
+def _cmd_labels(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.labels import labels_from_format, write_labels
+
+    n = write_labels(
+        labels_from_format(args.format, [Path(p) for p in args.inputs]), Path(args.out)
+    )
+    print(f"wrote {n} label rows to {args.out}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.evaluate import evaluate
+
+    labels = Path(args.labels)
+    truth = Path(args.truth) if args.truth else None
+    if truth is None and any(
+        (labels.parent / f).exists() for f in ("drift.json", "readiness.json")
+    ):
+        truth = labels.parent
+    db = Path(args.db) if args.db else config.database
+    report = evaluate(db, labels, truth_dir=truth)
+    if args.json:
+        print(json.dumps(report, allow_nan=False))
+        return EXIT_OK
+    for section, body in report.items():
+        if body.get("status") == "absent":
+            print(f"{section}: absent ({body['reason']})")
+            continue
+        figures = {k: v for k, v in body.items() if isinstance(v, int | float) and k != "status"}
+        shown = ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
+        )
+        print(f"{section}: {shown}")
     return EXIT_OK
 
 

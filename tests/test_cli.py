@@ -83,3 +83,19 @@ def test_console_script_is_installed_and_documents_every_command():
             [str(exe), command, "--help"], capture_output=True, text=True, check=True
         ).stdout
         assert "--config" in sub and "--db" in sub
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_labels_and_evaluate_commands(workdir, capsys):
+    from conftest import FIXTURES
+
+    out = workdir / "labels.jsonl"
+    assert main(["labels", "--format", "star", str(FIXTURES / "star_excerpt.jsonl"),
+                 "-o", str(out)]) == EXIT_OK
+    assert "wrote 26 label rows" in capsys.readouterr().out
+    assert main(["ingest", str(FIXTURES / "star_excerpt.jsonl"), "--db", "e.duckdb"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["evaluate", "--labels", str(out), "--db", "e.duckdb", "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"]["matched_conversations"] == 25  # one dialogue has no turns
+    assert report["intents"]["status"] == "absent"

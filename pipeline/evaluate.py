@@ -1,0 +1,396 @@
+"""Evaluation: score what the stages wrote to a cxminer database against ground truth.
+
+Reads the database read-only, and only the latest ``run_id`` (run ids sort by time) of
+each table. Every analytic table is optional: a section whose table is missing or
+empty is reported as ``{"status": "absent", "reason": ...}``, never as zeros. Columns
+read (others are ignored; ``team`` may be missing):
+
+- ``conversations(conversation_id)``: which labelled conversations were ingested;
+- ``intent_assignments(conversation_id, intent_id, is_outlier, run_id)``: an outlier or
+  a null intent_id is noise;
+- ``step_events(conversation_id, seq, step_id, turn_idx, run_id)``: sequences ordered by
+  ``seq``; per-turn accuracy joins ``(conversation_id, turn_idx)`` with the labels'
+  ``turn_steps``;
+- ``drift_findings(sop_id, step, kind, window_start, flagged, team, run_id)``;
+- ``readiness(intent_id, score, tier, run_id)``.
+
+Ground truth: the labels JSONL (``pipeline.labels``) and, in ``truth_dir``,
+``drift.json`` (``{"findings": [{"sop_id", "step", "kind", "team", "onset"}, ...]}``)
+and ``readiness.json`` (``{"order": [true intents, best first], "tiers": {intent: tier}}``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.errors import LabelsError
+from pipeline.labels import read_labels
+from pipeline.metrics import (
+    collapse_repeats,
+    dfg_edges,
+    edge_prf,
+    edit_similarity,
+    map_labels,
+    match_drift,
+    score_clustering,
+    spearman,
+)
+from pipeline.store import Store, open_store
+
+INTENT_ASSIGNMENTS = "intent_assignments"
+STEP_EVENTS = "step_events"
+DRIFT_FINDINGS = "drift_findings"
+READINESS = "readiness"
+# table -> (required columns, the stage that writes it, optional columns)
+_READS = {
+    INTENT_ASSIGNMENTS: (("conversation_id", "intent_id", "is_outlier"), "intents", ()),
+    STEP_EVENTS: (("conversation_id", "seq", "step_id", "turn_idx"), "steps", ()),
+    DRIFT_FINDINGS: (("sop_id", "step", "kind", "window_start", "flagged"), "drift", ("team",)),
+    READINESS: (("intent_id", "score", "tier"), "readiness", ()),
+}
+
+
+class _Absent(Exception):
+    """A section cannot be scored; the message is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class _Table:
+    frame: pl.DataFrame
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class _Steps:
+    run_id: str | None
+    intents: dict[str, str]  # conversation -> true intent
+    pred: dict[str, list[str]]  # conversation -> extracted step ids, by seq
+    true: dict[str, list[str]]  # conversation -> true steps (labels with steps only)
+    turn_truth: list[tuple[str, int, str]]  # (conversation, turn_idx, true step)
+    turn_pred: dict[tuple[str, int], str]  # (conversation, turn_idx) -> first step id
+    mapping: dict[str, str]
+
+
+def evaluate(
+    db_path: Path, labels_path: Path, *, truth_dir: Path | None = None, window_days: int = 7
+) -> dict[str, Any]:
+    """Score a database's intents, steps, process graphs, drift and readiness.
+
+    Parameters
+    ----------
+    db_path
+        The cxminer DuckDB file (opened read-only).
+    labels_path
+        Labels JSONL (see ``pipeline.labels``).
+    truth_dir
+        Folder holding ``drift.json`` and ``readiness.json``; without it those two
+        sections are absent.
+    window_days
+        Drift window length, for matching flagged windows to planted onsets.
+
+    Returns
+    -------
+    dict
+        JSON-able: ``labels`` (``n``, ``matched_conversations``, ``with_steps``,
+        ``with_turn_steps``) and ``intents``, ``steps``, ``process``, ``drift``,
+        ``readiness``, each ``{"status": "ok", "run_id": ..., metrics...}`` or
+        ``{"status": "absent", "reason": ...}``.
+
+    Raises
+    ------
+    LabelsError
+        The labels file or a truth file is invalid.
+    StoreError
+        The database cannot be opened.
+    """
+    labels = read_labels(labels_path)
+    with open_store(db_path, read_only=True) as store:
+        conversations = _attempt(
+            _read_latest, store, "conversations", ["conversation_id"], "ingest", latest=False
+        )
+        tables = {
+            table: _attempt(_read_latest, store, table, list(columns), stage, optional=optional)
+            for table, (columns, stage, optional) in _READS.items()
+        }
+    ingested = (
+        set() if isinstance(conversations, _Absent) else set(conversations.frame["conversation_id"])
+    )
+    assignments, events = tables[INTENT_ASSIGNMENTS], tables[STEP_EVENTS]
+    step_data = _attempt(_step_data, events, labels) if isinstance(events, _Table) else events
+    report = {
+        "labels": {
+            "n": labels.height,
+            "matched_conversations": sum(c in ingested for c in labels["conversation_id"]),
+            "with_steps": labels["steps"].is_not_null().sum(),
+            "with_turn_steps": labels["turn_steps"].is_not_null().sum(),
+        },
+        "intents": _section(_score_intents, assignments, labels),
+        "steps": _section(_score_steps, step_data),
+        "process": _section(_score_process, step_data),
+        "drift": _section(_score_drift, tables[DRIFT_FINDINGS], truth_dir, window_days),
+        "readiness": _section(_score_readiness, tables[READINESS], assignments, labels, truth_dir),
+    }
+    return _json_safe(report)
+
+
+def _attempt(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; return the :class:`_Absent` it raises instead of raising it."""
+    try:
+        return fn(*args, **kwargs)
+    except _Absent as absent:
+        return absent
+
+
+def _section(fn: Any, *inputs: Any) -> dict[str, Any]:
+    """Score a section, or report the first absent input's reason."""
+    try:
+        for value in inputs:
+            if isinstance(value, _Absent):
+                raise value
+        return {"status": "ok", **fn(*inputs)}
+    except _Absent as absent:
+        return {"status": "absent", "reason": str(absent)}
+
+
+def _read_latest(
+    store: Store,
+    table: str,
+    required: list[str],
+    stage: str,
+    *,
+    optional: tuple[str, ...] | list[str] = (),
+    latest: bool = True,
+) -> _Table:
+    """Read ``required`` (and ``optional``, null when missing) columns of the latest run.
+
+    With ``latest=False`` (or without a ``run_id`` column) every row is read.
+    """
+    present = set(
+        store.sql(
+            "select column_name from information_schema.columns where table_name = ?", [table]
+        )["column_name"]
+    )
+    if not present:
+        raise _Absent(f"table {table} not found: run the {stage} stage")
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise _Absent(
+            f"table {table} lacks column(s) {', '.join(missing)}: expected {', '.join(required)}; "
+            "was the database written by another cxminer version?"
+        )
+    columns = ", ".join([*required, *(c if c in present else f"null as {c}" for c in optional)])
+    has_runs = latest and "run_id" in present
+    run_id = store.scalar(f"select max(run_id) from {table}") if has_runs else None
+    where, params = ("where run_id = ?", [run_id]) if run_id is not None else ("", [])
+    frame = store.sql(f"select {columns} from {table} {where}", params)
+    if frame.is_empty():
+        raise _Absent(f"table {table} is empty: run the {stage} stage")
+    return _Table(frame, run_id)
+
+
+def _score_intents(assignments: _Table, labels: pl.DataFrame) -> dict[str, Any]:
+    noise = pl.col("intent_id").is_null() | pl.col("is_outlier").fill_null(False)
+    pred = assignments.frame.select(
+        pl.col("conversation_id").cast(pl.String),
+        pl.when(noise).then(None).otherwise(pl.col("intent_id").cast(pl.String)).alias("pred"),
+    ).unique("conversation_id", keep="first", maintain_order=True)
+    joined = labels.select("conversation_id", "intent").join(pred, on="conversation_id")
+    if joined.is_empty():
+        raise _Absent(
+            f"no labelled conversation in {INTENT_ASSIGNMENTS} (run {assignments.run_id}): "
+            "do the labels belong to this database?"
+        )
+    scores = score_clustering(joined["intent"].to_list(), joined["pred"].to_list())
+    return {
+        "run_id": assignments.run_id,
+        **scores,
+        "n_labelled_unscored": labels.height - joined.height,
+    }
+
+
+def _step_data(events: _Table, labels: pl.DataFrame) -> _Steps:
+    labelled = labels.filter(pl.col("steps").is_not_null() | pl.col("turn_steps").is_not_null())
+    if labelled.is_empty():
+        raise _Absent("the labels carry no steps or turn_steps: nothing to score steps against")
+    frame = events.frame.with_columns(
+        pl.col("conversation_id").cast(pl.String), pl.col("step_id").cast(pl.String)
+    ).sort("conversation_id", "seq")
+    pred: dict[str, list[str]] = defaultdict(list)
+    turn_pred: dict[tuple[str, int], str] = {}
+    for cid, turn_idx, step_id in frame.select(
+        "conversation_id", "turn_idx", "step_id"
+    ).iter_rows():
+        pred[cid].append(step_id)
+        if turn_idx is not None:
+            turn_pred.setdefault((cid, int(turn_idx)), step_id)
+    labelled = labelled.filter(pl.col("conversation_id").is_in(list(pred)))
+    if labelled.is_empty():
+        raise _Absent(
+            f"no labelled conversation with steps in {STEP_EVENTS} (run {events.run_id}): "
+            "do the labels belong to this database?"
+        )
+    true = {
+        cid: steps
+        for cid, steps in labelled.select("conversation_id", "steps").iter_rows()
+        if steps is not None
+    }
+    turn_truth = [
+        (cid, item["turn_idx"], item["step"])
+        for cid, items in labelled.select("conversation_id", "turn_steps").iter_rows()
+        for item in items or []
+    ]
+    pairs = [(turn_pred[(c, t)], step) for c, t, step in turn_truth if (c, t) in turn_pred]
+    kept = {cid: pred[cid] for cid in labelled["conversation_id"]}
+    return _Steps(
+        run_id=events.run_id,
+        intents=dict(labelled.select("conversation_id", "intent").iter_rows()),
+        pred=kept,
+        true=true,
+        turn_truth=turn_truth,
+        turn_pred=turn_pred,
+        mapping=map_labels(kept, true, turn_pairs=pairs),
+    )
+
+
+def _score_steps(data: _Steps) -> dict[str, Any]:
+    mapped = {cid: [data.mapping[s] for s in seq] for cid, seq in data.pred.items()}
+    hits = [data.turn_pred.get((c, t)) for c, t, _ in data.turn_truth]
+    correct = sum(
+        p is not None and data.mapping[p] == step
+        for p, (_, _, step) in zip(hits, data.turn_truth, strict=True)
+    )
+    similarities = [edit_similarity(mapped[cid], steps) for cid, steps in data.true.items()]
+    n_turns = len(data.turn_truth)
+    return {
+        "run_id": data.run_id,
+        "n_conversations": len(data.pred),
+        "n_labelled_turns": n_turns,
+        "per_turn_accuracy": correct / n_turns if n_turns else None,
+        "turn_coverage": sum(h is not None for h in hits) / n_turns if n_turns else None,
+        "n_sequences": len(similarities),
+        "edit_similarity": sum(similarities) / len(similarities) if similarities else None,
+        "exact_sequence_share": (
+            sum(s == 1.0 for s in similarities) / len(similarities) if similarities else None
+        ),
+        "n_step_ids": len(data.mapping),
+        "n_mapped_identity": sum(k == v for k, v in data.mapping.items()),
+        "mapping": dict(sorted(data.mapping.items())),
+    }
+
+
+def _score_process(data: _Steps) -> dict[str, Any]:
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for cid in data.true:
+        by_intent[data.intents[cid]].append(cid)
+    if not by_intent:
+        raise _Absent("the labels carry no steps: no true process to compare with")
+    per_intent = {}
+    for intent, cids in sorted(by_intent.items()):
+        found = dfg_edges(collapse_repeats(data.mapping[s] for s in data.pred[c]) for c in cids)
+        true = dfg_edges(collapse_repeats(data.true[c]) for c in cids)
+        per_intent[intent] = {**edge_prf(found, true), "n_conversations": len(cids)}
+    macro = {
+        key: sum(scores[key] for scores in per_intent.values()) / len(per_intent)
+        for key in ("precision", "recall", "f1")
+    }
+    return {"run_id": data.run_id, "n_intents": len(per_intent), **macro, "per_intent": per_intent}
+
+
+def _score_drift(drift: _Table, truth_dir: Path | None, window_days: int) -> dict[str, Any]:
+    truth = _read_truth(truth_dir, "drift.json")
+    planted = truth.get("findings")
+    required = ("sop_id", "step", "kind", "onset")
+    if not isinstance(planted, list) or not all(
+        isinstance(f, dict) and all(k in f for k in required) for f in planted
+    ):
+        raise LabelsError(
+            f"{truth_dir}/drift.json: findings: expected a list of objects with "
+            f"{', '.join(required)} (team optional)"
+        )
+    flagged = drift.frame.filter(pl.col("flagged").fill_null(False)).to_dicts()
+    return {"run_id": drift.run_id, **match_drift(flagged, planted, window_days=window_days)}
+
+
+def _score_readiness(
+    readiness: _Table, assignments: _Table, labels: pl.DataFrame, truth_dir: Path | None
+) -> dict[str, Any]:
+    truth = _read_truth(truth_dir, "readiness.json")
+    order, tiers = truth.get("order"), truth.get("tiers", {})
+    if not isinstance(order, list) or not isinstance(tiers, dict):
+        raise LabelsError(
+            f"{truth_dir}/readiness.json: expected "
+            '{"order": [intent, ...], "tiers": {intent: tier}}'
+        )
+    # A predicted intent stands for the true intent most of its labelled conversations
+    # carry (ties: alphabetical); outliers do not vote.
+    votes = (
+        assignments.frame.filter(
+            pl.col("intent_id").is_not_null() & ~pl.col("is_outlier").fill_null(False)
+        )
+        .select(pl.col("conversation_id").cast(pl.String), pl.col("intent_id").cast(pl.String))
+        .join(labels.select("conversation_id", "intent"), on="conversation_id")
+    )
+    counts = Counter(zip(votes["intent_id"], votes["intent"], strict=True))
+    majority: dict[str, str] = {}
+    for (intent_id, intent), _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1])):
+        majority.setdefault(intent_id, intent)
+    rows = readiness.frame.with_columns(pl.col("intent_id").cast(pl.String)).sort(
+        "score", descending=True, nulls_last=True
+    )
+    found_order: list[str] = []
+    found_tier: dict[str, Any] = {}
+    for intent_id, tier in rows.select("intent_id", "tier").iter_rows():
+        intent = majority.get(intent_id)
+        if intent is not None and intent not in found_tier:
+            found_order.append(intent)
+            found_tier[intent] = tier
+    compared = [i for i in found_tier if i in tiers]
+    return {
+        "run_id": readiness.run_id,
+        "spearman": spearman(found_order, order),
+        "n_common": len(set(found_order) & set(order)),
+        "tier_accuracy": (
+            sum(found_tier[i] == tiers[i] for i in compared) / len(compared) if compared else None
+        ),
+        "n_tiers_compared": len(compared),
+        "n_unmapped_intents": rows.filter(~pl.col("intent_id").is_in(list(majority))).height,
+        "intent_map": {k: majority[k] for k in rows["intent_id"] if k in majority},
+    }
+
+
+def _read_truth(truth_dir: Path | None, name: str) -> dict[str, Any]:
+    if truth_dir is None:
+        raise _Absent(f"no truth folder given: pass truth_dir holding {name}")
+    path = Path(truth_dir) / name
+    if not path.exists():
+        raise _Absent(f"{path} not found: no ground truth for this section")
+    try:
+        truth = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LabelsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(truth, dict):
+        raise LabelsError(f"{path}: expected a JSON object, found {type(truth).__name__}")
+    return truth
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN -> None, dates -> ISO strings, numpy scalars -> Python; recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

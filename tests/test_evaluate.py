@@ -1,0 +1,274 @@
+import json
+
+import pytest
+from conftest import FIXTURES, HASH_KEY
+
+from pipeline.config import IngestConfig
+from pipeline.errors import LabelsError
+from pipeline.evaluate import evaluate
+from pipeline.ingest import read_source
+from pipeline.labels import star_labels, write_labels
+from pipeline.store import open_store
+
+SECTIONS = ("intents", "steps", "process", "drift", "readiness")
+
+
+def ingest_star_excerpt(db_path):
+    with open_store(db_path) as store:
+        for batch in read_source(
+            FIXTURES / "star_excerpt.jsonl",
+            source_id="star",
+            fmt="star",
+            config=IngestConfig(),
+            hash_key=HASH_KEY,
+        ):
+            store.write_conversations(
+                conversations=batch.conversations,
+                turns=batch.turns,
+                redactions=batch.redactions,
+                run_id="r-ingest",
+            )
+
+
+def write_truth(folder):
+    folder.mkdir(exist_ok=True)
+    (folder / "drift.json").write_text(
+        json.dumps(
+            {
+                "findings": [
+                    {
+                        "sop_id": "refund",
+                        "step": "verify",
+                        "kind": "skipped",
+                        "onset": "2026-03-10",
+                    },
+                    {
+                        "sop_id": "refund",
+                        "step": "close",
+                        "kind": "skipped",
+                        "team": "north",
+                        "onset": "2026-03-10",
+                    },
+                ]
+            }
+        )
+    )
+    (folder / "readiness.json").write_text(
+        json.dumps({"order": ["B", "A"], "tiers": {"A": "autonomous", "B": "human-led"}})
+    )
+    return folder
+
+
+@pytest.mark.parametrize("with_truth", [False, True])
+def test_ingested_data_only_reports_every_analytic_section_absent(tmp_path, db_path, with_truth):
+    ingest_star_excerpt(db_path)
+    labels = tmp_path / "labels.jsonl"
+    write_labels(star_labels(FIXTURES / "star_excerpt.jsonl"), labels)
+    truth = write_truth(tmp_path / "truth") if with_truth else None
+    result = evaluate(db_path, labels, truth_dir=truth)
+    # star-45 has no turns: quarantined at ingest, so one label matches nothing
+    assert result["labels"] == {
+        "n": 26,
+        "matched_conversations": 25,
+        "with_steps": 26,
+        "with_turn_steps": 26,
+    }
+    assert result["intents"] == {
+        "status": "absent",
+        "reason": "table intent_assignments not found: run the intents stage",
+    }
+    assert result["steps"]["reason"] == "table step_events not found: run the steps stage"
+    assert result["process"]["reason"] == "table step_events not found: run the steps stage"
+    assert result["drift"]["reason"] == "table drift_findings not found: run the drift stage"
+    assert result["readiness"]["reason"] == "table readiness not found: run the readiness stage"
+    assert all(result[s]["status"] == "absent" for s in SECTIONS)
+    json.dumps(result, allow_nan=False)
+
+
+LABELS = [
+    {
+        "conversation_id": "c1",
+        "intent": "A",
+        "steps": ["greet", "verify"],
+        "turn_steps": {"1": "greet", "3": "verify"},
+    },
+    {
+        "conversation_id": "c2",
+        "intent": "A",
+        "steps": ["greet", "verify", "close"],
+        "turn_steps": {"1": "greet", "3": "verify", "5": "close"},
+    },
+    {
+        "conversation_id": "c3",
+        "intent": "B",
+        "steps": ["greet", "refund"],
+        "turn_steps": {"1": "greet", "2": "refund"},
+    },
+    {"conversation_id": "c4", "intent": "B", "steps": ["greet"], "turn_steps": {"1": "greet"}},
+    {"conversation_id": "c5", "intent": "A"},  # in no table
+]
+
+FAKE_TABLES = [
+    "create table intent_assignments (conversation_id varchar, intent_id integer, "
+    "probability double, is_outlier boolean, run_id varchar)",
+    # an older run that must be ignored
+    "insert into intent_assignments values ('c1', 5, 1, false, 'r1'), ('c2', 6, 1, false, 'r1'), "
+    "('c3', 7, 1, false, 'r1'), ('c4', 8, 1, false, 'r1')",
+    "insert into intent_assignments values ('c1', 0, .9, false, 'r2'), ('c2', 0, .8, false, 'r2'), "
+    "('c3', 1, .7, false, 'r2'), ('c4', 1, .1, true, 'r2')",
+    "create table step_events (conversation_id varchar, seq integer, step_id varchar, "
+    "turn_idx integer, ts timestamptz, source varchar, confidence double, run_id varchar)",
+    "insert into step_events values ('c1', 0, 'junk', 1, null, 'sop', 1, 'r1')",
+    "insert into step_events (conversation_id, seq, step_id, turn_idx, run_id) values "
+    "('c1', 1, 's7', 3, 'r2'), ('c1', 0, 'greet', 1, 'r2'), "
+    "('c2', 0, 'greet', 1, 'r2'), ('c2', 1, 's7', 3, 'r2'), ('c2', 2, 's7', 5, 'r2'), "
+    "('c3', 0, 'greet', 1, 'r2'), ('c3', 1, 's9', 2, 'r2')",
+]
+
+
+def make_fake_db(db_path, tmp_path, *statements):
+    with open_store(db_path) as store:
+        for statement in (*FAKE_TABLES, *statements):
+            store.con.execute(statement)
+    labels = tmp_path / "labels.jsonl"
+    write_labels(LABELS, labels)
+    return labels
+
+
+def test_intents_steps_and_process_on_fake_tables(tmp_path, db_path):
+    labels = make_fake_db(db_path, tmp_path)
+    result = evaluate(db_path, labels)
+    assert result["labels"] == {
+        "n": 5,
+        "matched_conversations": 0,  # no conversations ingested in this fake
+        "with_steps": 4,
+        "with_turn_steps": 4,
+    }
+    intents = result["intents"]
+    # true A A B B, predicted 0 0 1 noise: H(T)=ln2, H(P)=1.5 ln2, I=ln2 -> NMI 0.8
+    assert intents == {
+        "status": "ok",
+        "run_id": "r2",
+        "nmi": pytest.approx(0.8),
+        "ari": pytest.approx(4 / 7),
+        "accuracy": 0.75,
+        "n_clusters_found": 2,
+        "n_true": 2,
+        "noise_share": 0.25,
+        "n": 4,
+        "n_labelled_unscored": 1,
+    }
+    # per-turn pairs: greet x3 (identity), s7->verify x2 and ->close x1, s9->refund x1
+    steps = result["steps"]
+    assert steps == {
+        "status": "ok",
+        "run_id": "r2",
+        "n_conversations": 3,  # c4 has no events
+        "n_labelled_turns": 7,
+        "per_turn_accuracy": pytest.approx(6 / 7),  # c2 turn 5 is close, not verify
+        "turn_coverage": 1.0,
+        "n_sequences": 3,
+        "edit_similarity": pytest.approx((1 + 2 / 3 + 1) / 3),
+        "exact_sequence_share": pytest.approx(2 / 3),
+        "n_step_ids": 3,
+        "n_mapped_identity": 1,
+        "mapping": {"greet": "greet", "s7": "verify", "s9": "refund"},
+    }
+    # A: found {▶g, gv, v■}; true adds v->close, close->■ -> P 1, R 3/5, F1 .75; B perfect
+    process = result["process"]
+    assert process["per_intent"]["A"] == {
+        "precision": 1.0,
+        "recall": 0.6,
+        "f1": pytest.approx(0.75),
+        "tp": 3,
+        "n_found": 3,
+        "n_true": 5,
+        "n_conversations": 2,
+    }
+    assert process["per_intent"]["B"]["f1"] == 1.0
+    assert (process["n_intents"], process["precision"], process["recall"]) == (2, 1.0, 0.8)
+    assert process["f1"] == pytest.approx(0.875)
+    assert result["drift"]["status"] == result["readiness"]["status"] == "absent"
+    json.dumps(result, allow_nan=False)
+
+
+def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
+    labels = make_fake_db(
+        db_path,
+        tmp_path,
+        "create table drift_findings (sop_id varchar, step varchar, window_start date, "
+        "kind varchar, team varchar, severity double, flagged boolean, run_id varchar)",
+        "insert into drift_findings values "
+        "('refund', 'verify', '2026-03-09', 'skipped', null, 1, true, 'r1'), "
+        "('refund', 'verify', '2026-03-16', 'skipped', null, 1, true, 'r2'), "
+        "('refund', 'close', '2026-03-09', 'skipped', 'south', 1, true, 'r2'), "
+        "('refund', 'close', '2026-03-09', 'skipped', 'north', 1, false, 'r2')",
+        "create table readiness (run_id varchar, intent_id integer, score double, tier varchar)",
+        "insert into readiness values ('r2', 0, 60, 'approval'), ('r2', 1, 80, 'human-led'), "
+        "('r2', 2, 90, 'autonomous'), ('r1', 0, 99, 'autonomous')",
+    )
+    result = evaluate(db_path, labels, truth_dir=write_truth(tmp_path / "truth"))
+    assert result["drift"] == {
+        "status": "ok",
+        "run_id": "r2",
+        "precision": 0.5,  # the south flag matches nothing
+        "recall": 0.5,
+        "recall_first_window": 0.5,
+        "n_flagged": 2,
+        "n_planted": 2,
+        "missed": [{"sop_id": "refund", "step": "close", "kind": "skipped", "team": "north"}],
+    }
+    # intent 0 -> A (c1, c2), 1 -> B (c3; the outlier c4 does not vote), 2 -> nothing
+    assert result["readiness"] == {
+        "status": "ok",
+        "run_id": "r2",
+        "spearman": pytest.approx(1.0),
+        "n_common": 2,
+        "tier_accuracy": 0.5,
+        "n_tiers_compared": 2,
+        "n_unmapped_intents": 1,
+        "intent_map": {"1": "B", "0": "A"},
+    }
+
+
+def test_drift_without_truth_is_absent_and_bad_truth_is_an_error(tmp_path, db_path):
+    labels = make_fake_db(
+        db_path,
+        tmp_path,
+        "create table drift_findings (sop_id varchar, step varchar, window_start date, "
+        "kind varchar, flagged boolean, run_id varchar)",
+        "insert into drift_findings values ('s', 'x', '2026-03-09', 'skipped', true, 'r1')",
+    )
+    result = evaluate(db_path, labels)
+    assert result["drift"] == {
+        "status": "absent",
+        "reason": "no truth folder given: pass truth_dir holding drift.json",
+    }
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    assert "drift.json not found" in evaluate(db_path, labels, truth_dir=truth)["drift"]["reason"]
+    (truth / "drift.json").write_text('{"findings": [{"sop_id": "s"}]}')
+    with pytest.raises(LabelsError, match="drift.json: findings: expected a list of objects"):
+        evaluate(db_path, labels, truth_dir=truth)
+
+
+def test_empty_or_unrelated_tables_are_absent_not_zero(tmp_path, db_path):
+    labels = make_fake_db(db_path, tmp_path, "delete from step_events")
+    (tmp_path / "other.jsonl").write_text('{"conversation_id": "zz", "intent": "A"}\n')
+    result = evaluate(db_path, labels)
+    assert result["steps"] == {
+        "status": "absent",
+        "reason": "table step_events is empty: run the steps stage",
+    }
+    assert result["process"] == result["steps"]
+    unrelated = evaluate(db_path, tmp_path / "other.jsonl")
+    assert unrelated["intents"]["status"] == "absent"
+    assert "no labelled conversation in intent_assignments" in unrelated["intents"]["reason"]
+
+
+def test_missing_columns_are_reported(tmp_path, db_path):
+    labels = make_fake_db(
+        db_path, tmp_path, "create table readiness (run_id varchar, intent_id integer)"
+    )
+    reason = evaluate(db_path, labels)["readiness"]["reason"]
+    assert reason.startswith("table readiness lacks column(s) score, tier")

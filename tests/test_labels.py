@@ -1,0 +1,244 @@
+import gzip
+import json
+
+import orjson
+import polars as pl
+import pytest
+from conftest import FIXTURES, SHARED_DATA
+
+from pipeline.adapters.abcd import conversation_to_record
+from pipeline.adapters.star import dialogue_to_record
+from pipeline.errors import LabelsError
+from pipeline.labels import (
+    LABELS_SCHEMA,
+    abcd_labels,
+    labels_from_format,
+    read_labels,
+    star_labels,
+    write_labels,
+)
+
+STAR = FIXTURES / "star_excerpt.jsonl"
+ABCD = FIXTURES / "abcd_sample.json"
+STAR_DIALOGUES = [json.loads(line) for line in STAR.read_text().splitlines()]
+ABCD_ITEMS = json.loads(ABCD.read_text())
+
+
+def test_star_labels_give_every_dialogue_a_row_with_its_task():
+    rows = list(star_labels(STAR))
+    assert len(rows) == len(STAR_DIALOGUES) == 26
+    assert [r["conversation_id"] for r in rows] == [
+        f"star-{d['DialogueID']}" for d in STAR_DIALOGUES
+    ]
+    assert [r["intent"] for r in rows] == [
+        d["Scenario"]["WizardCapabilities"][0]["Task"] for d in STAR_DIALOGUES
+    ]
+    assert rows[0] == {
+        "conversation_id": "star-1",
+        "intent": "doctor_followup",
+        "steps": ["ask_name", "doctor_inform_doctors_instructions", "goodbye_1"],
+        "turn_steps": {
+            "1": "ask_name",
+            "5": "doctor_inform_doctors_instructions",
+            "9": "goodbye_1",
+        },
+    }
+    # dialogues 33 and 45 have no picked suggestion (45 has no turns at all)
+    empty = {r["conversation_id"]: r for r in rows if not r["steps"]}
+    assert set(empty) == {"star-33", "star-45"}
+    assert all(r["turn_steps"] == {} for r in empty.values())
+
+
+@pytest.mark.parametrize("index", range(26))
+def test_star_steps_are_the_picked_action_labels_and_point_at_their_turns(index):
+    dialogue = STAR_DIALOGUES[index]
+    row = list(star_labels(STAR))[index]
+    picks = [
+        e
+        for e in dialogue["Events"]
+        if e.get("Agent") == "Wizard" and e.get("Action") == "pick_suggestion"
+    ]
+    assert row["steps"] == [e["ActionLabel"] for e in picks]
+    record, _ = dialogue_to_record(dialogue)
+    turns = record["turns"]
+    assert [turns[int(k)]["text"] for k in row["turn_steps"]] == [e["Text"] for e in picks]
+    assert all(turns[int(k)]["speaker"] == "agent" for k in row["turn_steps"])
+    assert list(row["turn_steps"].values()) == row["steps"]
+
+
+def test_abcd_labels_name_the_subflow_and_the_action_turns():
+    rows = list(abcd_labels(ABCD))
+    assert [r["conversation_id"] for r in rows] == ["abcd-3592", "abcd-9489", "abcd-3695"]
+    assert [r["intent"] for r in rows] == ["return_size", "refund_status", "timing_4"]
+    assert rows[0]["steps"] == [
+        "pull-up-account",
+        "validate-purchase",
+        "enter-details",
+        "notify-team",
+    ]
+    assert rows[0]["turn_steps"] == {
+        "6": "pull-up-account",
+        "12": "validate-purchase",
+        "22": "enter-details",
+        "23": "notify-team",
+    }
+    for item, row in zip(ABCD_ITEMS, rows, strict=True):
+        turns = conversation_to_record(item)["turns"]
+        assert all(turns[int(k)]["event_type"] == "action" for k in row["turn_steps"])
+        assert [item["original"][int(k)][0] for k in row["turn_steps"]] == ["action"] * len(
+            row["steps"]
+        )
+
+
+def test_abcd_labels_accept_a_split_mapping(tmp_path):
+    path = tmp_path / "abcd.json"
+    path.write_bytes(orjson.dumps({"train": ABCD_ITEMS[:2], "dev": ABCD_ITEMS[2:]}))
+    assert len(list(abcd_labels(path))) == 3
+
+
+def test_labels_from_format_dispatches_and_rejects_unknown_formats():
+    assert len(list(labels_from_format("star", [STAR]))) == 26
+    assert len(list(labels_from_format("abcd", [ABCD, ABCD]))) == 6
+    with pytest.raises(LabelsError, match="expected one of star, abcd, found 'csv'"):
+        list(labels_from_format("csv", [STAR]))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"{not json", r"star.jsonl:2: not valid JSON"),
+        (b"[1, 2]", r"star.jsonl:2: expected a STAR dialogue object, found a list"),
+        (b'{"DialogueID": 5}', r"star.jsonl:2: Events: missing"),
+        (
+            b'{"DialogueID": 5, "Events": [], "Scenario": {"WizardCapabilities": []}}',
+            r"star.jsonl:2: Scenario.WizardCapabilities\[0\].Task",
+        ),
+    ],
+)
+def test_star_labels_name_the_bad_line_and_field(tmp_path, line, message):
+    path = tmp_path / "star.jsonl"
+    path.write_bytes(STAR.read_bytes().splitlines()[0] + b"\n" + line + b"\n")
+    with pytest.raises(LabelsError, match=message):
+        list(star_labels(path))
+
+
+def test_abcd_labels_name_the_item_missing_its_subflow(tmp_path):
+    item = {k: v for k, v in ABCD_ITEMS[1].items() if k != "scenario"}
+    path = tmp_path / "abcd.json"
+    path.write_bytes(orjson.dumps([ABCD_ITEMS[0], item]))
+    with pytest.raises(LabelsError, match=r"abcd.json: item 1: scenario.subflow"):
+        list(abcd_labels(path))
+
+
+# ---------------------------------------------------------------- write / read
+
+
+@pytest.mark.parametrize("name", ["labels.jsonl", "labels.jsonl.gz"])
+def test_write_then_read_round_trips(tmp_path, name):
+    rows = list(star_labels(STAR)) + [{"conversation_id": "c-1", "intent": "billing"}]
+    out = tmp_path / "sub" / name
+    assert write_labels(rows, out) == 27
+    if name.endswith(".gz"):
+        assert gzip.decompress(out.read_bytes()).count(b"\n") == 27
+    frame = read_labels(out)
+    assert frame.schema == LABELS_SCHEMA
+    assert frame.height == 27
+    first = frame.row(0, named=True)
+    assert first["steps"] == ["ask_name", "doctor_inform_doctors_instructions", "goodbye_1"]
+    assert first["turn_steps"] == [
+        {"turn_idx": 1, "step": "ask_name"},
+        {"turn_idx": 5, "step": "doctor_inform_doctors_instructions"},
+        {"turn_idx": 9, "step": "goodbye_1"},
+    ]
+    last = frame.row(-1, named=True)
+    assert last["steps"] is None and last["turn_steps"] is None
+    assert not list(tmp_path.glob("sub/.*partial"))
+
+
+def test_read_labels_sorts_turn_steps_by_position(tmp_path):
+    path = tmp_path / "l.jsonl"
+    path.write_text(
+        '{"conversation_id": "c", "intent": "i", "turn_steps": {"10": "b", "2": "a"}}\n'
+    )
+    assert read_labels(path)["turn_steps"].to_list() == [
+        [{"turn_idx": 2, "step": "a"}, {"turn_idx": 10, "step": "b"}]
+    ]
+
+
+GOOD = '{"conversation_id": "c1", "intent": "billing", "steps": ["a"]}'
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{oops", r"l.jsonl:2: not valid JSON"),
+        ('["c2"]', r"l.jsonl:2: expected a JSON object, found a list"),
+        (
+            '{"intent": "x"}',
+            r"l.jsonl:2: conversation_id: expected a non-empty string, found nothing",
+        ),
+        ('{"conversation_id": "c2"}', r"l.jsonl:2: intent: expected a non-empty string"),
+        ('{"conversation_id": 7, "intent": "x"}', r"l.jsonl:2: conversation_id: .* found 7"),
+        ('{"conversation_id": "c2", "intent": " "}', r"l.jsonl:2: intent: expected a non-empty"),
+        (
+            '{"conversation_id": "c2", "intent": "x", "steps": "a"}',
+            r"l.jsonl:2: steps: expected a list",
+        ),
+        ('{"conversation_id": "c2", "intent": "x", "steps": ["a", 3]}', r"l.jsonl:2: steps:"),
+        (
+            '{"conversation_id": "c2", "intent": "x", "turn_steps": ["a"]}',
+            r"l.jsonl:2: turn_steps: expected an object",
+        ),
+        (
+            '{"conversation_id": "c2", "intent": "x", "turn_steps": {"one": "a"}}',
+            r"l.jsonl:2: turn_steps: expected keys that are turn positions .* found 'one'",
+        ),
+        (
+            '{"conversation_id": "c2", "intent": "x", "turn_steps": {"1": null}}',
+            r"l.jsonl:2: turn_steps\[1\]: expected a non-empty step name",
+        ),
+        (GOOD, r"l.jsonl:2: conversation_id: 'c1' already labelled at .*l.jsonl:1"),
+    ],
+)
+def test_read_labels_names_file_line_and_field(tmp_path, line, message):
+    path = tmp_path / "l.jsonl"
+    path.write_text(GOOD + "\n" + line + "\n")
+    with pytest.raises(LabelsError, match=message):
+        read_labels(path)
+
+
+def test_read_labels_refuses_an_empty_file(tmp_path):
+    path = tmp_path / "l.jsonl"
+    path.write_text("\n")
+    with pytest.raises(LabelsError, match="no label rows"):
+        read_labels(path)
+
+
+def test_write_labels_refuses_duplicates_and_leaves_no_file(tmp_path):
+    out = tmp_path / "l.jsonl"
+    rows = [{"conversation_id": "c1", "intent": "a"}, {"conversation_id": "c1", "intent": "b"}]
+    with pytest.raises(LabelsError, match=r"l.jsonl: row 2: conversation_id: 'c1' already"):
+        write_labels(rows, out)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_write_labels_accepts_int_turn_positions_and_does_not_modify_rows(tmp_path):
+    row = {"conversation_id": "c1", "intent": "a", "turn_steps": {3: "x"}}
+    write_labels([row], tmp_path / "l.jsonl")
+    assert row == {"conversation_id": "c1", "intent": "a", "turn_steps": {3: "x"}}
+    assert read_labels(tmp_path / "l.jsonl")["turn_steps"].to_list() == [
+        [{"turn_idx": 3, "step": "x"}]
+    ]
+
+
+@pytest.mark.shared_data
+def test_star_labels_cover_the_whole_shared_corpus():
+    rows = list(star_labels(SHARED_DATA / "star" / "dialogues.jsonl.gz"))
+    assert len(rows) == 2627
+    frame = pl.DataFrame(
+        [{k: r[k] for k in ("conversation_id", "intent", "steps")} for r in rows],
+        schema={"conversation_id": pl.String, "intent": pl.String, "steps": pl.List(pl.String)},
+    )
+    assert frame["conversation_id"].is_unique().all()
+    assert frame["intent"].n_unique() == 12
+    assert frame["steps"].list.len().sum() == 14341  # every pick_suggestion has a label
