@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-# Before anything imports prefect: a private home, no telemetry, quiet logs.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="cxminer-prefect-"))
+# Before anything imports prefect: a private home (removed at exit), no telemetry, quiet logs.
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="cxminer-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
