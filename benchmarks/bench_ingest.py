@@ -31,7 +31,7 @@ def generate(n: int, path: Path) -> None:
 
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as handle:
-        for record in generate_conversations(n, seed=1, turns=20):
+        for record in generate_conversations(n, seed=1, min_turns=20):
             handle.write(orjson.dumps(record))
             handle.write(b"\n")
     tmp.rename(path)

@@ -110,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--n",
         type=int,
-        default=4000,
+        default=6000,
         metavar="N",
-        help="base conversations, before repeat contacts (default 4000)",
+        help="base conversations, before repeat contacts (default 6000)",
     )
     sample.add_argument(
         "--sops-out", metavar="DIR", help="where the documented SOPs go (default: OUT/sops)"
