@@ -98,6 +98,32 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_cmd_status)
 
+    sop = sub.add_parser(
+        "sop",
+        help="playbook (SOP) library: import, validate",
+        description="Work with playbook YAML files (documented SOPs and mined drafts).",
+    )
+    sop_sub = sop.add_subparsers(dest="sop_command", metavar="SOP_COMMAND", required=True)
+    sop_import = sop_sub.add_parser(
+        "import",
+        parents=[common],
+        help="convert a public procedure library to playbook YAML",
+        description="Convert STAR task flowcharts (task folders or tasks/) or ABCD guidelines "
+        "(guidelines.json + kb.json [+ ontology.json]) into one YAML file per SOP.",
+    )
+    sop_import.add_argument("--format", required=True, choices=("star", "abcd"))
+    sop_import.add_argument("inputs", nargs="+", metavar="IN", help="input files or folders")
+    sop_import.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sop_import.set_defaults(handler=_cmd_sop_import)
+    sop_validate = sop_sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check playbook YAML files",
+        description="Validate playbook files; prints one line per invalid file, exit 1 if any.",
+    )
+    sop_validate.add_argument("files", nargs="+", metavar="FILE", help="files or folders")
+    sop_validate.set_defaults(handler=_cmd_sop_validate)
+
     sample = sub.add_parser(
         "sample",
         parents=[common],
@@ -215,6 +241,27 @@ def _cmd_status(args: argparse.Namespace, config: Config) -> int:
     else:
         print(format_status(report))
     return EXIT_OK
+
+
+def _cmd_sop_import(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.adapters.sops import import_sops
+
+    written = import_sops(args.format, [Path(p) for p in args.inputs], Path(args.out))
+    print(f"wrote {len(written)} SOPs to {args.out}")
+    return EXIT_OK
+
+
+def _cmd_sop_validate(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.sop import validate_sop_files
+
+    files = [
+        f for p in map(Path, args.files) for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])
+    ]
+    errors = validate_sop_files(files)
+    for error in errors:
+        print(f"cxminer: invalid SOP: {error}", file=sys.stderr)
+    print(f"{len(files) - len(errors)} of {len(files)} SOP files valid")
+    return EXIT_ERROR if errors else EXIT_OK
 
 
 def _cmd_sample(args: argparse.Namespace, config: Config) -> int:

@@ -90,8 +90,10 @@ def test_labels_and_evaluate_commands(workdir, capsys):
     from conftest import FIXTURES
 
     out = workdir / "labels.jsonl"
-    assert main(["labels", "--format", "star", str(FIXTURES / "star_excerpt.jsonl"),
-                 "-o", str(out)]) == EXIT_OK
+    assert (
+        main(["labels", "--format", "star", str(FIXTURES / "star_excerpt.jsonl"), "-o", str(out)])
+        == EXIT_OK
+    )
     assert "wrote 26 label rows" in capsys.readouterr().out
     assert main(["ingest", str(FIXTURES / "star_excerpt.jsonl"), "--db", "e.duckdb"]) == EXIT_OK
     capsys.readouterr()
@@ -99,3 +101,28 @@ def test_labels_and_evaluate_commands(workdir, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["labels"]["matched_conversations"] == 25  # one dialogue has no turns
     assert report["intents"]["status"] == "absent"
+
+
+def test_sop_validate_exit_codes(workdir, capsys):
+    root = Path(__file__).resolve().parents[1]
+    assert main(["sop", "validate", str(root / "data" / "sops" / "sample")]) == EXIT_OK
+    assert "12 of 12 SOP files valid" in capsys.readouterr().out
+    bad = workdir / "bad.yaml"
+    bad.write_text("sop_id: s\nversion: 1\nsteps:\n  - {id: a, after: [b]}\n")
+    assert main(["sop", "validate", str(bad)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "step a: after names unknown step 'b'" in err
+
+
+def test_sample_command_writes_corpus_truth_and_sops(workdir, capsys):
+    assert main(["sample", "--out", "s", "--n", "200", "--seed", "3"]) == EXIT_OK
+    assert "200 base" in capsys.readouterr().out
+    for name in (
+        "conversations.jsonl.gz",
+        "truth/labels.jsonl",
+        "truth/drift.json",
+        "truth/readiness.json",
+        "truth/planted.json",
+        "sops/refund_request.yaml",
+    ):
+        assert (workdir / "s" / name).exists(), name

@@ -1,0 +1,71 @@
+"""``cxminer sop import``: convert a public procedure library into playbook YAML files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.adapters.abcd_sop import read_abcd_sops
+from pipeline.adapters.star_sop import read_star_sops
+from pipeline.errors import InputError
+from pipeline.sop import Sop, save_sop
+
+SOP_FORMATS = ("star", "abcd")
+
+
+def read_sops(fmt: str, inputs: Sequence[Path]) -> list[Sop]:
+    """Convert the inputs of a library format to playbooks.
+
+    ``star``: task folders, task JSON files or the ``tasks/`` folder. ``abcd``:
+    ``guidelines.json`` and ``kb.json`` (any order, told apart by content), optionally
+    ``ontology.json``, or the folder holding them.
+
+    Raises
+    ------
+    InputError
+        Unknown format, or inputs that are missing or not of that format.
+    """
+    if fmt == "star":
+        return read_star_sops([Path(p) for p in inputs])
+    if fmt == "abcd":
+        return read_abcd_sops(**_abcd_roles([Path(p) for p in inputs]))
+    raise InputError(f"unknown SOP format {fmt!r}; expected one of {', '.join(SOP_FORMATS)}")
+
+
+def import_sops(fmt: str, inputs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Convert and write one ``<sop_id>.yaml`` per SOP into ``out_dir``; return the paths."""
+    return [save_sop(sop, Path(out_dir) / f"{sop.sop_id}.yaml") for sop in read_sops(fmt, inputs)]
+
+
+def _abcd_roles(inputs: list[Path]) -> dict[str, Path]:
+    files = [f for p in inputs for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    roles: dict[str, Path] = {}
+    for file in files:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{file}: cannot read as JSON ({exc})") from None
+        if isinstance(data, dict) and "intents" in data and "actions" in data:
+            roles["ontology"] = file
+        elif isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+            roles["kb"] = file
+        elif isinstance(data, dict) and all(
+            isinstance(v, dict) and "subflows" in v for v in data.values()
+        ):
+            roles["guidelines"] = file
+    for role in ("guidelines", "kb"):
+        if role not in roles:
+            raise InputError(
+                f"ABCD import needs {role}.json among the inputs "
+                f"({', '.join(str(p) for p in inputs)})"
+            )
+    if "ontology" not in roles:
+        sibling = roles["kb"].with_name("ontology.json")
+        if not sibling.exists():
+            raise InputError(
+                "ABCD import needs ontology.json (beside kb.json or among the inputs) to match "
+                "guideline subflows to kb.json keys"
+            )
+        roles["ontology"] = sibling
+    return roles
