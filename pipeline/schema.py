@@ -14,6 +14,7 @@ QUARANTINE = "quarantine"
 CONVERSATIONS = "conversations"
 TURNS = "turns"
 REDACTIONS = "redactions"
+EMBEDDINGS = "embeddings"
 SCHEMA_VERSION = "schema_version"
 
 SPEAKERS = ("customer", "agent", "bot", "system")
@@ -89,6 +90,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "run_id",
     ),
     REDACTIONS: ("conversation_id", "turn_idx", "pii_type", "n", "run_id"),
+    EMBEDDINGS: ("text_hash", "model_id", "vector", "run_id"),
 }
 
 
@@ -179,6 +181,16 @@ _V1 = [
     )""",
 ]
 
+# v2: the embedding cache, keyed by (normalised text hash, model id).
+_V2 = [
+    f"""create table {EMBEDDINGS} (
+        text_hash varchar not null,
+        model_id varchar not null,
+        vector float[] not null,
+        run_id varchar not null
+    )""",
+]
+
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 LATEST_VERSION = max(MIGRATIONS)

@@ -230,6 +230,38 @@ class Store:
         con.execute("drop table _batch_state")
         return {"loaded": n_new, "replaced": n_replaced, "unchanged": n_same}
 
+    def cached_embeddings(self, text_hashes: pl.Series, *, model_id: str) -> pl.DataFrame:
+        """Return ``text_hash, vector`` rows of the cache for these hashes and model."""
+        frame = pl.DataFrame({"text_hash": text_hashes.unique()})
+        cursor = self.con.cursor()
+        try:
+            cursor.register("_wanted", frame)
+            return cursor.sql(
+                f"select e.text_hash, e.vector from {schema.EMBEDDINGS} e "
+                "join _wanted w using (text_hash) where e.model_id = ?",
+                params=[model_id],
+            ).pl()
+        finally:
+            cursor.close()
+
+    def write_embeddings(self, vectors: pl.DataFrame, *, model_id: str, run_id: str) -> int:
+        """Add ``text_hash, vector`` rows to the cache (hashes already cached are skipped)."""
+        if vectors.is_empty():
+            return 0
+        with self.transaction() as con:
+            con.register("_batch_embeddings", vectors)
+            try:
+                con.execute(
+                    f"insert into {schema.EMBEDDINGS} (text_hash, model_id, vector, run_id) "
+                    "select b.text_hash, ?, b.vector::float[], ? from _batch_embeddings b "
+                    f"anti join (select text_hash from {schema.EMBEDDINGS} where model_id = ?) e "
+                    "using (text_hash)",
+                    [model_id, run_id, model_id],
+                )
+            finally:
+                con.unregister("_batch_embeddings")
+        return vectors.height
+
     def write_quarantine(self, quarantine: pl.DataFrame, *, run_id: str) -> int:
         """Upsert quarantined records keyed by (source_id, locator); return the row count."""
         if quarantine.is_empty():

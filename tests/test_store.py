@@ -247,3 +247,27 @@ def test_second_writer_waits_when_a_timeout_is_set(db_path):
         assert store.count("runs") == 2
     holder.wait()
     assert waited > 0.3
+
+
+def test_embedding_cache_round_trip_and_dedup(db_path):
+    vectors = pl.DataFrame({"text_hash": ["a", "b"], "vector": [[0.1, 0.2], [0.3, 0.4]]})
+    with open_store(db_path) as store:
+        store.write_embeddings(vectors, model_id="m1", run_id="r1")
+        store.write_embeddings(vectors, model_id="m1", run_id="r2")  # already cached
+        store.write_embeddings(vectors.head(1), model_id="m2", run_id="r2")
+        assert store.count("embeddings") == 3
+        got = store.cached_embeddings(pl.Series(["a", "zz", "a"]), model_id="m1")
+    assert got["text_hash"].to_list() == ["a"]
+    assert got["vector"].to_list()[0] == pytest.approx([0.1, 0.2])
+
+
+def test_a_v1_database_migrates_forward(db_path):
+    con = duckdb.connect(str(db_path))
+    con.execute(f"create table {schema.SCHEMA_VERSION} (version integer, applied_at timestamptz)")
+    for statement in schema.MIGRATIONS[1]:
+        con.execute(statement)
+    con.execute(f"insert into {schema.SCHEMA_VERSION} values (1, now())")
+    con.close()
+    with open_store(db_path) as store:
+        assert store.schema_version() == schema.LATEST_VERSION
+        assert store.count("embeddings") == 0
