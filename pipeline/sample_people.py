@@ -6,6 +6,7 @@ so that redaction has real work to do.
 
 from __future__ import annotations
 
+import calendar
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -114,20 +115,7 @@ _PRODUCTS = (
 )
 _PLANS = ("premium plan", "family plan", "basic membership", "annual subscription", "monthly box")
 _PROMOS = ("SPRING20", "WELCOME10", "FREESHIP", "SAVE15NOW", "VIP25", "SUMMER5")
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTHS = tuple(calendar.month_name)[1:]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,18 @@ from pipeline.errors import StoreError, StoreLockedError
 _LOCK_POLL_S = 0.2
 
 
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[None]:
+    """Expose polars frames to SQL under the given names for the enclosed block."""
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def lock_path(db_path: str | Path) -> Path:
     """Return the path of the writer lock file beside the database."""
     db_path = Path(db_path)
@@ -184,15 +196,16 @@ class Store:
         dict
             ``loaded`` (new), ``replaced`` and ``unchanged`` conversation counts.
         """
-        with self.transaction() as con:
-            con.register("_batch_conversations", conversations)
-            con.register("_batch_turns", turns)
-            con.register("_batch_redactions", redactions)
-            try:
-                return self._merge_conversations(con, run_id)
-            finally:
-                for name in ("_batch_conversations", "_batch_turns", "_batch_redactions"):
-                    con.unregister(name)
+        with (
+            self.transaction() as con,
+            _registered(
+                con,
+                _batch_conversations=conversations,
+                _batch_turns=turns,
+                _batch_redactions=redactions,
+            ),
+        ):
+            return self._merge_conversations(con, run_id)
 
     def _merge_conversations(self, con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
         con.execute(
@@ -248,34 +261,26 @@ class Store:
         """Add ``text_hash, vector`` rows to the cache (hashes already cached are skipped)."""
         if vectors.is_empty():
             return 0
-        with self.transaction() as con:
-            con.register("_batch_embeddings", vectors)
-            try:
-                con.execute(
-                    f"insert into {schema.EMBEDDINGS} (text_hash, model_id, vector, run_id) "
-                    "select b.text_hash, ?, b.vector::float[], ? from _batch_embeddings b "
-                    f"anti join (select text_hash from {schema.EMBEDDINGS} where model_id = ?) e "
-                    "using (text_hash)",
-                    [model_id, run_id, model_id],
-                )
-            finally:
-                con.unregister("_batch_embeddings")
+        with self.transaction() as con, _registered(con, _batch_embeddings=vectors):
+            con.execute(
+                f"insert into {schema.EMBEDDINGS} (text_hash, model_id, vector, run_id) "
+                "select b.text_hash, ?, b.vector::float[], ? from _batch_embeddings b "
+                f"anti join (select text_hash from {schema.EMBEDDINGS} where model_id = ?) e "
+                "using (text_hash)",
+                [model_id, run_id, model_id],
+            )
         return vectors.height
 
     def write_quarantine(self, quarantine: pl.DataFrame, *, run_id: str) -> int:
         """Upsert quarantined records keyed by (source_id, locator); return the row count."""
         if quarantine.is_empty():
             return 0
-        with self.transaction() as con:
-            con.register("_batch_quarantine", quarantine)
-            try:
-                con.execute(
-                    f"delete from {schema.QUARANTINE} q using _batch_quarantine b "
-                    "where q.source_id = b.source_id and q.locator = b.locator"
-                )
-                self._insert(con, schema.QUARANTINE, "_batch_quarantine", run_id)
-            finally:
-                con.unregister("_batch_quarantine")
+        with self.transaction() as con, _registered(con, _batch_quarantine=quarantine):
+            con.execute(
+                f"delete from {schema.QUARANTINE} q using _batch_quarantine b "
+                "where q.source_id = b.source_id and q.locator = b.locator"
+            )
+            self._insert(con, schema.QUARANTINE, "_batch_quarantine", run_id)
         return quarantine.height
 
     def write_source(self, source: dict[str, Any], *, run_id: str) -> None:
