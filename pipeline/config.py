@@ -194,7 +194,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     """Build dataclass ``cls`` from a mapping, checking every key and type."""
     where = prefix.rstrip(".") or "config"
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, found {_kind(data)}")
+        raise ConfigError(f"{where}: expected a mapping, found {describe_value(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
     unknown = sorted(set(data) - names)
@@ -223,39 +223,40 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected a list, found {describe_value(value)}")
         return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected a mapping, found {describe_value(value)}")
         return {
             _coerce(args[0], k, f"{key}"): _coerce(args[1], v, f"{key}.{k}")
             for k, v in value.items()
         }
     if hint is Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: expected a path string, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected a path string, found {describe_value(value)}")
         return Path(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected a number, found {describe_value(value)}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected an integer, found {describe_value(value)}")
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected true or false, found {describe_value(value)}")
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, found {_kind(value)}")
+            raise ConfigError(f"{key}: expected a string, found {describe_value(value)}")
         return value
     raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module
 
 
-def _kind(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """Describe a parsed YAML value for an error message ("a list", "str 'x'")."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):

@@ -14,9 +14,11 @@ from typing import Any
 
 import yaml
 
+from pipeline.config import describe_value
 from pipeline.errors import SopError
 
 _STEP_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_NO_FOLDING = 1 << 30  # YAML line width: long descriptions stay on one line
 
 
 @dataclass(frozen=True)
@@ -74,17 +76,33 @@ _RISK_KEYS = tuple(f.name for f in fields(Risk))
 def parse_sop(data: Any, *, origin: str) -> Sop:
     """Validate a parsed YAML mapping into a :class:`Sop`.
 
+    Parameters
+    ----------
+    data
+        The parsed YAML document.
+    origin
+        Names the file in error messages.
+
+    Returns
+    -------
+    Sop
+        ``intent`` is always a tuple (YAML may give a string or a list; without it, the
+        sop_id); omitted step keys take the :class:`Step` defaults.
+
     Raises
     ------
     SopError
         One line naming ``origin``, the step and the problem.
     """
     if not isinstance(data, dict):
-        raise SopError(f"{origin}: expected a mapping with sop_id, version and steps")
+        raise SopError(
+            f"{origin}: expected a mapping with sop_id, version and steps, "
+            f"found {describe_value(data)}"
+        )
     _unknown(data, _TOP_KEYS, origin, "")
     for key in ("sop_id", "version", "steps"):
         if key not in data:
-            raise SopError(f"{origin}: missing {key}")
+            raise SopError(f"{origin}: missing {key}; a playbook needs sop_id, version and steps")
     sop_id = _text(data["sop_id"], origin, "sop_id")
     if not sop_id or not _STEP_ID.match(sop_id):
         raise SopError(f"{origin}: sop_id {sop_id!r} must be letters, digits, '_', '.', '-'")
@@ -204,13 +222,21 @@ def _unknown(data: dict, allowed: tuple[str, ...], origin: str, where: str) -> N
 
 def _text(value: Any, origin: str, where: str) -> str:
     if not isinstance(value, str):
-        raise SopError(f"{origin}: {where}: expected a string, found {type(value).__name__}")
+        raise SopError(f"{origin}: {where}: expected a string, found {describe_value(value)}")
     return value
 
 
 def _texts(value: Any, origin: str, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SopError(f"{origin}: {where}: expected a list of strings")
+    if not isinstance(value, list):
+        raise SopError(
+            f"{origin}: {where}: expected a list of strings, found {describe_value(value)}; "
+            "write [a, b] or one '- item' a line"
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise SopError(
+                f"{origin}: {where}: expected a list of strings, found {describe_value(item)}"
+            )
     return tuple(value)
 
 
@@ -252,24 +278,37 @@ def load_sops(paths: Iterable[str | Path]) -> list[Sop]:
         sop = load_sop(file)
         key = (sop.sop_id, sop.version)
         if key in origins:
-            raise SopError(
-                f"{file}: sop {sop.sop_id} version {sop.version} is also defined in "
-                f"{origins[key]}; bump the version or remove one"
-            )
+            raise SopError(_duplicate(file, sop, origins[key]))
         origins[key] = file
         sops.append(sop)
     return sops
 
 
 def validate_sop_files(paths: Iterable[str | Path]) -> list[str]:
-    """Validate each file; return one error line per bad file (empty when all are valid)."""
+    """Validate each file; return one error line per bad file (empty when all are valid).
+
+    A file that repeats the (sop_id, version) of an earlier one is bad too.
+    """
     errors = []
-    for path in paths:
+    origins: dict[tuple[str, int], Path] = {}
+    for path in map(Path, paths):
         try:
-            load_sop(path)
+            sop = load_sop(path)
         except SopError as exc:
             errors.append(str(exc))
+            continue
+        key = (sop.sop_id, sop.version)
+        if key in origins:
+            errors.append(_duplicate(path, sop, origins[key]))
+        origins.setdefault(key, path)
     return errors
+
+
+def _duplicate(path: Path, sop: Sop, first: Path) -> str:
+    return (
+        f"{path}: sop {sop.sop_id} version {sop.version} is also defined in {first}; "
+        "bump the version or remove one"
+    )
 
 
 def sop_to_dict(sop: Sop) -> dict[str, Any]:
@@ -307,7 +346,7 @@ def sop_to_yaml(sop: Sop) -> str:
         sop_to_dict(sop),
         sort_keys=False,
         allow_unicode=True,
-        width=1000,
+        width=_NO_FOLDING,
         default_flow_style=False,
     )
 

@@ -92,7 +92,7 @@ STEPS = "steps:\n  - {id: a}\n  - {id: b, after: [a]}\n"
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("version: 1\n" + STEPS, "missing sop_id"),
+        ("version: 1\n" + STEPS, "missing sop_id; a playbook needs sop_id, version and steps"),
         ("sop_id: s\n" + STEPS, "missing version"),
         ("sop_id: s\nversion: 0\n" + STEPS, "version: expected a positive integer"),
         ("sop_id: s\nversion: 1\nsteps: []\n", "steps: expected a non-empty list"),
@@ -132,7 +132,20 @@ STEPS = "steps:\n  - {id: a}\n  - {id: b, after: [a]}\n"
             "sop_id: s\nversion: 1\nrisk: {moves_mony: true}\n" + STEPS,
             "risk: unknown key 'moves_mony'",
         ),
+        (
+            "sop_id: s\nversion: 1\nsteps:\n  - {id: a}\n  - {id: b, after: a}\n",
+            "step b: after: expected a list of strings, found str 'a'",
+        ),
+        ("sop_id: s\nversion: '1'\n" + STEPS, "version: expected a positive integer, found '1'"),
+        ("sop_id: s\nversion: 1\nintent: [3]\n" + STEPS, "intent: expected a list of strings"),
+        ("sop_id: 'a/b'\nversion: 1\n" + STEPS, "sop_id 'a/b' must be letters"),
+        (
+            "sop_id: s\nversion: 1\nsteps:\n  - {id: a, action: [x]}\n",
+            "step a: action: expected a string, found a list",
+        ),
+        ("sop_id: s\nversion: 1\nrisk: {moves_money: 1}\n" + STEPS, "risk.moves_money: expected"),
         ("- just\n- a list\n", "expected a mapping"),
+        ("", "found nothing (null)"),
         ("sop_id: s\nversion: 1\nsteps: [\n", "not valid YAML"),
     ],
 )
@@ -158,10 +171,48 @@ def test_load_sops_from_a_folder_and_duplicates_across_files(tmp_path):
 def test_validate_sop_files_reports_each_bad_file(tmp_path):
     good = write(tmp_path, GOOD, "good.yaml")
     bad = write(tmp_path, "sop_id: s\n", "bad.yaml")
-    errors = validate_sop_files([good, bad, tmp_path / "missing.yaml"])
-    assert len(errors) == 2
+    again = write(tmp_path, GOOD, "again.yaml")
+    errors = validate_sop_files([good, bad, tmp_path / "missing.yaml", again])
+    assert len(errors) == 3
     assert errors[0].startswith(f"{bad}: missing version")
     assert "cannot read" in errors[1]
+    assert errors[2] == (
+        f"{again}: sop refund_request version 3 is also defined in {good}; "
+        "bump the version or remove one"
+    )
+    assert validate_sop_files([good]) == []
+
+
+def test_long_and_multiline_text_round_trips_on_one_line():
+    words = " ".join(["word"] * 400)  # 2,000 characters: must not be folded
+    sop = Sop(
+        sop_id="s",
+        version=1,
+        intent=("s",),
+        steps=(
+            Step(id="a", description=words, examples=("line one\nline two", "yes", "null")),
+            Step(id="yes", after=("a",), mandatory=False),
+        ),
+    )
+    text = sop_to_yaml(sop)
+    assert f"description: {words}\n" in text
+    assert parse_sop(yaml.safe_load(text), origin="x") == sop
+
+
+def test_yaml_key_order_and_omitted_defaults():
+    sop = Sop(
+        sop_id="s",
+        version=2,
+        intent=("a", "b"),
+        steps=(Step(id="x", mandatory=False, when="amount > 200", after=()),),
+        description="d",
+        source="star:s",
+    )
+    assert sop_to_yaml(sop) == (
+        "sop_id: s\nversion: 2\nintent:\n- a\n- b\ndescription: d\nsource: star:s\n"
+        "steps:\n- id: x\n  when: amount > 200\n  mandatory: false\n"
+        "risk:\n  moves_money: false\n  regulated: false\n"
+    )
 
 
 @pytest.mark.parametrize("folder", ["data/sops/abcd", "data/sops/sample"])

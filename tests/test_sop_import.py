@@ -1,7 +1,10 @@
+import json
+from pathlib import Path
+
 import pytest
 from conftest import SHARED_DATA
 
-from pipeline.adapters.abcd_sop import subflow_to_sop
+from pipeline.adapters.abcd_sop import match_subflow, read_abcd_sops, subflow_to_sop
 from pipeline.adapters.sops import import_sops, read_sops
 from pipeline.adapters.star_sop import flowchart_to_sop
 from pipeline.errors import InputError
@@ -30,7 +33,9 @@ def test_flowchart_rule_on_a_tiny_chart():
         "query_failure": "sorry",
         "inform": "anything_else",
     }
+    before = (dict(replies), dict(graph))
     sop = flowchart_to_sop("t", replies, graph)
+    assert (replies, graph) == before  # inputs untouched
     mandatory = [s.id for s in sop.steps if s.mandatory]
     assert mandatory == ["hello", "ask_name", "query"]
     assert sop.step("query").next == ("query_success", "query_failure")
@@ -83,6 +88,108 @@ def test_abcd_rule_on_a_tiny_subflow():
     assert sop.step("communication").action is None
 
 
+def test_decision_outcomes_attach_to_the_question_on_the_positive_path():
+    # A booking chart: the check answers available/unavailable, the booking succeeds or
+    # fails, and yes/no answer the confirmation question, not the "sorry" dead end.
+    replies = {
+        k: k
+        for k in (
+            "hello query_check sorry confirm query_book done anything_else available "
+            "unavailable yes no query_success query_failure failed"
+        ).split()
+    }
+    graph = {
+        "hello": "query_check",
+        "unavailable": "sorry",
+        "available": "confirm",
+        "yes": "query_book",
+        "no": "hello",
+        "query_success": "done",
+        "query_failure": "failed",
+        "done": "anything_else",
+    }
+    sop = flowchart_to_sop("t", replies, graph)
+    assert sop.step("query_check").next == ("available", "unavailable")
+    assert sop.step("confirm").next == ("yes", "no")
+    assert sop.step("query_book").next == ("query_success", "query_failure")
+    assert sop.step("sorry").next == ()
+    assert [s.id for s in sop.steps if s.mandatory] == ["hello", "query_check"]
+    assert sop.step_ids[:4] == ("hello", "query_check", "available", "unavailable")
+    assert sop.step("query_book").action == sop.step("query_check").action == "t.query"
+    assert sop.step("yes").examples == () and sop.step("yes").when == "the customer says yes"
+
+
+def test_a_decision_outcome_is_never_mandatory():
+    # hotel_search's shape: the only end is reached through "no".
+    replies = {k: k for k in ("hello", "query", "ask_more", "yes", "no", "goodbye_1")}
+    graph = {"hello": "query", "query": "ask_more", "yes": "hello", "no": "goodbye_1"}
+    sop = flowchart_to_sop("t", replies, graph)
+    assert [s.id for s in sop.steps if s.mandatory] == ["hello", "query", "ask_more", "goodbye_1"]
+    assert sop.step("goodbye_1").after == ("ask_more",)
+    assert not sop.step("no").mandatory and sop.step("no").after == ("ask_more",)
+
+
+def test_a_folder_without_star_tasks_is_an_input_error(tmp_path):
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(InputError, match="no STAR task flowchart"):
+        read_sops("star", [tmp_path])
+
+
+def test_abcd_mandatory_steps_follow_the_kb_order():
+    subflow = {
+        "actions": [
+            {"type": "interaction", "button": "Log Out/In", "text": "one", "subtext": []},
+            {"type": "communication", "button": "N/A", "text": "say", "subtext": []},
+            {"type": "interaction", "button": "Try Again", "text": "two", "subtext": []},
+        ]
+    }
+    sop = subflow_to_sop("slow", "Slow", "Site", subflow, ["try-again", "log-out-in"])
+    assert sop.step_ids == ("try-again", "log-out-in", "communication")
+    assert sop.step("log-out-in").after == ("try-again",)
+    assert sop.step("log-out-in").description == "one"
+    assert sop.step("communication").after == () and not sop.step("communication").mandatory
+
+
+@pytest.mark.parametrize(
+    ("display", "key"),
+    [
+        ("Status Active", "status_active"),
+        ("Shipping Status", "status"),
+        ("Out-of-Stock General", "out_of_stock_general"),
+        ("Reset Two-Factor Auth", "reset_2fa"),
+        ("Membership FAQ", "membership"),
+    ],
+)
+def test_abcd_subflow_names_match_kb_keys(display, key):
+    candidates = ["status", "status_active", "out_of_stock_general", "reset_2fa", "membership"]
+    assert match_subflow(display, candidates) == key
+
+
+@pytest.mark.parametrize(
+    ("display", "candidates", "message"),
+    [
+        ("Order Lost", ["status", "refund_initiate"], "no kb key fits"),
+        ("Status Refund", ["status_x", "status", "refund"], "candidates status, refund fits"),
+    ],
+)
+def test_abcd_subflow_names_that_do_not_match_raise(display, candidates, message):
+    with pytest.raises(InputError, match=message):
+        match_subflow(display, candidates)
+
+
+def test_abcd_kb_subflow_without_guideline_raises(tmp_path):
+    action = {"type": "interaction", "button": "Pull up Account", "text": "t", "subtext": []}
+    guide = {"Account Access": {"subflows": {"Recover Username": {"actions": [action]}}}}
+    kb = {"recover_username": ["pull-up-account"], "recover_password": ["pull-up-account"]}
+    (tmp_path / "g.json").write_text(json.dumps(guide))
+    (tmp_path / "k.json").write_text(json.dumps(kb))
+    with pytest.raises(InputError, match="subflows with no guideline: recover_password"):
+        read_abcd_sops(tmp_path / "g.json", tmp_path / "k.json")
+    (tmp_path / "other.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="other.json: not one of ABCD's"):
+        read_sops("abcd", [tmp_path / "g.json", tmp_path / "k.json", tmp_path / "other.json"])
+
+
 @pytest.mark.shared_data
 def test_all_12_star_tasks_convert_and_round_trip(tmp_path):
     paths = import_sops("star", [STAR_TASKS], tmp_path)
@@ -98,14 +205,35 @@ def test_all_12_star_tasks_convert_and_round_trip(tmp_path):
     for sop in sops:
         assert sop.steps[0].id == "hello" and sop.steps[0].mandatory
         assert sop_to_yaml(sop) == (tmp_path / f"{sop.sop_id}.yaml").read_text()
+        assert not any(s.mandatory for s in sop.steps if s.when)  # outcomes are optional
+
+
+@pytest.mark.shared_data
+def test_star_branches_attach_where_the_flowcharts_draw_them():
+    sops = {s.sop_id: s for s in read_sops("star", [STAR_TASKS.parent])}  # the STAR root
+    assert sorted(sops) == sorted(p.name for p in STAR_TASKS.iterdir())
+    hotel = sops["hotel_book"]
+    assert hotel.step("query_check").next == ("available", "unavailable")
+    assert hotel.step("query_book").next == ("query_success", "query_failure")
+    assert hotel.step("hotel_ask_confirm_booking").next == ("yes", "no")
+    ride = sops["ride_book"]
+    assert ride.step("query_check").next == ("query_success", "query_failure")
+    assert ride.step("ride_ask_confirm_booking").next == ("yes", "no")
+    search = sops["hotel_search"]
+    assert [s.id for s in search.steps if s.mandatory][-2:] == [
+        "hotel_ask_search_more",
+        "goodbye_1",
+    ]
+    for name, sop in sops.items():
+        queries = [s for s in sop.steps if s.id in ("query", "query_check", "query_book")]
+        assert queries and all(s.action == f"{name}.query" for s in queries)
 
 
 @pytest.mark.shared_data
 def test_all_55_abcd_subflows_convert_and_match_the_committed_library(tmp_path):
-    from pathlib import Path
-
     paths = import_sops("abcd", [ABCD / "kb.json", ABCD / "guidelines.json"], tmp_path)
     assert len(paths) == 55
+    assert sorted(p.stem for p in paths) == sorted(json.loads((ABCD / "kb.json").read_text()))
     committed = Path(__file__).resolve().parents[1] / "data" / "sops" / "abcd"
     for path in paths:
         assert path.read_text() == (committed / path.name).read_text(), path.name
@@ -115,6 +243,17 @@ def test_all_55_abcd_subflows_convert_and_match_the_committed_library(tmp_path):
         ("verify-identity", True, "verify-identity"),
     ]
     assert recover.step("verify-identity").after == ("pull-up-account",)
+
+
+@pytest.mark.shared_data
+def test_abcd_ontology_is_optional_and_agrees():
+    with_ontology = read_abcd_sops(
+        ABCD / "guidelines.json", ABCD / "kb.json", ABCD / "ontology.json"
+    )
+    assert read_abcd_sops(ABCD / "guidelines.json", ABCD / "kb.json") == with_ontology
+    money = {s.sop_id for s in with_ontology if s.risk.moves_money}
+    assert {"refund_initiate", "manage_dispute_bill", "status_credit_missing"} <= money
+    assert not {"recover_username", "boots", "manage_change_address"} & money
 
 
 @pytest.mark.shared_data

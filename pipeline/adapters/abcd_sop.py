@@ -1,24 +1,31 @@
 """ABCD agent guidelines -> playbooks (one SOP per subflow, 55 in all).
 
 Inputs: ``guidelines.json`` (flow display name -> subflow display name -> ordered
-actions with ``button``, ``text`` and ``subtext``) and ``kb.json`` (subflow key -> the
-required action sequence, e.g. ``["pull-up-account", "verify-identity"]``). The rule:
+actions with ``button``, ``text`` and ``subtext``), ``kb.json`` (subflow key -> the
+required action sequence, e.g. ``["pull-up-account", "verify-identity"]``) and,
+optionally, ``ontology.json`` (flow key -> its subflow keys). The rule:
 
-- Subflow display names are matched to kb keys through ``ontology.json``'s flow ->
-  subflows lists, position by position within a flow (both list a flow's subflows in
-  the same order); without the ontology, by the same order in ``kb.json``. A subflow
-  that cannot be matched raises.
-- A guideline action whose button (``Pull up Account`` -> ``pull-up-account``; a few
-  buttons are named differently, see ``_ALIASES``) is in the kb sequence is a mandatory
-  step, bound to that action (the name ABCD logs, which the ABCD adapter gives action
-  turns); each is ``after`` the previous one of the kb sequence. Required actions missing
-  from the guidelines are added as mandatory steps. Other guideline actions
-  (communication, FAQ lookups, optional buttons) are optional steps.
+- Subflow names. A guideline subflow matches the kb key whose words (split at ``_``)
+  all occur in its display name, the key with the most words winning ("Status Active"
+  -> ``status_active``, not ``status``); four names share no word with their key and
+  are listed in ``_SUBFLOW_ALIASES``. With the ontology, only the keys of the same flow
+  ("Product Defect" -> ``product_defect``) are candidates. No match, two matches, two
+  names on one key, or a kb key left over raises: nothing is skipped silently.
+- Mandatory steps are the kb sequence, in kb order, each ``after`` the one before it,
+  bound to the action name ABCD logs (which the ABCD adapter gives action turns).
+  Guideline buttons name those actions: ``Pull up Account`` -> ``pull-up-account``;
+  ``_BUTTON_ALIASES`` lists the few named differently, and an FAQ topic button
+  (``Boots``) stands for ``search-<topic>``. A required action the guidelines never
+  describe still becomes a mandatory step.
+- Every other guideline action (``N/A`` communication, ``End Conversation``) is an
+  optional step named after its button or its type, placed after the mandatory step it
+  follows in the guidelines, with no ``after`` (the guidelines give no precedence).
 - Descriptions are the guideline text with its sub-points; ABCD gives no example
-  phrasings, so ``examples`` is empty.
-- Risk: ``moves_money`` when the kb sequence offers a refund or charges, or the subflow
-  is about a bill, a refund, a price adjustment or a disputed charge; ``regulated`` when
-  it changes payment details. These keyword lists are the whole rule.
+  phrasings, so ``examples`` stays empty.
+- Risk. ``moves_money``: the subflow's display name has one of ``_MONEY_WORDS`` (whole
+  words), or its kb sequence has one of ``_MONEY_ACTIONS`` (refunds, promo-code credits,
+  purchases). ``regulated``: the display name has one of ``_REGULATED_WORDS`` (card and
+  payment details). These lists are the whole rule.
 """
 
 from __future__ import annotations
@@ -31,124 +38,190 @@ from typing import Any
 from pipeline.errors import InputError
 from pipeline.sop import Risk, Sop, Step
 
-_MONEY_ACTIONS = ("offer-refund", "make-purchase")
-# Guideline button names that differ from the kb action they stand for.
-_ALIASES = {
+# Guideline subflow names that share no word with their kb key.
+_SUBFLOW_ALIASES = {
+    "Reset Two-Factor Auth": "reset_2fa",
+    "Cart Not Updating": "shopping_cart",
+    "Search Not Working": "search_results",
+    "Website Too Slow": "slow_speed",
+}
+# Guideline button names (slugged) that differ from the kb action they stand for.
+_BUTTON_ALIASES = {
     "membership-privileges": "membership",
     "notify-internal-team": "notify-team",
     "enter-detail": "enter-details",
     "select-answer": "select-faq",
 }
-_MONEY_SUBFLOWS = ("refund", "bill", "bad_price", "mistimed_billing", "promo_code", "fee")
-_REGULATED_SUBFLOWS = ("payment_method", "credit_card", "pay_bill")
+_MONEY_ACTIONS = ("offer-refund", "promo-code", "make-purchase")
+_MONEY_WORDS = ("refund", "credit", "bill", "billing", "fee", "price", "cost", "pay")
+_REGULATED_WORDS = ("payment method", "credit card", "pay bill")
 
 
 def read_abcd_sops(guidelines: Path, kb: Path, ontology: Path | None = None) -> list[Sop]:
     """Convert ABCD guidelines and required action sequences to playbooks.
 
+    Parameters
+    ----------
+    guidelines, kb, ontology
+        ABCD's ``guidelines.json``, ``kb.json`` and (optional) ``ontology.json``.
+
+    Returns
+    -------
+    list of Sop
+        One per subflow, in guideline order.
+
     Raises
     ------
     InputError
-        An input is unreadable, or a guideline subflow has no kb entry.
+        An input is unreadable, or a subflow cannot be matched one to one.
     """
     guide, sequences = _load(guidelines), _load(kb)
-    flows = _load(ontology)["intents"] if ontology else None
-    sops = []
+    flows = None
+    if ontology is not None:
+        try:
+            flows = dict(_load(ontology)["intents"]["subflows"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(
+                f"{ontology}: expected ABCD's ontology.json (intents.subflows)"
+            ) from None
+    if not isinstance(guide, dict) or not isinstance(sequences, dict):
+        raise InputError(f"{guidelines}, {kb}: expected ABCD's guidelines.json and kb.json")
+    sops: list[Sop] = []
+    matched: dict[str, str] = {}
     for flow_name, flow in guide.items():
-        keys = _subflow_keys(flow_name, list(flow["subflows"]), flows, sequences)
-        for (display, subflow), key in zip(flow["subflows"].items(), keys, strict=True):
+        candidates = list(sequences)
+        if flows is not None:
+            flow_key = _slug(flow_name).replace("-", "_")
+            if flow_key not in flows:
+                raise InputError(
+                    f"{ontology}: no flow {flow_key!r} for guideline flow {flow_name!r}; "
+                    f"ontology flows: {', '.join(flows)}"
+                )
+            candidates = [k for k in flows[flow_key] if k in sequences]
+        for display, subflow in flow["subflows"].items():
+            key = match_subflow(display, candidates)
+            if key in matched:
+                raise InputError(
+                    f"{guidelines}: subflows {matched[key]!r} and {display!r} both match "
+                    f"kb key {key!r}; add one to _SUBFLOW_ALIASES"
+                )
+            matched[key] = display
             sops.append(subflow_to_sop(key, display, flow_name, subflow, sequences[key]))
-    missing = sorted(set(sequences) - {s.sop_id for s in sops})
+    missing = [key for key in sequences if key not in matched]
     if missing:
         raise InputError(f"{kb}: subflows with no guideline: {', '.join(missing)}")
     return sops
 
 
+def match_subflow(display: str, candidates: list[str]) -> str:
+    """Return the kb key of a guideline subflow name (the module's matching rule).
+
+    Raises
+    ------
+    InputError
+        No candidate, or more than one equally good candidate, matches.
+    """
+    if display in _SUBFLOW_ALIASES:
+        key = _SUBFLOW_ALIASES[display]
+        if key not in candidates:
+            raise InputError(f"guideline subflow {display!r}: alias {key!r} is not in kb.json")
+        return key
+    words = set(re.findall(r"[a-z0-9]+", display.lower()))
+    fits = [k for k in candidates if set(k.split("_")) <= words]
+    best = max((len(k.split("_")) for k in fits), default=0)
+    fits = [k for k in fits if len(k.split("_")) == best]
+    if len(fits) != 1:
+        found = f"candidates {', '.join(fits)}" if fits else "no kb key"
+        raise InputError(
+            f"guideline subflow {display!r}: {found} fits; expected exactly one of "
+            f"{', '.join(candidates)}; add it to _SUBFLOW_ALIASES"
+        )
+    return fits[0]
+
+
 def subflow_to_sop(
     key: str, display: str, flow_name: str, subflow: dict[str, Any], required: list[str]
 ) -> Sop:
-    """Apply the module's rule to one subflow."""
-    steps: list[Step] = []
-    used: set[str] = set()
-    previous: str | None = None
-    pending = list(required)
+    """Apply the module's rule to one subflow (``required``: its kb.json sequence)."""
+    pending = list(enumerate(required))  # kb positions not yet described
+    described: dict[int, str] = {}  # kb position -> guideline text
+    optional: dict[int, list[dict[str, Any]]] = {}  # kb position it follows (-1: none)
+    last = -1
     for action in subflow.get("actions", []):
-        name = _slug(action.get("button") or "")
-        name = _ALIASES.get(name, name)
-        if name not in pending and f"search-{name}" in pending:  # FAQ topic buttons
-            name = f"search-{name}"
-        text = " ".join(
-            [
-                action.get("text", "").strip(),
-                *(f"- {point.strip()}" for point in action.get("subtext", [])),
-            ]
-        ).strip()
-        if name in pending and name not in used:
-            pending.remove(name)
-            steps.append(
-                Step(
-                    id=name,
-                    description=text,
-                    action=name,
-                    mandatory=True,
-                    after=(previous,) if previous else (),
-                )
-            )
-            previous = name
-        else:
-            base = (
-                name
-                if name and name != "n-a"
-                else action.get("type", "step").replace("/", "-").replace(" ", "-")
-            )
-            step_id = _unique(base, used | {s.id for s in steps})
-            is_button = bool(name) and name != "n-a" and action.get("type") != "communication"
+        name = _action_name(action.get("button") or "", required)
+        text = _describe(action)
+        slot = next((i for i, n in pending if n == name), None)
+        if slot is None:
+            optional.setdefault(last, []).append({"name": name, "action": action, "text": text})
+            continue
+        pending.remove((slot, name))
+        described[slot] = text
+        last = slot
+    steps: list[Step] = []
+    taken: set[str] = set()
+
+    def add_optional(position: int) -> None:
+        for item in optional.get(position, []):
+            name = item["name"]
+            base = name if name and name != "n-a" else _slug(item["action"].get("type", "step"))
+            step_id = _unique(base or "step", taken)
+            is_button = base == name and item["action"].get("type") != "communication"
             steps.append(
                 Step(
                     id=step_id,
-                    description=text,
-                    mandatory=False,
+                    description=item["text"],
                     action=name if is_button else None,
+                    mandatory=False,
                 )
             )
-        used.add(steps[-1].id)
-    for name in pending:  # required but not described in the guidelines
+            taken.add(step_id)
+
+    add_optional(-1)
+    previous: str | None = None
+    for position, name in enumerate(required):
+        step_id = _unique(name, taken)
         steps.append(
             Step(
-                id=_unique(name, used),
-                description=f"Use [{name}]",
+                id=step_id,
+                description=described.get(position, f"Use [{name}]"),
                 action=name,
                 mandatory=True,
                 after=(previous,) if previous else (),
             )
         )
-        used.add(steps[-1].id)
-        previous = steps[-1].id
-    moves_money = any(a in required for a in _MONEY_ACTIONS) or any(
-        k in key for k in _MONEY_SUBFLOWS
-    )
+        taken.add(step_id)
+        previous = step_id
+        add_optional(position)
     return Sop(
         sop_id=key,
         version=1,
         intent=(key,),
         steps=tuple(steps),
-        risk=Risk(moves_money=moves_money, regulated=any(k in key for k in _REGULATED_SUBFLOWS)),
+        risk=_risk(display, required),
         description=f"ABCD {flow_name}: {display}",
         source=f"abcd:{key}",
     )
 
 
-def _subflow_keys(
-    flow_name: str, displays: list[str], flows: dict[str, Any] | None, sequences: dict[str, Any]
-) -> list[str]:
-    if flows is not None:
-        flow_key = _slug(flow_name).replace("-", "_")
-        keys = flows["subflows"].get(flow_key)
-        if keys is None or len(keys) != len(displays):
-            raise InputError(f"guidelines flow {flow_name!r} has no matching ontology flow")
-        return list(keys)
-    # Without the ontology: kb.json lists subflows flow by flow in guideline order.
-    raise InputError("ontology.json is needed to match guideline subflows to kb.json keys")
+def _action_name(button: str, required: list[str]) -> str:
+    name = _BUTTON_ALIASES.get(_slug(button), _slug(button))
+    if name not in required and f"search-{name}" in required:  # FAQ topic buttons
+        return f"search-{name}"
+    return name
+
+
+def _describe(action: dict[str, Any]) -> str:
+    points = (f"- {point.strip()}" for point in action.get("subtext", []))
+    return " ".join([action.get("text", "").strip(), *points]).strip()
+
+
+def _risk(display: str, required: list[str]) -> Risk:
+    name = " ".join(re.findall(r"[a-z0-9]+", display.lower()))
+    words = set(name.split())
+    return Risk(
+        moves_money=bool(words & set(_MONEY_WORDS)) or any(a in required for a in _MONEY_ACTIONS),
+        regulated=any(re.search(rf"\b{phrase}\b", name) for phrase in _REGULATED_WORDS),
+    )
 
 
 def _slug(text: str) -> str:

@@ -38,22 +38,27 @@ def import_sops(fmt: str, inputs: Sequence[Path], out_dir: Path) -> list[Path]:
     return [save_sop(sop, Path(out_dir) / f"{sop.sop_id}.yaml") for sop in read_sops(fmt, inputs)]
 
 
-def _abcd_roles(inputs: list[Path]) -> dict[str, Path]:
-    files = [f for p in inputs for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
-    roles: dict[str, Path] = {}
-    for file in files:
+def _abcd_roles(inputs: list[Path]) -> dict[str, Path | None]:
+    """Tell ABCD's files apart by content; ``ontology.json`` is also looked for beside kb."""
+    files = [
+        (f, not p.is_dir())
+        for p in inputs
+        for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])
+    ]
+    roles: dict[str, Path | None] = {}
+    for file, named in files:
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{file}: cannot read as JSON ({exc})") from None
-        if isinstance(data, dict) and "intents" in data and "actions" in data:
-            roles["ontology"] = file
-        elif isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
-            roles["kb"] = file
-        elif isinstance(data, dict) and all(
-            isinstance(v, dict) and "subflows" in v for v in data.values()
-        ):
-            roles["guidelines"] = file
+        role = _abcd_role(data)
+        if role is None and not named:
+            continue  # a folder may hold other ABCD files (the conversations)
+        if role is None:
+            raise InputError(f"{file}: not one of ABCD's guidelines.json, kb.json or ontology.json")
+        if role in roles:
+            raise InputError(f"{file}: a second ABCD {role}.json (first: {roles[role]})")
+        roles[role] = file
     for role in ("guidelines", "kb"):
         if role not in roles:
             raise InputError(
@@ -61,11 +66,19 @@ def _abcd_roles(inputs: list[Path]) -> dict[str, Path]:
                 f"({', '.join(str(p) for p in inputs)})"
             )
     if "ontology" not in roles:
-        sibling = roles["kb"].with_name("ontology.json")
-        if not sibling.exists():
-            raise InputError(
-                "ABCD import needs ontology.json (beside kb.json or among the inputs) to match "
-                "guideline subflows to kb.json keys"
-            )
-        roles["ontology"] = sibling
+        kb = roles["kb"]
+        sibling = kb.with_name("ontology.json") if kb else None
+        roles["ontology"] = sibling if sibling and sibling.is_file() else None
     return roles
+
+
+def _abcd_role(data: object) -> str | None:
+    if not isinstance(data, dict) or not data:
+        return None
+    if "intents" in data and "actions" in data:
+        return "ontology"
+    if all(isinstance(v, list) and all(isinstance(a, str) for a in v) for v in data.values()):
+        return "kb"
+    if all(isinstance(v, dict) and "subflows" in v for v in data.values()):
+        return "guidelines"
+    return None

@@ -1,24 +1,38 @@
 """STAR task flowcharts -> playbooks (one SOP per task).
 
 A flowchart JSON (``tasks/<task>/<task>.json``) has ``replies`` (step id -> the canonical
-wording) and ``graph`` (step -> next step). Decision outcomes (``query_success`` /
-``query_failure``, ``available`` / ``unavailable``, ``yes`` / ``no``) appear in the graph
-with outgoing edges but no incoming one: they answer the step before them, which is a
-dead end in ``graph``. The conversion rule:
+wording) and ``graph`` (step -> its one next step). Decision outcomes (``query_success``
+/ ``query_failure``, ``available`` / ``unavailable``, ``yes`` / ``no``, ``info_missing*``)
+are the yellow boxes of the flowchart pictures: not something the agent says, but what
+happened. ``graph`` gives them outgoing edges and no incoming one, because it can hold
+only one successor per step. The conversion rule:
 
-1. Edges are ``graph``'s, plus each decision outcome attached to the step it answers:
-   ``query_success``/``query_failure`` to the query step (``query`` or ``query_book``),
-   ``available``/``unavailable`` to the availability check (``query_check``, else the
-   query step), ``yes``/``no`` to the first question reachable from ``hello`` that is a
-   dead end and not a query or a closing.
-2. Mandatory steps are those on every path from ``hello`` to an end (the steps that
-   dominate every reachable dead end); every other step is optional. Decision outcomes
-   carry their condition in ``when``.
-3. ``after`` holds the nearest mandatory step that dominates the step (a transitive
-   reduction of the precedence the flowchart implies); steps not reachable from
-   ``hello`` (out of scope, goodbyes, recovery branches) get no ``after``.
-4. Query steps are bound to the action the STAR adapter names API calls with,
-   ``<task>.query`` (STAR's API name is the task folder's name).
+1. Edges are ``graph``'s, plus each decision outcome without an incoming edge attached
+   to the step it answers: ``available``/``unavailable`` to ``query_check``;
+   ``query_success``/``query_failure`` to the one query step (``query``,
+   ``query_check``, ``query_book``) that is a dead end in ``graph`` and not already
+   answered by ``available``/``unavailable``; ``yes``/``no`` to the one dead end
+   reachable from the start without passing a negative outcome (``unavailable``,
+   ``query_failure``) that is neither a query, a closing (``anything_else``, ``*bye*``)
+   nor an outcome. Where that is not exactly one step, the outcomes stay unattached.
+   ``info_missing*`` stay unattached: the charts do not say which request they answer.
+2. The start is ``hello`` (else the first step without a predecessor). Mandatory steps
+   are the steps, other than decision outcomes, on every path from the start to an end
+   (they dominate every reachable dead end). Everything else is optional; decision
+   outcomes carry their condition in ``when``.
+3. ``after`` is the nearest mandatory step that dominates the step, for every step
+   reachable from the start (the transitive reduction of the precedence the chart
+   implies); unreachable steps (out of scope, goodbyes outside the graph, recovery
+   branches) get none.
+4. Query steps are bound to ``<task>.query``: the STAR adapter names API calls
+   ``<APIName>.query`` and STAR's API name is the task folder's name. ``query_check``
+   and ``query_book`` share that binding (the call's ``RequestType`` tells them apart).
+5. ``description`` is the canonical wording, slots (``{balance:d}``) kept verbatim;
+   ``examples`` holds it too, except for query steps and decision outcomes, whose
+   wording is a button label ("Query", "Failed") no agent says.
+6. Steps are listed in flow order (breadth first from the start), then the unreachable
+   ones in ``replies`` order.
+
 The SOP id and intent are the task folder's name, which is what STAR's scenarios and
 ``cxminer labels`` call the task (the JSON's own ``task`` field differs for some).
 """
@@ -41,32 +55,56 @@ _OUTCOMES = {
     "yes": "the customer says yes",
     "no": "the customer says no",
 }
+_MISSING_INFO = "the customer cannot give the requested details"
+_NEGATIVE = ("unavailable", "query_failure")
+_QUERIES = ("query", "query_check", "query_book")
 _CLOSINGS = ("anything_else", "bye", "goodbye")
 
 
 def star_task_files(paths: Iterable[Path]) -> list[Path]:
-    """Task JSON files under the given task folders, ``tasks/`` folders or files."""
+    """Task JSON files under the given task folders, ``tasks/`` folders, STAR root or files.
+
+    Raises
+    ------
+    InputError
+        A path is missing, or a folder holds no task flowchart.
+    """
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_file():
-            files.append(path)
+            found = [path]
         elif (path / f"{path.name}.json").is_file():
-            files.append(path / f"{path.name}.json")
+            found = [path / f"{path.name}.json"]
         elif path.is_dir():
-            files.extend(
-                sorted(
-                    child / f"{child.name}.json"
-                    for child in path.iterdir()
-                    if (child / f"{child.name}.json").is_file()
-                )
+            folder = path / "tasks" if (path / "tasks").is_dir() else path
+            found = sorted(
+                child / f"{child.name}.json"
+                for child in folder.iterdir()
+                if (child / f"{child.name}.json").is_file()
             )
+            if not found:
+                raise InputError(
+                    f"{path}: no STAR task flowchart (<task>/<task>.json) in this folder; "
+                    "pass STAR's tasks/ folder or task folders"
+                )
         else:
             raise InputError(f"{path}: no such STAR task file or folder")
+        files.extend(f for f in found if f not in files)
     return files
 
 
 def read_star_sops(paths: Sequence[Path]) -> list[Sop]:
     """Convert STAR task flowcharts to playbooks.
+
+    Parameters
+    ----------
+    paths
+        Task folders, task JSON files, the ``tasks/`` folder or STAR's root folder.
+
+    Returns
+    -------
+    list of Sop
+        One per task, sorted by folder within each given path.
 
     Raises
     ------
@@ -78,6 +116,8 @@ def read_star_sops(paths: Sequence[Path]) -> list[Sop]:
         try:
             chart = json.loads(file.read_text(encoding="utf-8"))
             replies, graph = chart["replies"], chart["graph"]
+            if not isinstance(replies, dict) or not isinstance(graph, dict) or not replies:
+                raise TypeError("replies and graph must be mappings")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{file}: not a STAR task flowchart ({exc})") from None
         sops.append(flowchart_to_sop(file.stem, replies, graph, title=chart.get("task", "")))
@@ -88,38 +128,36 @@ def flowchart_to_sop(
     task: str, replies: dict[str, str], graph: dict[str, str], *, title: str = ""
 ) -> Sop:
     """Apply the module's conversion rule to one flowchart."""
-    edges = {step: [graph[step]] if step in graph else [] for step in replies}
+    edges: dict[str, list[str]] = {step: [] for step in replies}
     for source, target in graph.items():  # graph may name steps without a reply
-        edges.setdefault(source, [])
+        edges.setdefault(source, []).append(target)
         edges.setdefault(target, [])
-        if target not in edges[source]:
-            edges[source] = [target]
-    _attach_outcomes(edges)
-    start = "hello" if "hello" in edges else next(iter(edges))
+    start = "hello" if "hello" in edges else _first_source(edges)
+    _attach_outcomes(edges, start)
     reachable = _reachable(edges, start)
-    ends = [s for s in reachable if not edges[s]]
     dominators = _dominators(edges, start, reachable)
-    mandatory = set(reachable)
+    ends = [s for s in reachable if not edges[s]]
+    mandatory = set(reachable) - set(_OUTCOMES)
     for end in ends:
         mandatory &= dominators[end]
+    order = reachable + [s for s in edges if s not in dominators]
     steps = []
-    for step_id in edges:
+    for step_id in order:
         after: tuple[str, ...] = ()
-        if step_id in reachable and step_id != start:
-            strict = [d for d in _dominator_chain(dominators, step_id) if d in mandatory]
-            after = (strict[0],) if strict else ()
-        is_query = step_id.startswith("query") and step_id not in _OUTCOMES
+        if step_id in dominators and step_id != start:
+            nearest = [d for d in _strict_dominators(dominators, step_id) if d in mandatory]
+            after = tuple(nearest[:1])
+        is_label = step_id in _OUTCOMES or step_id in _QUERIES or _is_missing_info(step_id)
+        wording = replies.get(step_id, "")
         steps.append(
             Step(
                 id=step_id,
-                description=replies.get(step_id, ""),
-                examples=(replies[step_id],)
-                if step_id in replies and step_id not in _OUTCOMES and not is_query
-                else (),
-                action=f"{task}.query" if is_query else None,
+                description=wording,
+                examples=(wording,) if wording and not is_label else (),
+                action=f"{task}.query" if step_id in _QUERIES else None,
                 mandatory=step_id in mandatory,
                 after=after,
-                when=_OUTCOMES.get(step_id),
+                when=_MISSING_INFO if _is_missing_info(step_id) else _OUTCOMES.get(step_id),
                 next=tuple(edges[step_id]),
             )
         )
@@ -133,51 +171,59 @@ def flowchart_to_sop(
     )
 
 
-def _attach_outcomes(edges: dict[str, list[str]]) -> None:
+def _attach_outcomes(edges: dict[str, list[str]], start: str) -> None:
     incoming = {t for targets in edges.values() for t in targets}
-    dead_ends = [s for s, targets in edges.items() if not targets]
-    queries = [s for s in dead_ends if s.startswith("query")]
-    check = "query_check" if "query_check" in queries else (queries[0] if queries else None)
-    book = next((q for q in queries if q != "query_check"), check)
-    for outcome, parent in (
-        ("available", check),
-        ("unavailable", check),
-        ("query_success", book),
-        ("query_failure", book),
-    ):
-        if outcome in edges and outcome not in incoming and parent:
-            edges[parent].append(outcome)
-    if {"yes", "no"} & set(edges) and not {"yes", "no"} & incoming:
-        order = _reachable(edges, "hello" if "hello" in edges else next(iter(edges)))
-        question = next(
-            (
-                s
-                for s in order
-                if not edges[s]
-                and not s.startswith("query")
-                and not any(c in s for c in _CLOSINGS)
-                and s not in _OUTCOMES
-            ),
-            None,
-        )
-        if question:
-            edges[question].extend(o for o in ("yes", "no") if o in edges)
+    dead_queries = [q for q in _QUERIES if q in edges and not edges[q]]
+    loose = [o for o in _OUTCOMES if o in edges and o not in incoming]
+    check = [o for o in ("available", "unavailable") if o in loose]
+    if check and "query_check" in edges:
+        edges["query_check"].extend(check)
+    answered = {"query_check"} if check else set()
+    results = [o for o in ("query_success", "query_failure") if o in loose]
+    parents = [q for q in dead_queries if q not in answered]
+    if results and len(parents) == 1:
+        edges[parents[0]].extend(results)
+    answers = [o for o in ("yes", "no") if o in loose]
+    if answers:
+        positive = _reachable(edges, start, avoid=_NEGATIVE)
+        questions = [
+            s
+            for s in positive
+            if not edges[s]
+            and s not in _OUTCOMES
+            and s not in _QUERIES
+            and not any(c in s for c in _CLOSINGS)
+        ]
+        if len(questions) == 1:
+            edges[questions[0]].extend(answers)
 
 
-def _reachable(edges: dict[str, list[str]], start: str) -> list[str]:
+def _is_missing_info(step_id: str) -> bool:
+    return step_id.startswith("info_missing")
+
+
+def _first_source(edges: dict[str, list[str]]) -> str:
+    incoming = {t for targets in edges.values() for t in targets}
+    return next((s for s in edges if s not in incoming and edges[s]), next(iter(edges)))
+
+
+def _reachable(
+    edges: dict[str, list[str]], start: str, *, avoid: tuple[str, ...] = ()
+) -> list[str]:
+    """Return the steps reachable from ``start``, breadth first, not passing ``avoid``."""
     order, seen, queue = [], {start}, deque([start])
     while queue:
         node = queue.popleft()
         order.append(node)
         for nxt in edges[node]:
-            if nxt not in seen:
+            if nxt not in seen and nxt not in avoid:
                 seen.add(nxt)
                 queue.append(nxt)
     return order
 
 
 def _dominators(edges: dict[str, list[str]], start: str, nodes: list[str]) -> dict[str, set[str]]:
-    """Compute dominator sets on the reachable subgraph, iteratively (flowcharts are tiny)."""
+    """Compute dominator sets on the reachable subgraph by fixed-point iteration."""
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     for n in nodes:
         for m in edges[n]:
@@ -197,7 +243,7 @@ def _dominators(edges: dict[str, list[str]], start: str, nodes: list[str]) -> di
     return dom
 
 
-def _dominator_chain(dominators: dict[str, set[str]], node: str) -> list[str]:
-    """Strict dominators of ``node``, nearest first."""
+def _strict_dominators(dominators: dict[str, set[str]], node: str) -> list[str]:
+    """Return the strict dominators of ``node``, nearest (most dominated) first."""
     strict = dominators[node] - {node}
     return sorted(strict, key=lambda d: len(dominators[d]), reverse=True)
