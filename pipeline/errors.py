@@ -34,3 +34,7 @@ class SopError(CxminerError, ValueError):
 
 class LabelsError(CxminerError, ValueError):
     """A labels (ground truth) file is invalid."""
+
+
+class ModelError(CxminerError, RuntimeError):
+    """An embedding model cannot be found, loaded or exported (names the model and the fix)."""
