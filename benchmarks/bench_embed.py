@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -101,6 +102,14 @@ def main() -> None:
 
     texts = utterances(args.n)
     work = Path(tempfile.mkdtemp(prefix="cxminer-bench-embed-"))
+    try:
+        run(texts, work, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(texts: list[str], work: Path, args: argparse.Namespace) -> None:
+    """Export into ``work``, time every backend, then the cache; print the figures."""
     cache_dir = work / "cache"
 
     started = time.perf_counter()
