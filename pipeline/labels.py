@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 import polars as pl
 
-from pipeline.adapters.abcd import _iter_items, conversation_to_record
-from pipeline.adapters.files import iter_lines, open_binary
+from pipeline.adapters.abcd import conversation_to_record, iter_abcd_items
+from pipeline.adapters.files import iter_lines
 from pipeline.adapters.star import dialogue_to_record
 from pipeline.errors import InputError, LabelsError
 
@@ -105,21 +105,13 @@ def abcd_labels(path: Path) -> Iterator[dict[str, Any]]:
     Raises
     ------
     LabelsError
-        The file is not JSON or a conversation lacks a field (names file, item, field).
-    InputError
-        The file cannot be opened.
+        The file cannot be read, is not an ABCD corpus, or a conversation lacks a field
+        (names file, item, field).
     """
     try:
-        with open_binary(path) as handle:
-            document = orjson.loads(handle.read())
-    except orjson.JSONDecodeError as exc:
-        raise LabelsError(f"{path}: not valid JSON ({exc.msg} at char {exc.pos})") from None
-    except (EOFError, OSError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    try:
-        items = list(_iter_items(document))
+        items = list(iter_abcd_items(path))
     except InputError as exc:
-        raise LabelsError(f"{path}: {exc}; found {_kind(document)}") from None
+        raise LabelsError(str(exc)) from None
     for locator, item in items:
         where = f"{path}: {locator}"
         try:

@@ -28,16 +28,9 @@ def read_abcd(path: Path, *, batch_size: int) -> Iterator[RawBatch]:
     The file is one JSON document, so it is parsed whole (ABCD's full corpus is
     ~10k conversations); records are still emitted in bounded batches.
     """
-    try:
-        with open_binary(path) as handle:
-            document = orjson.loads(handle.read())
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at char {exc.pos})") from None
-    except (EOFError, OSError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
     records: list[Record] = []
     rejects: list[dict] = []
-    for locator, item in _iter_items(document):
+    for locator, item in iter_abcd_items(path):
         try:
             data = conversation_to_record(item)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -90,6 +83,26 @@ def conversation_to_record(item: dict[str, Any]) -> dict[str, Any]:
 def looks_like_abcd(document_start: bytes) -> bool:
     """Whether the start of a file looks like ABCD (``convo_id`` + ``original`` keys)."""
     return b'"convo_id"' in document_start and b'"original"' in document_start
+
+
+def iter_abcd_items(path: Path) -> Iterator[tuple[str, Any]]:
+    """Yield ``(locator, conversation)`` of an ABCD file (a list, or split name -> list).
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is not JSON, or is neither a list nor a mapping.
+    """
+    try:
+        with open_binary(path) as handle:
+            document = orjson.loads(handle.read())
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except (EOFError, OSError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(document, list | dict):
+        raise InputError(f"{path}: expected a JSON list of ABCD conversations")
+    return _iter_items(document)
 
 
 def _iter_items(document: Any) -> Iterator[tuple[str, Any]]:
