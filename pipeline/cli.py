@@ -18,6 +18,7 @@ from pipeline import __version__
 from pipeline.config import FORMATS, Config, hash_key_from_env, load_config
 from pipeline.errors import CxminerError
 from pipeline.ingest import list_inputs
+from pipeline.labels import LABEL_FORMATS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
 _SHOWN_PROBLEMS = 10
@@ -89,6 +90,25 @@ def _parser() -> argparse.ArgumentParser:
     _ingest_options(ingest)
     ingest.set_defaults(handler=_cmd_ingest)
 
+    intents = sub.add_parser(
+        "intents",
+        parents=[common],
+        help="the intent table (id, label, size, share, exemplar)",
+        description="Print the intents of the latest run, largest first. With --update or "
+        "--refit, run the intent stage first (needs a writable database).",
+    )
+    mode = intents.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--update",
+        action="store_true",
+        help="run the intent stage first as config says (intents.refit, normally auto)",
+    )
+    mode.add_argument(
+        "--refit", action="store_true", help="fit a new model first (ids kept where they match)"
+    )
+    intents.add_argument("--json", action="store_true", help="print one JSON object")
+    intents.set_defaults(handler=_cmd_intents)
+
     status = sub.add_parser(
         "status",
         parents=[common],
@@ -151,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write ground-truth labels from a labelled public dataset",
         description="Convert a labelled public dataset's annotations to the labels JSONL format.",
     )
-    labels.add_argument("--format", required=True, choices=("star", "abcd"))
+    labels.add_argument("--format", required=True, choices=LABEL_FORMATS)
     labels.add_argument("inputs", nargs="+", metavar="IN", help="dataset files")
     labels.add_argument("-o", "--out", required=True, metavar="OUT", help="labels file to write")
     labels.set_defaults(handler=_cmd_labels)
@@ -224,7 +244,53 @@ def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | No
 
 
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
-    return _run_ingest(args, config, args.input)
+    code = _run_ingest(args, config, args.input)
+    from flows.intents import intents_flow
+
+    _print_intents_summary(
+        intents_flow(config_path=str(config.source) if config.source else None, db_path=args.db)
+    )
+    return code
+
+
+def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.intents import format_intents, read_intents
+
+    if args.update or args.refit:
+        _prepare_prefect(verbose=args.verbose)
+        from flows.intents import intents_flow
+
+        summary = intents_flow(
+            config_path=str(config.source) if config.source else None,
+            db_path=args.db,
+            refit=True if args.refit else None,
+        )
+        if not args.json:
+            _print_intents_summary(summary)
+    db = Path(args.db) if args.db else config.database
+    report = read_intents(db)
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print(format_intents(report))
+    return EXIT_OK
+
+
+def _print_intents_summary(summary: dict[str, Any]) -> None:
+    if summary["mode"] == "skipped":
+        print(f"intents: skipped: {summary['reason']}")
+        return
+    line = (
+        f"intents: {summary['mode']} (model v{summary['model_version']}): "
+        f"{summary['intents']} intents, {summary['conversations']} conversations "
+        f"({summary['new']} new), {summary['unassigned']} unassigned "
+        f"({summary['unassigned_share']:.1%}), {summary['encoded']} texts encoded"
+    )
+    if summary["emerging"]:
+        line += f"; emerging: {', '.join(summary['emerging'])}"
+    if summary["unassigned_growing"]:
+        line += "; the unassigned share is growing (consider --refit)"
+    print(line)
 
 
 def _cmd_ingest(args: argparse.Namespace, config: Config) -> int:

@@ -20,7 +20,7 @@ import yaml
 from pipeline.errors import ConfigError
 from pipeline.schema import SPEAKERS
 
-FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd")
+FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class TableColumns:
 class IngestConfig:
     """How input files are read and validated."""
 
-    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd"] = "auto"
+    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77"] = "auto"
     batch_size: int = 5000
     max_text_chars: int = 10000
     patterns: tuple[str, ...] = (
@@ -135,6 +135,68 @@ class EmbedConfig:
             )
 
 
+# Words that carry no request: greetings, thanks, politeness, self-introductions.
+DEFAULT_PLEASANTRIES = (
+    "hello", "hi", "hey", "hiya", "howdy", "greetings", "good", "morning", "afternoon",
+    "evening", "day", "thanks", "thank", "cheers", "please", "ok", "okay", "yes", "yeah",
+    "yep", "no", "nope", "sure", "great", "fine", "name", "im", "called", "help", "assist",
+    "question", "wondering", "hoping", "bye", "goodbye",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IntentConfig:
+    """How conversations are grouped into intents (stage 4)."""
+
+    # The request: the first N customer turns that carry content (a turn with fewer than
+    # min_content_words words outside stop words and pleasantries is skipped).
+    opening_turns: int = 3
+    min_content_words: int = 2
+    pleasantries: tuple[str, ...] = DEFAULT_PLEASANTRIES
+    reducer: Literal["umap", "pca"] = "umap"
+    n_components: int = 5
+    n_neighbors: int = 15
+    min_samples: int = 5
+    # The smallest intent worth naming, as shares of the fitted conversations; the
+    # HDBSCAN run with the best density-based validity (DBCV) among them is kept.
+    min_cluster_shares: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.032)
+    min_cluster_floor: int = 5
+    fit_sample: int = 10000  # fit on at most this many conversations; the rest are predicted
+    assign_threshold: float = 0.5  # cosine to an intent centroid to join it (noise, new data)
+    match_threshold: float = 0.7  # a refit keeps an old id when the centroids are this close
+    lineage_share: float = 0.2  # share of an intent's conversations that makes a split/merge
+    refit: Literal["auto", "always", "never"] = "auto"
+    refit_after_days: int = 30  # auto: refit when the model is this old...
+    refit_new_share: float = 0.5  # ...or this share of conversations was not in its fit
+    emerging_days: int = 28  # "recent" = the last N days of data
+    emerging_share: float = 0.9  # an intent with this share of recent conversations is new
+    n_terms: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("opening_turns", "n_components", "n_neighbors", "min_samples",
+                    "min_cluster_floor", "fit_sample", "emerging_days", "n_terms")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"intents.{name}: expected a positive integer, found {getattr(self, name)}"
+                )
+        if self.min_content_words < 0 or self.refit_after_days < 0:
+            raise ConfigError("intents.min_content_words/refit_after_days: expected >= 0")
+        shares = ("assign_threshold", "match_threshold", "lineage_share", "refit_new_share",
+                  "emerging_share")  # fmt: skip
+        for name in shares:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(
+                    f"intents.{name}: expected a number in [0, 1], found {getattr(self, name)}"
+                )
+        if not self.min_cluster_shares or not all(0 < v < 1 for v in self.min_cluster_shares):
+            raise ConfigError(
+                "intents.min_cluster_shares: expected a non-empty list of shares in (0, 1), "
+                f"found {list(self.min_cluster_shares)}"
+            )
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration; paths are absolute."""
@@ -145,6 +207,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+    intents: IntentConfig = field(default_factory=IntentConfig)
     source: Path | None = None
 
     def __post_init__(self) -> None:

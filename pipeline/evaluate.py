@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline import schema
 from pipeline.errors import LabelsError
 from pipeline.labels import read_labels
 from pipeline.metrics import (
@@ -45,7 +46,7 @@ from pipeline.metrics import (
 )
 from pipeline.store import Store, open_store
 
-INTENT_ASSIGNMENTS = "intent_assignments"
+INTENT_ASSIGNMENTS = schema.INTENT_ASSIGNMENTS
 STEP_EVENTS = "step_events"
 DRIFT_FINDINGS = "drift_findings"
 READINESS = "readiness"

@@ -16,11 +16,12 @@ import polars as pl
 
 from pipeline.adapters import RawBatch
 from pipeline.adapters.abcd import looks_like_abcd, read_abcd
+from pipeline.adapters.banking77 import looks_like_banking77, read_banking77
 from pipeline.adapters.files import open_binary
 from pipeline.adapters.jsonl import read_jsonl
 from pipeline.adapters.star import looks_like_star, read_star
 from pipeline.adapters.table import read_table
-from pipeline.config import IngestConfig
+from pipeline.config import FORMATS, IngestConfig
 from pipeline.errors import InputError
 from pipeline.redact import PII_TYPES, hash_identifiers, redact_text, redact_texts
 from pipeline.schema import CONVERSATIONS, QUARANTINE, REDACTIONS, TURNS, batch_columns
@@ -76,14 +77,19 @@ def list_inputs(
 def detect_format(path: Path) -> str:
     """Guess a file's format from its name and its first record.
 
+    A ``.csv`` whose header line is exactly ``text,category`` is Banking77 (a turn-per-row
+    export needs conversation id and speaker columns, so it cannot be one).
+
     Returns
     -------
     str
-        One of ``jsonl``, ``csv``, ``parquet``, ``star``, ``abcd``.
+        One of ``jsonl``, ``csv``, ``parquet``, ``star``, ``abcd``, ``banking77``.
     """
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".parquet"):
         return "parquet"
+    if name.endswith(".csv") and looks_like_banking77(_first_line(path, limit=64)):
+        return "banking77"
     if name.endswith((".csv", ".tsv")):
         return "csv"
     with open_binary(path) as handle:
@@ -115,9 +121,11 @@ def read_raw(path: Path, *, fmt: str, config: IngestConfig) -> Iterator[RawBatch
         return read_star(path, batch_size=config.batch_size)
     if fmt == "abcd":
         return read_abcd(path, batch_size=config.batch_size)
+    if fmt == "banking77":
+        return read_banking77(path, batch_size=config.batch_size)
     if fmt in ("csv", "parquet"):
         return read_table(path, fmt=fmt, columns=config.table, batch_size=config.batch_size)
-    raise InputError(f"{path}: unknown format {fmt!r}; expected auto/jsonl/csv/parquet/star/abcd")
+    raise InputError(f"{path}: unknown format {fmt!r}; expected {'/'.join(FORMATS)}")
 
 
 def read_source(
@@ -205,3 +213,12 @@ def redact_quarantine(quarantine: pl.DataFrame, *, redact_types: Sequence[str]) 
 def unreadable_reason(error: Exception) -> str:
     """One redacted line describing why a whole file could not be read."""
     return redact_text(str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+
+def _first_line(path: Path, *, limit: int) -> bytes:
+    """Return the first line of a (gzipped) file, at most ``limit`` bytes; empty if unreadable."""
+    with open_binary(path) as handle:
+        try:
+            return handle.readline(limit)
+        except (EOFError, OSError):
+            return b""  # the reader reports what is wrong with the file

@@ -1,4 +1,4 @@
-"""Ground truth in the labels format: built from STAR and ABCD, written and read as JSONL.
+"""Ground truth in the labels format: built from STAR, ABCD and Banking77; JSONL on disk.
 
 One object a line (DESIGN.md, "Interfaces")::
 
@@ -25,11 +25,12 @@ import orjson
 import polars as pl
 
 from pipeline.adapters.abcd import conversation_to_record, iter_abcd_items
+from pipeline.adapters.banking77 import column_problem, conversation_id, file_stem, iter_rows
 from pipeline.adapters.files import iter_lines
 from pipeline.adapters.star import dialogue_to_record
 from pipeline.errors import InputError, LabelsError
 
-LABEL_FORMATS = ("star", "abcd")
+LABEL_FORMATS = ("star", "abcd", "banking77")
 
 #: Schema of :func:`read_labels`' frame.
 LABELS_SCHEMA = pl.Schema(
@@ -139,15 +140,46 @@ def abcd_labels(path: Path) -> Iterator[dict[str, Any]]:
         }
 
 
+def banking77_labels(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield one label row per query of a Banking77 CSV (``text,category``).
+
+    ``conversation_id`` is ``b77-<file stem>-<row>``, from the same functions ingest uses
+    (:mod:`pipeline.adapters.banking77`), and ``intent`` the ``category``; there are no
+    steps. A row with empty text still gets a row (ingest quarantines it).
+
+    Raises
+    ------
+    LabelsError
+        The file is not a Banking77 CSV, or a row is malformed or has no category (names
+        file, row and field).
+    """
+    stem = file_stem(path)
+    try:
+        for number, fields, problem in iter_rows(path):
+            where = f"{path}: row {number}"
+            problem = problem or column_problem(fields)
+            if problem is not None:
+                field, _, message = problem
+                raise LabelsError(
+                    f"{where}: {field}: {message}" if field else f"{where}: {message}"
+                )
+            category = fields[1].strip()
+            if not category:
+                raise LabelsError(f"{where}: category: expected the intent name, found nothing")
+            yield {"conversation_id": conversation_id(stem, number), "intent": category}
+    except InputError as exc:
+        raise LabelsError(str(exc)) from None
+
+
 def labels_from_format(fmt: str, inputs: Sequence[Path]) -> Iterator[dict[str, Any]]:
-    """Yield label rows from each input file of format ``fmt`` (``star`` or ``abcd``).
+    """Yield label rows from each input file of format ``fmt`` (one of :data:`LABEL_FORMATS`).
 
     Raises
     ------
     LabelsError
         ``fmt`` is not a known labels format, or an input is malformed.
     """
-    readers = {"star": star_labels, "abcd": abcd_labels}
+    readers = {"star": star_labels, "abcd": abcd_labels, "banking77": banking77_labels}
     if fmt not in readers:
         raise LabelsError(
             f"labels format: expected one of {', '.join(LABEL_FORMATS)}, found {fmt!r}"
@@ -226,7 +258,7 @@ def read_labels(path: Path) -> pl.DataFrame:
     if not rows:
         raise LabelsError(
             f"{path}: no label rows; expected one JSON object a line "
-            "(make one with `cxminer labels --format star|abcd IN -o OUT`)"
+            "(make one with `cxminer labels --format star|abcd|banking77 IN -o OUT`)"
         )
     return pl.DataFrame(rows, schema=LABELS_SCHEMA)
 

@@ -15,6 +15,10 @@ CONVERSATIONS = "conversations"
 TURNS = "turns"
 REDACTIONS = "redactions"
 EMBEDDINGS = "embeddings"
+INTENT_MODELS = "intent_models"
+INTENTS = "intents"
+INTENT_ASSIGNMENTS = "intent_assignments"
+INTENT_LINEAGE = "intent_lineage"
 SCHEMA_VERSION = "schema_version"
 
 SPEAKERS = ("customer", "agent", "bot", "system")
@@ -91,6 +95,41 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     REDACTIONS: ("conversation_id", "turn_idx", "pii_type", "n", "run_id"),
     EMBEDDINGS: ("text_hash", "model_id", "vector", "run_id"),
+    INTENT_MODELS: ("model_version", "fitted_at", "n_fit", "params", "model", "run_id"),
+    INTENTS: (
+        "intent_id",
+        "model_version",
+        "label",
+        "terms",
+        "exemplar",
+        "size",
+        "share",
+        "first_seen",
+        "last_seen",
+        "recent_share",
+        "is_emerging",
+        "centroid",
+        "run_id",
+    ),
+    INTENT_ASSIGNMENTS: (
+        "conversation_id",
+        "intent_id",
+        "probability",
+        "is_outlier",
+        "method",
+        "unit_hash",
+        "model_version",
+        "run_id",
+    ),
+    INTENT_LINEAGE: (
+        "model_version",
+        "event",
+        "intent_id",
+        "related_intent_id",
+        "n_conversations",
+        "similarity",
+        "run_id",
+    ),
 }
 
 
@@ -104,6 +143,7 @@ FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     QUARANTINE: ("message", "raw"),
     CONVERSATIONS: ("metadata",),
     TURNS: ("text", "args"),
+    INTENTS: ("label", "exemplar"),
 }
 
 _V1 = [
@@ -191,6 +231,54 @@ _V2 = [
     )""",
 ]
 
+# v3: intents. ``intent_models`` keeps every fitted model (pickled reducer, clusterer,
+# centroids and ids) by version; ``intent_assignments`` is a snapshot (one row per
+# conversation, rewritten by each run); ``intents`` and ``intent_lineage`` keep history.
+_V3 = [
+    f"""create table {INTENT_MODELS} (
+        model_version integer not null,
+        fitted_at timestamptz not null,
+        n_fit integer not null,
+        params json not null,
+        model blob not null,
+        run_id varchar not null
+    )""",
+    f"""create table {INTENTS} (
+        intent_id varchar not null,
+        model_version integer not null,
+        label varchar not null,
+        terms varchar[] not null,
+        exemplar varchar,
+        size integer not null,
+        share double not null,
+        first_seen timestamptz,
+        last_seen timestamptz,
+        recent_share double,
+        is_emerging boolean not null,
+        centroid float[] not null,
+        run_id varchar not null
+    )""",
+    f"""create table {INTENT_ASSIGNMENTS} (
+        conversation_id varchar not null,
+        intent_id varchar,
+        probability double,
+        is_outlier boolean not null,
+        method varchar not null,
+        unit_hash varchar,
+        model_version integer,
+        run_id varchar not null
+    )""",
+    f"""create table {INTENT_LINEAGE} (
+        model_version integer not null,
+        event varchar not null,
+        intent_id varchar,
+        related_intent_id varchar,
+        n_conversations integer not null,
+        similarity double,
+        run_id varchar not null
+    )""",
+]
+
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 LATEST_VERSION = max(MIGRATIONS)

@@ -75,7 +75,7 @@ def test_ingested_data_only_reports_every_analytic_section_absent(tmp_path, db_p
     }
     assert result["intents"] == {
         "status": "absent",
-        "reason": "table intent_assignments not found: run the intents stage",
+        "reason": "table intent_assignments is empty: run the intents stage",
     }
     assert result["steps"]["reason"] == "table step_events not found: run the steps stage"
     assert result["process"]["reason"] == "table step_events not found: run the steps stage"
@@ -109,7 +109,7 @@ LABELS = [
 ]
 
 FAKE_TABLES = [
-    "create table intent_assignments (conversation_id varchar, intent_id integer, "
+    "create or replace table intent_assignments (conversation_id varchar, intent_id integer, "
     "probability double, is_outlier boolean, run_id varchar)",
     # an older run that must be ignored
     "insert into intent_assignments values ('c1', 5, 1, false, 'r1'), ('c2', 6, 1, false, 'r1'), "

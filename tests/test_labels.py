@@ -1,3 +1,4 @@
+import csv
 import gzip
 import json
 
@@ -7,11 +8,14 @@ import pytest
 from conftest import FIXTURES, SHARED_DATA
 
 from pipeline.adapters.abcd import conversation_to_record
+from pipeline.adapters.banking77 import read_banking77
 from pipeline.adapters.star import dialogue_to_record
+from pipeline.cli import EXIT_OK, main
 from pipeline.errors import LabelsError
 from pipeline.labels import (
     LABELS_SCHEMA,
     abcd_labels,
+    banking77_labels,
     labels_from_format,
     read_labels,
     star_labels,
@@ -20,8 +24,10 @@ from pipeline.labels import (
 
 STAR = FIXTURES / "star_excerpt.jsonl"
 ABCD = FIXTURES / "abcd_sample.json"
+BANKING77 = FIXTURES / "banking77_excerpt.csv"
 STAR_DIALOGUES = [json.loads(line) for line in STAR.read_text().splitlines()]
 ABCD_ITEMS = json.loads(ABCD.read_text())
+BANKING77_ROWS = list(csv.reader(BANKING77.read_text(encoding="utf-8").splitlines(True)))[1:]
 
 
 def test_star_labels_give_every_dialogue_a_row_with_its_task():
@@ -99,7 +105,8 @@ def test_abcd_labels_accept_a_split_mapping(tmp_path):
 def test_labels_from_format_dispatches_and_rejects_unknown_formats():
     assert len(list(labels_from_format("star", [STAR]))) == 26
     assert len(list(labels_from_format("abcd", [ABCD, ABCD]))) == 6
-    with pytest.raises(LabelsError, match="expected one of star, abcd, found 'csv'"):
+    assert len(list(labels_from_format("banking77", [BANKING77]))) == 32
+    with pytest.raises(LabelsError, match="expected one of star, abcd, banking77, found 'csv'"):
         list(labels_from_format("csv", [STAR]))
 
 
@@ -128,6 +135,49 @@ def test_abcd_labels_name_the_item_missing_its_subflow(tmp_path):
     path.write_bytes(orjson.dumps([ABCD_ITEMS[0], item]))
     with pytest.raises(LabelsError, match=r"abcd.json: item 1: scenario.subflow"):
         list(abcd_labels(path))
+
+
+def test_banking77_labels_give_each_row_its_category_and_ingest_id():
+    rows = list(banking77_labels(BANKING77))
+    assert rows[0] == {"conversation_id": "b77-banking77_excerpt-1", "intent": "card_arrival"}
+    assert [r["intent"] for r in rows] == [category for _, category in BANKING77_ROWS]
+    conversations = pl.concat(b.conversations for b in read_banking77(BANKING77, batch_size=10))
+    assert [r["conversation_id"] for r in rows] == conversations["conversation_id"].to_list()
+    assert all(set(r) == {"conversation_id", "intent"} for r in rows)  # no steps
+
+
+def test_banking77_labels_keep_empty_text_rows_and_name_bad_ones(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("text,category\nwhere is my card,card_arrival\n,card_arrival\n")
+    assert [r["conversation_id"] for r in banking77_labels(path)] == [
+        "b77-train-1",
+        "b77-train-2",  # ingest quarantines it (missing_text); its truth is still known
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text,category\nhi,card_arrival\nwhere is it\n", r"train.csv: row 2: category: missing"),
+        ("text,category\nhi,card_arrival\nwhere is it,\n", r"row 2: category: expected the intent"),
+        ("text,category\nhi, there,card_arrival\n", r"row 1: a Banking77 row has 2 columns"),
+        ("text,intent\nhi,card_arrival\n", r"train.csv: expected a Banking77 CSV with header"),
+    ],
+)
+def test_banking77_labels_name_the_bad_row_and_field(tmp_path, content, message):
+    path = tmp_path / "train.csv"
+    path.write_text(content)
+    with pytest.raises(LabelsError, match=message):
+        list(banking77_labels(path))
+
+
+def test_labels_command_writes_banking77_labels(tmp_path, capsys):
+    out = tmp_path / "b77.jsonl"
+    assert main(["labels", "--format", "banking77", str(BANKING77), "-o", str(out)]) == EXIT_OK
+    assert "wrote 32 label rows" in capsys.readouterr().out
+    frame = read_labels(out)
+    assert frame.height == frame["intent"].n_unique() == 32
+    assert frame["steps"].null_count() == frame["turn_steps"].null_count() == 32
 
 
 # ---------------------------------------------------------------- write / read

@@ -8,11 +8,13 @@ import pytest
 from conftest import SHARED_DATA
 
 from flows.ingest import ingest_flow
+from pipeline.labels import labels_from_format
 from pipeline.store import open_store
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 STAR = SHARED_DATA / "star" / "dialogues.jsonl.gz"
+BANKING77_TEST = SHARED_DATA / "banking77" / "test.csv"
 
 
 def test_star_every_dialogue_is_loaded_or_quarantined_and_reingest_adds_nothing(tmp_path):
@@ -50,3 +52,20 @@ def test_abcd_sample_loads_with_action_events(tmp_path):
             "order by conversation_id, turn_idx"
         )["action_name"].to_list()
     assert "pull-up-account" in actions and len(actions) >= 6
+
+
+def test_banking77_test_split_loads_whole_and_its_labels_name_77_intents(tmp_path):
+    db = str(tmp_path / "b77.duckdb")
+    result = ingest_flow(inputs=[str(BANKING77_TEST)], db_path=db)  # format detected
+    source = result["sources"][0]
+    assert source["format"] == "banking77"
+    assert (source["n_records"], source["n_loaded"], source["n_quarantined"]) == (3080, 3080, 0)
+    with open_store(db, read_only=True) as store:
+        ids = set(store.sql("select conversation_id from conversations")["conversation_id"])
+        turns = store.sql("select speaker, count(*) n, max(turn_idx) last from turns group by 1")
+        assert turns.rows() == [("customer", 3080, 0)]
+        assert store.count("quarantine") == 0
+    labels = list(labels_from_format("banking77", [BANKING77_TEST]))
+    assert len(labels) == 3080
+    assert {row["conversation_id"] for row in labels} == ids
+    assert len({row["intent"] for row in labels}) == 77

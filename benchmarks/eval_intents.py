@@ -1,0 +1,136 @@
+"""Intent quality and stability on labelled data (needs ../shared/data; prints figures).
+
+For each dataset: ingest it into a fresh database through the real flows, run the
+intent stage (real embedding model, default config, no number of intents given), score
+it with ``cxminer evaluate``'s scorer; then the stability checks:
+
+- shuffled: fit twice on the same conversations in different input orders (ARI);
+- seeds: fit with two random seeds (ARI: how much the UMAP layout itself moves);
+- incremental: fit on 80%, assign the other 20% with the saved model (old ids kept),
+  then refit on all and count old conversations that keep their id.
+
+Usage: ``python benchmarks/eval_intents.py [star|banking77 ...]``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import adjusted_rand_score
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from pipeline.config import load_config  # noqa: E402
+from pipeline.embed import embed_with_cache, make_embedder  # noqa: E402
+from pipeline.intents import (  # noqa: E402
+    fit_intents,
+    opening_requests,
+    request_vectors,
+    update_intents,
+)
+from pipeline.labels import labels_from_format  # noqa: E402
+from pipeline.metrics import score_clustering  # noqa: E402
+from pipeline.store import open_store  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+DATASETS = {
+    "star": ("star", SHARED / "star" / "dialogues.jsonl.gz"),
+    "banking77": ("banking77", SHARED / "banking77" / "test.csv"),
+}
+
+
+def main(names: list[str]) -> None:
+    config = load_config(ROOT / "config.yaml")
+    embedder = make_embedder(config.embed)
+    from flows.ingest import ingest_flow
+
+    for name in names:
+        fmt, path = DATASETS[name]
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "eval.duckdb"
+            ingest_flow(inputs=[str(path)], config_path=str(config.source), db_path=str(db),
+                        fmt=fmt)  # fmt: skip
+            truth = {r["conversation_id"]: r["intent"] for r in labels_from_format(fmt, [path])}
+            with open_store(db) as store:
+                started = time.perf_counter()
+                summary = update_intents(store, config=config, embedder=embedder, run_id="r-eval")
+                elapsed = time.perf_counter() - started
+                found = store.sql("select conversation_id, intent_id from intent_assignments")
+                turns = store.sql(
+                    "select conversation_id, turn_idx, speaker, event_type, text from turns "
+                    "where speaker = 'customer'"
+                )
+                requests = opening_requests(turns, config.intents)
+                hashes, matrix, _ = embed_with_cache(
+                    store, requests["text"], embedder=embedder, run_id="r-eval"
+                )
+            units, vectors = request_vectors(requests.with_columns(text_hash=hashes), matrix)
+            pairs = found.filter(pl.col("conversation_id").is_in(list(truth)))
+            scores = score_clustering(
+                [truth[c] for c in pairs["conversation_id"]], pairs["intent_id"].to_list()
+            )
+            print(
+                f"{name}: {pairs.height} conversations, {len(set(truth.values()))} true intents; "
+                f"found {summary['intents']} intents in {elapsed:.1f} s "
+                f"(incl. encoding {summary['encoded']} texts); accuracy {scores['accuracy']:.3f}, "
+                f"NMI {scores['nmi']:.3f}, ARI {scores['ari']:.3f}, "
+                f"unassigned {scores['noise_share']:.3f}",
+                flush=True,
+            )
+            stability(name, units["conversation_id"].to_list(), vectors, config.intents)
+
+
+def stability(name: str, ids: list[str], vectors: np.ndarray, settings) -> None:
+    rng = np.random.default_rng(1)
+    base = fit_intents(ids, vectors, settings)
+    order = rng.permutation(len(ids))
+    shuffled = fit_intents([ids[i] for i in order], vectors[order], settings)
+    back = np.empty_like(shuffled.labels)
+    back[order] = shuffled.labels
+    other_seed = fit_intents(ids, vectors, dataclasses.replace(settings, seed=1))
+    print(
+        f"  stability: shuffled input ARI {adjusted_rand_score(base.labels, back):.3f}; "
+        f"seed 0 vs 1 ARI {adjusted_rand_score(base.labels, other_seed.labels):.3f}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        old = np.sort(rng.permutation(len(ids))[: int(0.8 * len(ids))])
+        incremental(name, Path(tmp), ids, vectors, old, settings)
+
+
+def incremental(name, tmp, ids, vectors, old, settings) -> None:
+    from pipeline.intents import IntentModel, assign_intents, match_intent_ids
+
+    first = fit_intents([ids[i] for i in old], vectors[old], settings)
+    first_ids, _ = match_intent_ids(None, first.centroids, threshold=settings.match_threshold)
+    model = IntentModel(1, first_ids, first.centroids, first.reducer, first.clusterer,
+                        {"max_id": len(first_ids)}, None)  # fmt: skip
+    new = np.setdiff1d(np.arange(len(ids)), old)
+    assigned, _, _ = assign_intents(model, vectors[new], threshold=settings.assign_threshold)
+    before = {
+        ids[i]: (first_ids[c] if c >= 0 else None) for i, c in zip(old, first.labels, strict=True)
+    }
+    refit = fit_intents(ids, vectors, settings)
+    refit_ids, _ = match_intent_ids(model, refit.centroids, threshold=settings.match_threshold)
+    after = {ids[i]: (refit_ids[c] if c >= 0 else None) for i, c in enumerate(refit.labels)}
+    kept = np.mean([after[c] == before[c] for c in before if before[c] is not None])
+    print(
+        f"  incremental: fit on {len(old)}, assigned {len(new)} new "
+        f"({sum(a is not None for a in assigned) / len(new):.1%} to an intent; old ids kept "
+        f"100% by construction); refit on all: {kept:.1%} of old conversations keep their id",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or list(DATASETS))
