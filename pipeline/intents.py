@@ -717,7 +717,7 @@ def update_intents(
         model = new_model
     assignments = (
         conversations.select("conversation_id")
-        .join(assignments, on="conversation_id", how="left")
+        .join(assignments, on="conversation_id", how="left", maintain_order="left")
         .with_columns(
             method=pl.col("method").fill_null(NO_REQUEST),
             is_outlier=pl.col("intent_id").is_null(),
@@ -725,13 +725,16 @@ def update_intents(
         )
         .select(schema.batch_columns(schema.INTENT_ASSIGNMENTS))
     )
-    intents = _intent_rows(model, assignments, conversations, settings)
-    emerging = intents.filter(pl.col("is_emerging"))["intent_id"].to_list()
-    growth = emerging_intents(
-        assignments.select("intent_id").with_columns(started_at=conversations["started_at"]),
+    times = emerging_intents(
+        assignments.select("conversation_id", "intent_id").join(
+            conversations, on="conversation_id"
+        ),
         recent_days=settings.emerging_days,
         share=settings.emerging_share,
-    ).filter(pl.col("intent_id").is_null())
+    )
+    intents = _intent_rows(model, assignments, times.drop_nulls("intent_id"))
+    emerging = intents.filter(pl.col("is_emerging"))["intent_id"].to_list()
+    growth = times.filter(pl.col("intent_id").is_null())
     store.write_intents(
         intents=intents.select(schema.batch_columns(schema.INTENTS)),
         assignments=assignments,
@@ -778,15 +781,9 @@ def _choose_mode(
 
 
 def _intent_rows(
-    model: IntentModel,
-    assignments: pl.DataFrame,
-    conversations: pl.DataFrame,
-    settings: IntentConfig,
+    model: IntentModel, assignments: pl.DataFrame, times: pl.DataFrame
 ) -> pl.DataFrame:
-    dated = assignments.select("intent_id").with_columns(started_at=conversations["started_at"])
-    times = emerging_intents(
-        dated, recent_days=settings.emerging_days, share=settings.emerging_share
-    ).drop_nulls("intent_id")
+    """One ``intents`` row per model intent: description, size, share and dates."""
     sizes = assignments.group_by("intent_id").len("size").drop_nulls()
     total = max(assignments.height, 1)
     frame = pl.DataFrame(
