@@ -160,6 +160,9 @@ class IntentConfig:
     # The smallest intent worth naming, as shares of the fitted conversations; the
     # HDBSCAN run with the best density-based validity (DBCV) among them is kept.
     min_cluster_shares: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.032)
+    # HDBSCAN cluster selection methods tried with each size. "leaf" splits dense regions
+    # into many small clusters whose DBCV can beat a better "eom" run by chance.
+    selection_methods: tuple[str, ...] = ("eom",)
     min_cluster_floor: int = 5
     fit_sample: int = 10000  # fit on at most this many conversations; the rest are predicted
     assign_threshold: float = 0.5  # cosine to an intent centroid to join it (noise, new data)
@@ -170,6 +173,10 @@ class IntentConfig:
     refit_new_share: float = 0.5  # ...or this share of conversations was not in its fit
     emerging_days: int = 28  # "recent" = the last N days of data
     emerging_share: float = 0.9  # an intent with this share of recent conversations is new
+    # A new request type is often too small to be its own intent at the chosen size and
+    # joins a neighbour; look inside each intent (at a quarter of that size) for an
+    # all-recent group and split it off as its own, emerging intent.
+    emerging_split: bool = True
     n_terms: int = 8
     seed: int = 0
 
@@ -194,6 +201,11 @@ class IntentConfig:
             raise ConfigError(
                 "intents.min_cluster_shares: expected a non-empty list of shares in (0, 1), "
                 f"found {list(self.min_cluster_shares)}"
+            )
+        if not self.selection_methods or set(self.selection_methods) - {"eom", "leaf"}:
+            raise ConfigError(
+                "intents.selection_methods: expected a non-empty list of eom and/or leaf, "
+                f"found {list(self.selection_methods)}"
             )
 
 

@@ -37,7 +37,7 @@ import pickle
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,7 +234,7 @@ def fit_intents(conversation_ids: Sequence[str], vectors: np.ndarray, config: In
     reducer = Projection(config.reducer, reducer, fitted, reduced, config.n_neighbors)
     best, candidates = None, []
     for size in _cluster_sizes(len(fit_rows), config):
-        for method in ("eom", "leaf"):
+        for method in config.selection_methods:
             clusterer = hdbscan.HDBSCAN(
                 min_cluster_size=size,
                 min_samples=min(config.min_samples, size),
@@ -284,6 +284,82 @@ def fit_intents(conversation_ids: Sequence[str], vectors: np.ndarray, config: In
                frozenset(ids[fit_rows].tolist()))  # fmt: skip
 
 
+def split_emerging(
+    fit: Fit,
+    conversation_ids: Sequence[str],
+    vectors: np.ndarray,
+    started_at: Sequence[datetime | None],
+    config: IntentConfig,
+) -> Fit:
+    """Split all-recent groups out of older intents as intents of their own.
+
+    A new kind of request is at first small: at the intent size the fit chose, it is
+    absorbed by its nearest older intent and no intent looks new. Inside each intent,
+    HDBSCAN is run again on the fitted conversations' reduced coordinates with a quarter
+    of that size; a sub-cluster whose conversations are at least ``emerging_share``
+    recent (the last ``emerging_days``), in an intent whose other conversations are
+    not, becomes a new intent. Cost: one small HDBSCAN per intent.
+
+    Parameters
+    ----------
+    fit
+        The result of :func:`fit_intents` on ``conversation_ids`` / ``vectors``.
+    started_at
+        Each conversation's start time (``None`` when unknown: never recent).
+    config
+        ``emerging_days``, ``emerging_share``, ``min_samples``, ``min_cluster_floor``.
+
+    Returns
+    -------
+    Fit
+        A new fit whose ``params["children"]`` maps each split-off intent's index to
+        its parent's (:func:`assign_intents` routes a parent's new conversations to the
+        nearer of parent and child), or ``fit`` itself when nothing was split. Nothing
+        is split unless the data span at least twice ``emerging_days``.
+    """
+    import hdbscan
+
+    recent = _recent(started_at, config.emerging_days)
+    if recent is None or not config.emerging_split or len(fit.centroids) == 0:
+        return fit
+    ids = np.asarray(conversation_ids, dtype=object)
+    in_fit = np.flatnonzero([c in fit.fitted_ids for c in ids])
+    in_fit = in_fit[np.argsort(ids[in_fit], kind="stable")]  # the reducer's row order
+    reduced = fit.reducer.reduced
+    size = max(config.min_cluster_floor, int(fit.params["min_cluster_size"]) // 4)
+    labels, centroids = fit.labels.copy(), list(fit.centroids)
+    children: dict[int, int] = {}
+    for parent in range(len(fit.centroids)):
+        rows = np.flatnonzero(labels[in_fit] == parent)
+        if rows.size < 2 * size:
+            continue
+        sub = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=min(config.min_samples, size)).fit(
+            reduced[rows]
+        )
+        for group in range(int(sub.labels_.max()) + 1):
+            members = in_fit[rows[sub.labels_ == group]]
+            rest = in_fit[rows[sub.labels_ != group]]
+            if (
+                recent[members].mean() >= config.emerging_share
+                and recent[rest].mean() < config.emerging_share
+            ):
+                child = len(centroids)
+                labels[members] = child
+                centroids.append(_centroids(vectors, np.where(labels == child, 0, NOISE), 1)[0])
+                children[child] = parent
+    if not children:
+        return fit
+    centroids = np.asarray(centroids, dtype=np.float32)
+    for parent in set(children.values()):  # the parent's centre without its children
+        centroids[parent] = _centroids(vectors, np.where(labels == parent, 0, NOISE), 1)[0]
+    outside = np.setdiff1d(np.arange(len(ids)), in_fit, assume_unique=True)
+    moved = labels[outside]
+    _route_to_children(moved, vectors[outside], centroids, children)
+    labels[outside] = moved
+    params = {**fit.params, "children": children}
+    return replace(fit, labels=labels, centroids=centroids, params=params)
+
+
 def assign_intents(
     model: IntentModel, vectors: np.ndarray, *, threshold: float
 ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
@@ -302,6 +378,7 @@ def assign_intents(
     if n == 0:
         return [], np.zeros(0), np.zeros(0, dtype=object)
     labels, probability = _predict(model.reducer, model.clusterer, vectors)
+    _route_to_children(labels, vectors, model.centroids, model.params.get("children", {}))
     method = np.where(labels != NOISE, PREDICTED, UNASSIGNED).astype(object)
     _join_nearest(vectors, labels, probability, method, model.centroids, threshold)
     ids = [model.intent_ids[label] if label != NOISE else None for label in labels]
@@ -672,6 +749,12 @@ def update_intents(
         new_model = None
     else:
         fit = fit_intents(units["conversation_id"].to_list(), vectors, settings)
+        started = units.select("conversation_id").join(
+            conversations, on="conversation_id", how="left", maintain_order="left"
+        )["started_at"]
+        fit = split_emerging(
+            fit, units["conversation_id"].to_list(), vectors, started.to_list(), settings
+        )
         intent_ids, similarity = match_intent_ids(
             model, fit.centroids, threshold=settings.match_threshold
         )
@@ -996,6 +1079,29 @@ def _join_nearest(
     labels[noise[close]] = best[close]
     probability[noise[close]] = sims[np.arange(noise.size), best][close]
     method[noise[close]] = NEAREST
+
+
+def _route_to_children(
+    labels: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, children: dict[int, int]
+) -> None:
+    """In place: a row in a parent intent moves to the nearest of parent and children."""
+    for parent in set(children.values()):
+        family = np.array([parent, *sorted(c for c, p in children.items() if p == parent)])
+        rows = np.flatnonzero(labels == parent)
+        if rows.size:
+            labels[rows] = family[(vectors[rows] @ centroids[family].T).argmax(axis=1)]
+
+
+def _recent(started_at: Sequence[datetime | None], days: int) -> np.ndarray | None:
+    """Which rows started in the last ``days``; ``None`` when the data span < 2 x ``days``."""
+    known = [t for t in started_at if t is not None]
+    if not known:
+        return None
+    newest, oldest = max(known), min(known)
+    if newest - oldest < timedelta(days=2 * days):
+        return None
+    since = newest - timedelta(days=days)
+    return np.array([t is not None and t > since for t in started_at], dtype=bool)
 
 
 def _centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
