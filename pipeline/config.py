@@ -210,16 +210,47 @@ class IntentConfig:
 
 
 @dataclass(frozen=True)
+class DiscoverConfig:
+    """How the de-facto process of a workflow is summarised (stage 6)."""
+
+    # A step in at least this share of a workflow's conversations is mandatory in the
+    # candidate SOP; below rare_support it is rare (left out of drafts); else optional.
+    mandatory_support: float = 0.8
+    rare_support: float = 0.1
+    precedence_share: float = 0.9  # "A before B" when A precedes B in this share of both
+    branch_share: float = 0.2  # successors carrying this share of a step's exits are branches
+
+    def __post_init__(self) -> None:
+        for name in ("mandatory_support", "rare_support", "branch_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(
+                    f"discover.{name}: expected a number in [0, 1], found {getattr(self, name)}"
+                )
+        if self.rare_support > self.mandatory_support:
+            raise ConfigError(
+                f"discover.rare_support ({self.rare_support}) must not exceed "
+                f"discover.mandatory_support ({self.mandatory_support})"
+            )
+        if not 0.5 < self.precedence_share <= 1.0:
+            raise ConfigError(
+                "discover.precedence_share: expected a number in (0.5, 1] (a majority), "
+                f"found {self.precedence_share}"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; paths are absolute."""
 
     database: Path = Path("reports/cxminer.duckdb")
     landing: Path = Path("data/sample")
+    sops: Path = Path("data/sops/sample")
     lock_timeout_s: float = 0.0
     ingest: IngestConfig = field(default_factory=IngestConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     intents: IntentConfig = field(default_factory=IntentConfig)
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -275,7 +306,7 @@ def config_hash(config: Config) -> str:
     recorded separately.
     """
     settings = _plain(config)
-    for location in ("database", "landing", "source"):
+    for location in ("database", "landing", "sops", "source"):
         settings.pop(location)
     settings["embed"].pop("cache_dir")
     payload = json.dumps(settings, sort_keys=True)
@@ -287,6 +318,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         config,
         database=(base / config.database).resolve(),
         landing=(base / config.landing).resolve(),
+        sops=(base / config.sops).resolve(),
         embed=dataclasses.replace(
             config.embed, cache_dir=(base / config.embed.cache_dir).resolve()
         ),

@@ -47,7 +47,7 @@ from pipeline.metrics import (
 from pipeline.store import Store, open_store
 
 INTENT_ASSIGNMENTS = schema.INTENT_ASSIGNMENTS
-STEP_EVENTS = "step_events"
+STEP_EVENTS = schema.STEP_EVENTS
 DRIFT_FINDINGS = "drift_findings"
 READINESS = "readiness"
 # table -> (required columns, the stage that writes it, optional columns)

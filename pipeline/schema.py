@@ -19,6 +19,11 @@ INTENT_MODELS = "intent_models"
 INTENTS = "intents"
 INTENT_ASSIGNMENTS = "intent_assignments"
 INTENT_LINEAGE = "intent_lineage"
+STEP_TYPES = "step_types"
+STEP_EVENTS = "step_events"
+VARIANTS = "variants"
+DFG_EDGES = "dfg_edges"
+CANDIDATE_SOPS = "candidate_sops"
 SCHEMA_VERSION = "schema_version"
 
 SPEAKERS = ("customer", "agent", "bot", "system")
@@ -130,6 +135,33 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "similarity",
         "run_id",
     ),
+    STEP_TYPES: ("step_id", "label", "source", "sop_id", "exemplar", "n_events", "run_id"),
+    STEP_EVENTS: (
+        "conversation_id",
+        "seq",
+        "turn_idx",
+        "step_id",
+        "source",
+        "confidence",
+        "ts",
+        "sop_id",
+        "workflow_id",
+        "is_repeat",
+        "run_id",
+    ),
+    VARIANTS: ("workflow_id", "variant_id", "sequence", "n", "share", "rank", "run_id"),
+    DFG_EDGES: ("workflow_id", "src", "dst", "n", "share", "median_gap_s", "run_id"),
+    CANDIDATE_SOPS: (
+        "workflow_id",
+        "step",
+        "support",
+        "n_conversations",
+        "role",
+        "position",
+        "after",
+        "branches",
+        "run_id",
+    ),
 }
 
 
@@ -144,6 +176,7 @@ FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     CONVERSATIONS: ("metadata",),
     TURNS: ("text", "args"),
     INTENTS: ("label", "exemplar"),
+    STEP_TYPES: ("label", "exemplar"),
 }
 
 _V1 = [
@@ -279,6 +312,64 @@ _V3 = [
     )""",
 ]
 
+# v4: steps and process discovery. Snapshots, rewritten whole by each steps run.
+# ``step_events`` has one row per agent turn and action event (``is_repeat`` marks a
+# consecutive repeat, which the process tables leave out); ``workflow_id`` is the
+# conversation's documented SOP where one applies, else its intent id.
+_V4 = [
+    f"""create table {STEP_TYPES} (
+        step_id varchar not null,
+        label varchar not null,
+        source varchar not null,
+        sop_id varchar,
+        exemplar varchar,
+        n_events integer not null,
+        run_id varchar not null
+    )""",
+    f"""create table {STEP_EVENTS} (
+        conversation_id varchar not null,
+        seq integer not null,
+        turn_idx integer,
+        step_id varchar not null,
+        source varchar not null,
+        confidence double,
+        ts timestamptz,
+        sop_id varchar,
+        workflow_id varchar,
+        is_repeat boolean not null,
+        run_id varchar not null
+    )""",
+    f"""create table {VARIANTS} (
+        workflow_id varchar,
+        variant_id varchar not null,
+        sequence varchar[] not null,
+        n integer not null,
+        share double not null,
+        rank integer not null,
+        run_id varchar not null
+    )""",
+    f"""create table {DFG_EDGES} (
+        workflow_id varchar,
+        src varchar not null,
+        dst varchar not null,
+        n integer not null,
+        share double not null,
+        median_gap_s double,
+        run_id varchar not null
+    )""",
+    f"""create table {CANDIDATE_SOPS} (
+        workflow_id varchar,
+        step varchar not null,
+        support double not null,
+        n_conversations integer not null,
+        role varchar not null,
+        position double,
+        after varchar[] not null,
+        branches varchar[] not null,
+        run_id varchar not null
+    )""",
+]
+
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 LATEST_VERSION = max(MIGRATIONS)

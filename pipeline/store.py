@@ -322,6 +322,25 @@ class Store:
                     ],
                 )
 
+    def write_steps(self, tables: dict[str, pl.DataFrame], *, run_id: str) -> dict[str, int]:
+        """Replace the steps and process snapshot tables atomically; return row counts.
+
+        ``tables`` maps each of ``step_types, step_events, variants, dfg_edges,
+        candidate_sops`` to its rows (batch columns); every table is rewritten whole, so
+        a re-run leaves exactly one copy.
+        """
+        names = (schema.STEP_TYPES, schema.STEP_EVENTS, schema.VARIANTS, schema.DFG_EDGES,
+                 schema.CANDIDATE_SOPS)  # fmt: skip
+        missing = [t for t in names if t not in tables]
+        if missing:
+            raise StoreError(f"write_steps: tables missing: {', '.join(missing)}")
+        views = {f"_{t}": tables[t].select(schema.batch_columns(t)) for t in names}
+        with self.transaction() as con, _registered(con, **views):
+            for table in names:
+                con.execute(f"delete from {table}")
+                self._insert(con, table, f"_{table}", run_id)
+        return {t: tables[t].height for t in names}
+
     def write_quarantine(self, quarantine: pl.DataFrame, *, run_id: str) -> int:
         """Upsert quarantined records keyed by (source_id, locator); return the row count."""
         if quarantine.is_empty():

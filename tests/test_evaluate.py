@@ -77,8 +77,8 @@ def test_ingested_data_only_reports_every_analytic_section_absent(tmp_path, db_p
         "status": "absent",
         "reason": "table intent_assignments is empty: run the intents stage",
     }
-    assert result["steps"]["reason"] == "table step_events not found: run the steps stage"
-    assert result["process"]["reason"] == "table step_events not found: run the steps stage"
+    assert result["steps"]["reason"] == "table step_events is empty: run the steps stage"
+    assert result["process"]["reason"] == "table step_events is empty: run the steps stage"
     assert result["drift"]["reason"] == "table drift_findings not found: run the drift stage"
     assert result["readiness"]["reason"] == "table readiness not found: run the readiness stage"
     assert all(result[s]["status"] == "absent" for s in SECTIONS)
@@ -116,7 +116,7 @@ FAKE_TABLES = [
     "('c3', 7, 1, false, 'r1'), ('c4', 8, 1, false, 'r1')",
     "insert into intent_assignments values ('c1', 0, .9, false, 'r2'), ('c2', 0, .8, false, 'r2'), "
     "('c3', 1, .7, false, 'r2'), ('c4', 1, .1, true, 'r2')",
-    "create table step_events (conversation_id varchar, seq integer, step_id varchar, "
+    "create or replace table step_events (conversation_id varchar, seq integer, step_id varchar, "
     "turn_idx integer, ts timestamptz, source varchar, confidence double, run_id varchar)",
     "insert into step_events values ('c1', 0, 'junk', 1, null, 'sop', 1, 'r1')",
     "insert into step_events (conversation_id, seq, step_id, turn_idx, run_id) values "

@@ -271,3 +271,41 @@ def test_a_v1_database_migrates_forward(db_path):
     with open_store(db_path) as store:
         assert store.schema_version() == schema.LATEST_VERSION
         assert store.count("embeddings") == 0
+
+
+def _step_tables(step_id: str) -> dict[str, pl.DataFrame]:
+    events = pl.DataFrame(
+        {
+            "conversation_id": ["c1", "c1"],
+            "seq": [0, 1],
+            "turn_idx": [1, 3],
+            "step_id": ["greet", step_id],
+            "source": ["sop", "sop"],
+            "confidence": [0.9, 0.8],
+            "ts": [None, None],
+            "sop_id": ["s", "s"],
+            "workflow_id": ["s", "s"],
+            "is_repeat": [False, False],
+        },  # fmt: skip
+        schema_overrides={"ts": pl.Datetime("us", "UTC"), "seq": pl.Int32, "turn_idx": pl.Int32},
+    )
+    types = pl.DataFrame({"step_id": ["greet", step_id], "label": ["hello", "x"],
+                          "source": ["sop", "sop"], "sop_id": ["s", "s"],
+                          "exemplar": [None, None], "n_events": [1, 1]})  # fmt: skip
+    from pipeline.config import DiscoverConfig
+    from pipeline.discover import discover_process
+
+    return {"step_types": types, "step_events": events,
+            **discover_process(events, DiscoverConfig())}  # fmt: skip
+
+
+def test_write_steps_replaces_the_snapshot(db_path):
+    with open_store(db_path) as store:
+        counts = store.write_steps(_step_tables("refund"), run_id="r1")
+        store.write_steps(_step_tables("verify"), run_id="r2")
+        assert counts["step_events"] == 2 and counts["dfg_edges"] == 3
+        events = store.sql("select step_id, run_id from step_events order by seq")
+        assert events.rows() == [("greet", "r2"), ("verify", "r2")]
+        assert store.scalar("select count(*) from candidate_sops") == 2
+        with pytest.raises(StoreError, match="tables missing: step_events, variants"):
+            store.write_steps({"step_types": pl.DataFrame()}, run_id="r3")
