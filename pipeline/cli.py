@@ -143,6 +143,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     sop_validate.add_argument("files", nargs="+", metavar="FILE", help="files or folders")
     sop_validate.set_defaults(handler=_cmd_sop_validate)
+    sop_draft = sop_sub.add_parser(
+        "draft",
+        parents=[common],
+        help="write a workflow's mined candidate SOP as a playbook draft",
+        description="Write the candidate SOP that the latest run mined for WORKFLOW (a "
+        "documented SOP id, or an intent id where no SOP applies) as playbook YAML: steps "
+        "in their typical order, mandatory/optional by support, rare steps left out. "
+        "Review it, then put it in the SOP folder to check later runs against it.",
+    )
+    sop_draft.add_argument("workflow", metavar="WORKFLOW", help="sop id or intent id")
+    sop_draft.add_argument("-o", "--out", metavar="FILE", help="YAML file (default: stdout)")
+    sop_draft.set_defaults(handler=_cmd_sop_draft)
 
     sample = sub.add_parser(
         "sample",
@@ -175,6 +187,16 @@ def _parser() -> argparse.ArgumentParser:
     labels.add_argument("inputs", nargs="+", metavar="IN", help="dataset files")
     labels.add_argument("-o", "--out", required=True, metavar="OUT", help="labels file to write")
     labels.set_defaults(handler=_cmd_labels)
+
+    export_log = sub.add_parser(
+        "export-log",
+        parents=[common],
+        help="write the step event log as XES for process-mining tools",
+        description="Write the step event log of the latest run (repeats collapsed) as an "
+        "IEEE XES file: one trace per conversation (with its workflow), one event per step.",
+    )
+    export_log.add_argument("-o", "--out", required=True, metavar="FILE", help="XES file")
+    export_log.set_defaults(handler=_cmd_export_log)
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -246,11 +268,25 @@ def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | No
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     code = _run_ingest(args, config, args.input)
     from flows.intents import intents_flow
+    from flows.process import process_flow
 
-    _print_intents_summary(
-        intents_flow(config_path=str(config.source) if config.source else None, db_path=args.db)
-    )
+    config_path = str(config.source) if config.source else None
+    _print_intents_summary(intents_flow(config_path=config_path, db_path=args.db))
+    _print_process_summary(process_flow(config_path=config_path, db_path=args.db))
     return code
+
+
+def _print_process_summary(summary: dict[str, Any]) -> None:
+    if summary["mode"] == "skipped":
+        print(f"steps: skipped: {summary['reason']}")
+        return
+    types = ", ".join(f"{n} {source}" for source, n in summary["step_types"].items())
+    print(
+        f"steps: {summary['events']} events in {summary['conversations']} conversations "
+        f"({summary['guided_share']:.1%} guided by {summary['sops']} documented SOPs); "
+        f"step types: {types}; {summary['workflows']} workflows; "
+        f"{summary['encoded']} texts encoded"
+    )
 
 
 def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
@@ -328,6 +364,27 @@ def _cmd_sop_validate(args: argparse.Namespace, config: Config) -> int:
         print(f"cxminer: invalid SOP: {error}", file=sys.stderr)
     print(f"{len(files) - len(errors)} of {len(files)} SOP files valid")
     return EXIT_ERROR if errors else EXIT_OK
+
+
+def _cmd_sop_draft(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.process import read_candidate
+    from pipeline.sop import save_sop, sop_to_yaml
+
+    draft = read_candidate(Path(args.db) if args.db else config.database, args.workflow)
+    if args.out:
+        save_sop(draft, args.out)
+        print(f"wrote the draft of {args.workflow} ({len(draft.steps)} steps) to {args.out}")
+    else:
+        print(sop_to_yaml(draft), end="")
+    return EXIT_OK
+
+
+def _cmd_export_log(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.process import export_log
+
+    counts = export_log(Path(args.db) if args.db else config.database, args.out)
+    print(f"wrote {counts.traces} traces, {counts.events} events to {args.out}")
+    return EXIT_OK
 
 
 def _cmd_sample(args: argparse.Namespace, config: Config) -> int:

@@ -644,7 +644,12 @@ def draft_sop(
 
 
 # ---- the stage ----------------------------------------------------------------------------
-def discover_process(step_events: pl.DataFrame, config: DiscoverConfig) -> dict[str, pl.DataFrame]:
+def discover_process(
+    step_events: pl.DataFrame,
+    config: DiscoverConfig,
+    *,
+    not_steps: Collection[str] = ("other",),
+) -> dict[str, pl.DataFrame]:
     """Variants, directly-follows graph and candidate SOP of every workflow.
 
     Parameters
@@ -654,6 +659,9 @@ def discover_process(step_events: pl.DataFrame, config: DiscoverConfig) -> dict[
         is_repeat``. Consecutive repeats (``is_repeat``) are left out here.
     config
         Role and precedence thresholds.
+    not_steps
+        Step ids kept in the variants and the graph but never candidate SOP steps
+        (the ``other`` residue, generic greetings and closings).
 
     Returns
     -------
@@ -663,11 +671,12 @@ def discover_process(step_events: pl.DataFrame, config: DiscoverConfig) -> dict[
     """
     events = step_events.filter(~pl.col("is_repeat"))
     roles = {"intent_col": "workflow_id"}
+    steps_only = events.filter(~pl.col("step_id").is_in(list(not_steps)))
     return {
         "variants": discover_variants(events, **roles),
         "dfg_edges": discover_dfg(events, **roles),
         "candidate_sops": discover_candidate_sop(
-            events,
+            steps_only,
             mandatory_support=config.mandatory_support,
             rare_support=config.rare_support,
             precedence_share=config.precedence_share,

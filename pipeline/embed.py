@@ -434,3 +434,29 @@ def _available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
+
+
+class CachedEmbedder:
+    """An :class:`Embedder` that reads and fills the DuckDB cache (for stages that take one).
+
+    ``encoded`` counts the distinct texts actually sent to the model.
+    """
+
+    def __init__(self, store: Store, embedder: Embedder, *, run_id: str, max_chars: int) -> None:
+        self.store, self.embedder, self.run_id, self.max_chars = store, embedder, run_id, max_chars
+        self.model_id, self.dim = embedder.model_id, embedder.dim
+        self.encoded = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Return unit vectors for ``texts``, encoding only those not cached yet."""
+        if not len(texts):
+            return np.empty((0, self.dim), dtype=np.float32)
+        _, matrix, encoded = embed_with_cache(
+            self.store,
+            pl.Series(list(texts), dtype=pl.String),
+            embedder=self.embedder,
+            run_id=self.run_id,
+            max_chars=self.max_chars,
+        )
+        self.encoded += encoded
+        return matrix

@@ -1,0 +1,147 @@
+"""The steps and discovery stages on a store: event log, process tables, drafts, XES.
+
+:func:`update_process` reads ``turns``, ``intent_assignments`` and the documented SOPs,
+extracts the step event log (:func:`pipeline.steps.extract_steps`), summarises each
+workflow's process (:func:`pipeline.discover.discover_process`) and writes the five
+snapshot tables at once. A workflow is the conversation's documented SOP where one
+applies, else its intent (so an intent without a SOP still gets a candidate SOP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+
+from pipeline import schema
+from pipeline.config import Config
+from pipeline.discover import discover_process, draft_sop
+from pipeline.embed import CachedEmbedder, Embedder
+from pipeline.errors import SopError, StoreError
+from pipeline.sop import Sop, load_sops
+from pipeline.steps import extract_steps
+from pipeline.store import Store, open_store
+from pipeline.xes import XesCounts, write_xes
+
+
+def documented_sops(location: Path) -> list[Sop]:
+    """Load the documented SOPs of a folder or file; none when the path does not exist."""
+    return load_sops([location]) if location.exists() else []
+
+
+def update_process(
+    store: Store,
+    *,
+    config: Config,
+    embedder: Embedder | Callable[[], Embedder],
+    run_id: str,
+) -> dict[str, Any]:
+    """Run the steps and discovery stages on everything in the store; write their tables.
+
+    Reads ``turns``, ``intent_assignments`` and the SOPs under ``config.sops``; writes
+    ``step_types``, ``step_events``, ``variants``, ``dfg_edges``, ``candidate_sops``
+    (snapshots: a re-run replaces them).
+
+    Returns
+    -------
+    dict
+        ``conversations``, ``events``, ``guided_share`` (conversations a documented SOP
+        applies to), ``step_types`` by source, ``workflows``, ``sops``, ``encoded``; or
+        ``mode: skipped`` with a ``reason`` when there are no agent turns.
+    """
+    sops = documented_sops(config.sops)
+    turns = store.sql(
+        f"select t.conversation_id, t.turn_idx, t.speaker, t.event_type, t.text, "
+        f"t.action_name, t.ts, a.intent_id from {schema.TURNS} t "
+        f"left join {schema.INTENT_ASSIGNMENTS} a using (conversation_id) "
+        "where t.speaker in ('agent', 'bot') order by t.conversation_id, t.turn_idx"
+    )
+    if turns.is_empty():
+        return {"mode": "skipped", "reason": "no agent turns in the database", "sops": len(sops)}
+    if callable(embedder) and not hasattr(embedder, "encode"):
+        embedder = embedder()
+    cached = CachedEmbedder(store, embedder, run_id=run_id, max_chars=config.embed.max_chars)
+    events, types = extract_steps(turns, sops, embedder=cached)
+    intents = turns.select("conversation_id", "intent_id").unique("conversation_id")
+    events = events.join(intents, on="conversation_id", how="left").with_columns(
+        workflow_id=pl.coalesce("sop_id", "intent_id")
+    )
+    tables = {
+        schema.STEP_TYPES: types.with_columns(pl.col("n_events").cast(pl.Int32)),
+        schema.STEP_EVENTS: events,
+        **discover_process(events, config.discover, not_steps=not_steps(types)),
+    }
+    counts = store.write_steps(tables, run_id=run_id)
+    per_conversation = events.group_by("conversation_id").agg(pl.col("sop_id").is_not_null().any())
+    return {
+        "mode": "extracted",
+        "conversations": per_conversation.height,
+        "events": counts[schema.STEP_EVENTS],
+        "guided_share": round(float(per_conversation["sop_id"].mean() or 0.0), 4),
+        "step_types": dict(sorted(types.group_by("source").len().iter_rows())),
+        "workflows": events["workflow_id"].drop_nulls().n_unique(),
+        "sops": len(sops),
+        "encoded": cached.encoded,
+    }
+
+
+def not_steps(step_types: pl.DataFrame) -> list[str]:
+    """Step ids that are no workflow step: ``other`` and generic greetings/closings.
+
+    A generic conversation-management type has source ``sop`` but no SOP step behind
+    it (``sop_steps`` empty; a step shared by several SOPs lists them all).
+    """
+    generic = step_types.filter((pl.col("source") == "sop") & (pl.col("sop_steps").list.len() == 0))
+    return sorted({"other", *generic["step_id"].to_list()})
+
+
+def read_candidate(db_path: Path, workflow: str) -> Sop:
+    """Return the playbook draft of one workflow from the latest steps run.
+
+    Raises
+    ------
+    SopError
+        The workflow has no candidate SOP (the message lists the ones that do).
+    """
+    with open_store(db_path, read_only=True) as store:
+        candidate = store.sql(f"select * from {schema.CANDIDATE_SOPS}")
+        types = store.sql(f"select step_id, label, exemplar from {schema.STEP_TYPES}")
+        actions = store.sql(
+            f"select step_id, min(t.action_name) as action from {schema.STEP_EVENTS} e "
+            f"join {schema.TURNS} t using (conversation_id) "
+            "where e.source = 'action' and t.turn_idx = e.turn_idx group by step_id"
+        )
+    known = sorted(candidate["workflow_id"].drop_nulls().unique().to_list())
+    if workflow not in known:
+        raise SopError(
+            f"no candidate SOP for workflow {workflow!r}; run `cxminer run` first. "
+            f"Workflows: {', '.join(known) or 'none'}"
+        )
+    return draft_sop(
+        candidate,
+        intent_id=workflow,
+        labels=dict(types.select("step_id", "label").iter_rows()),
+        examples={s: [e] for s, e in types.select("step_id", "exemplar").iter_rows() if e},
+        actions=dict(actions.iter_rows()),
+        intent_col="workflow_id",
+    )
+
+
+def export_log(db_path: Path, out: str | Path | IO[str]) -> XesCounts:
+    """Write the step event log (repeats collapsed) as IEEE XES; return what was written."""
+    with open_store(db_path, read_only=True) as store:
+        if not store.count(schema.STEP_EVENTS):
+            raise StoreError(f"{db_path}: step_events is empty; run `cxminer run` first")
+        events = store.sql(
+            f"select conversation_id, seq, step_id, ts, workflow_id from {schema.STEP_EVENTS} "
+            "where not is_repeat order by conversation_id, seq"
+        )
+    return write_xes(
+        events,
+        out,
+        case_col="conversation_id",
+        activity_col="step_id",
+        case_attributes=("workflow_id",),
+    )
