@@ -21,9 +21,10 @@ Guided mode, where a documented SOP applies:
    library repeats "Thank you and goodbye." under per-SOP ids). With no role step in
    the library, generic ``greeting``/``closing`` types stand in.
 4. Each conversation takes the SOP whose own phrasings and bindings explain most of its
-   units (ties: higher total score, then the SOP more conversations took; with an
-   ``intent_id`` column, the intent's majority SOP when it explains as much). Below
-   ``min_explained`` of the units no SOP applies and the conversation is unguided.
+   units (ties: higher total score, then the SOP more conversations took). Below
+   ``min_explained`` of its units no SOP applies and the conversation is unguided. With
+   an ``intent_id`` column, an intent at least ``min_explained`` of whose conversations
+   fit one SOP follows it: its conversations take that SOP unless another explains more.
 5. Each conversation is decoded by Viterbi: a step scores its similarity minus the
    threshold, ``other`` scores 0 and keeps the context, and a transition the SOP graph
    expects (``next``, ``after``, through steps never said; start, end, roles) earns a
@@ -59,6 +60,7 @@ import polars as pl
 from pipeline.config import IntentConfig
 from pipeline.embed import Embedder, normalise_text
 from pipeline.errors import ModelError, SchemaError
+from pipeline.intents import describe_intents, fit_intents
 from pipeline.sop import Sop
 
 OTHER = "other"
@@ -166,11 +168,12 @@ def template_pattern(text: str) -> re.Pattern[str] | None:
     """Return a pattern matching ``text`` with its ``{slot}``s filled, or None.
 
     ``{name:d}`` matches a number (or a redaction placeholder such as ``<PHONE>``), any
-    other slot one or more characters. Case and runs of whitespace are ignored.
+    other slot one or more characters. Case and runs of whitespace are ignored. A text
+    without slots, or of slots only, gives None.
     """
     text = " ".join(text.split())
-    if not _SLOT.search(text):
-        return None
+    if not _SLOT.search(text) or not re.search(r"\w", _SLOT.sub("", text)):
+        return None  # no slot, or nothing but slots: no pattern to recognise
     parts, last = [], 0
     for match in _SLOT.finditer(text):
         parts.append(_literal(text[last : match.start()]))
@@ -261,8 +264,9 @@ def step_library(
         proto_type=np.array([t for t, _, _ in phrasings], dtype=np.int64),
         proto_texts=tuple(slots_named(p) for _, p, _ in phrasings),
         proto_patterns=tuple(template_pattern(p) for _, p, _ in phrasings),
-        proto_anchors=tuple(max(_SLOT.split(p)[::3], key=len).strip().lower()
-                            for _, p, _ in phrasings),  # fmt: skip
+        proto_anchors=tuple(
+            max(_SLOT.split(p)[::3], key=len).strip().lower() for _, p, _ in phrasings
+        ),
         proto_sops=tuple(s for _, _, s in phrasings),
         members=members,
         bindings=bindings,
@@ -274,8 +278,10 @@ def step_library(
 def _expected_next(
     sop: Sop, type_of: dict[str, int], observable: set[str]
 ) -> dict[int, frozenset[int]]:
-    """Type -> the types the SOP expects next (``next``, ``after``; looks through steps
-    that are never observed, such as decision outcomes)."""
+    """Map each type to the types the SOP expects next (``next`` and ``after``).
+
+    Steps never observed (decision outcomes) are looked through.
+    """
     successors: dict[str, set[str]] = {step.id: set(step.next) for step in sop.steps}
     for step in sop.steps:
         for before in step.after:
@@ -427,7 +433,7 @@ class _Roles:
 
 
 def _roles(library: StepLibrary, proto_vectors: np.ndarray, threshold: float) -> _Roles:
-    """Recognise greeting/closing steps; one id for those with a phrasing or id in common."""
+    """Recognise greeting/closing steps; one id for those with a phrasing in common."""
     generic = np.flatnonzero(library.generic)
     role_phrasings = [np.flatnonzero(library.proto_type == t) for t in generic]
     played: dict[int, list[int]] = defaultdict(list)  # generic type -> the steps playing it
@@ -443,14 +449,12 @@ def _roles(library: StepLibrary, proto_vectors: np.ndarray, threshold: float) ->
     for generic_type in generic:
         steps = played.get(int(generic_type)) or [int(generic_type)]
         role.update({t: library.labels[generic_type] for t in steps})
-        keys: dict[str, int] = {}  # union-find over shared ids and phrasings
+        keys: dict[str, int] = {}  # union-find over shared phrasings
         parent = {t: t for t in steps}
         for t in steps:
-            for key in [f"id:{library.type_ids[t]}"] + [
-                f"text:{library.proto_texts[p].casefold()}"
-                for p in np.flatnonzero(library.proto_type == t)
-            ]:
-                parent[_root(parent, t)] = _root(parent, keys.setdefault(key, t))
+            for p in np.flatnonzero(library.proto_type == t):
+                other = keys.setdefault(library.proto_texts[p].casefold(), t)
+                parent[_root(parent, t)] = _root(parent, other)
         groups: dict[int, list[int]] = defaultdict(list)
         for t in steps:
             groups[_root(parent, t)].append(t)
@@ -507,8 +511,10 @@ def _choose_sops(
     unit_scores, unit_phrases = scores[rows[has_text]], phrase_scores[rows[has_text]]
     neutral = np.zeros(units.height, dtype=bool)
     if shared.size:
+        offered = np.union1d(np.concatenate(list(library.members.values())), shared)
         best_shared = unit_scores[:, shared].max(axis=1)
-        neutral[has_text] = (best_shared >= threshold) & (best_shared >= unit_scores.max(axis=1))
+        best = unit_scores[:, offered].max(axis=1)
+        neutral[has_text] = (best_shared >= threshold) & (best_shared >= best)
     content = (has_text | is_action) & ~neutral
     shared_phrases = np.flatnonzero(np.isin(library.proto_type, shared))
     count = np.zeros((n_conv, len(sop_ids)))
@@ -572,12 +578,12 @@ def _context_weight(first_scores: list[tuple[int, float]], transitions: list[boo
 def _transition_matrix(
     sop_id: str, cand: np.ndarray, library: StepLibrary, roles: _Roles
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the ``(K + 1, K)`` expected-transition indicator (row K: the start) and the
-    per-type flag of ending where the SOP ends.
+    """Return the expected-transition indicator ``(K + 1, K)`` and the end flags ``(K,)``.
 
-    Expected: the SOP's successors and staying on a step; from the start, the first step
-    and greetings; after a greeting, what the start expects; closings after a step with
-    no successor. A closing, or a step without successor, is an expected end.
+    Row K is the start. Expected: the SOP's successors and staying on a step; from the
+    start, the first step and greetings; after a greeting, what the start expects;
+    closings after a step with no successor. A closing, or a step without successor, is
+    an expected end.
     """
     local = {int(t): i for i, t in enumerate(cand)}
     expected = library.expected.get(sop_id, {})
@@ -638,9 +644,10 @@ def _decode(
     roles: _Roles,
     chosen: list[str | None],
     threshold: float,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Return each unit's type index (or ``OTHER_CODE``/``ACTION_CODE``), its confidence
-    and the context weight used. Units of unguided conversations: only actions are set.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each unit's type (or ``OTHER_CODE``/``ACTION_CODE``) and confidence.
+
+    In unguided conversations only action events are decided (through bindings).
     """
     code = _conversation_codes(units)
     anywhere: dict[str, list[int]] = defaultdict(list)  # an API call means one step anywhere
@@ -693,7 +700,7 @@ def _decode(
                 state[i], confidence[i] = OTHER_CODE, np.nan
             else:
                 state[i], confidence[i] = cand[p], float(row[p])
-    return state, confidence, weight
+    return state, confidence
 
 
 # ---- step types found in the data ------------------------------------------------------
@@ -748,8 +755,6 @@ def cluster_turns(
     config
         Reduction and HDBSCAN settings.
     """
-    from pipeline.intents import describe_intents, fit_intents
-
     n = len(ids)
     none = TurnClusters(np.full(n, -1, dtype=np.int64), np.empty((0, vectors.shape[1])),
                         np.empty(0), [])  # fmt: skip
@@ -790,8 +795,11 @@ def cluster_turns(
 
 
 def _merge_groups(vectors: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Map each cluster to a merged group: the average-linkage cut with the best silhouette
-    of the sample turns (``vectors``, ``labels``). Cost O(sample^2 + cuts x sample x k)."""
+    """Map each cluster to a merged group: the average-linkage cut with best silhouette.
+
+    The silhouette is that of the sample turns (``vectors``, ``labels``).
+    Cost O(sample^2 + cuts x sample x k).
+    """
     from scipy.cluster.hierarchy import fcluster, linkage
 
     k = len(centroids)
@@ -811,7 +819,7 @@ def _merge_groups(vectors: np.ndarray, labels: np.ndarray, centroids: np.ndarray
 def _silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette from a precomputed distance matrix; -1 for fewer than two groups."""
     k = int(labels.max()) + 1
-    if k < 2:
+    if len(np.unique(labels)) < 2:
         return -1.0
     n = len(labels)
     onehot = np.zeros((n, k))
@@ -842,6 +850,7 @@ def extract_steps(
     speakers: Sequence[str] = ("agent", "bot"),
     roles: Mapping[str, Sequence[str]] = ROLE_PHRASINGS,
     cluster_config: IntentConfig = CLUSTERING,
+    threshold: float | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn agent turns and action events into the step event log.
 
@@ -868,6 +877,11 @@ def extract_steps(
         Generic greeting/closing phrasings.
     cluster_config
         Reduction and HDBSCAN settings for clustering turns.
+    threshold
+        The similarity a turn needs to count as a step; None calibrates it on the data
+        (:func:`calibrate_threshold`), which needs both on-script paraphrases and
+        off-script turns among the turns that fill no template: pass a value for a few
+        turns only.
 
     Returns
     -------
@@ -887,29 +901,30 @@ def extract_steps(
     SchemaError
         ``turns`` lacks a required column.
     ValueError
-        ``min_explained`` is outside [0, 1].
+        ``min_explained`` or ``threshold`` is outside [0, 1].
     """
-    if not 0.0 <= min_explained <= 1.0:
-        raise ValueError(f"steps: min_explained must be in [0, 1], found {min_explained}")
+    for name, value in (("min_explained", min_explained), ("threshold", threshold)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"steps: {name}: expected a number in [0, 1], found {value}")
     units = agent_units(turns, speakers=speakers)
     library = step_library(sops, roles=roles)
     texts = units["text"].drop_nulls().unique(maintain_order=True).to_list()
     index_of, matrix = _encode(texts + list(library.proto_texts), embedder)
-    vectors = matrix[[index_of[t] for t in texts]].reshape(len(texts), -1)
-    proto_vectors = matrix[[index_of[t] for t in library.proto_texts]]
+    vectors = matrix[np.array([index_of[t] for t in texts], dtype=np.int64)]
+    proto_vectors = matrix[np.array([index_of[t] for t in library.proto_texts], dtype=np.int64)]
     phrase_scores = _phrase_scores(texts, vectors, proto_vectors, library)
     scores = _type_scores(phrase_scores, library)
     row_of = {t: i for i, t in enumerate(texts)}
     rows = np.array([row_of.get(t, -1) for t in units["text"].fill_null("")], dtype=np.int64)
-    threshold = calibrate_threshold(scores[rows[rows >= 0]], library)
+    if threshold is None:
+        threshold = calibrate_threshold(scores[rows[rows >= 0]], library)
     roles_found = _roles(library, proto_vectors, threshold)
     chosen = _choose_sops(
         units, scores, phrase_scores, rows, library, roles_found.shared,
         threshold=threshold, min_explained=min_explained,
     )  # fmt: skip
-    state, confidence, _ = _decode(units, scores, rows, library, roles_found, chosen, threshold)
-    code = _conversation_codes(units)
-    sop_of = np.array([chosen[c] for c in code], dtype=object)
+    state, confidence = _decode(units, scores, rows, library, roles_found, chosen, threshold)
+    sop_of = np.array([chosen[c] for c in _conversation_codes(units)], dtype=object)
     step_id = np.full(units.height, OTHER, dtype=object)
     source = np.full(units.height, OTHER, dtype=object)
     known = state >= 0
@@ -917,23 +932,20 @@ def extract_steps(
     unbound = state == ACTION_CODE
     step_id[unbound], source[unbound] = units["action_name"].to_numpy()[unbound], "action"
     unguided = np.array([s is None for s in sop_of], dtype=bool) & (rows >= 0)
-    shared = roles_found.shared if library.sop_ids else np.empty(0, dtype=np.int64)
-    for i in np.flatnonzero(unguided) if shared.size else ():
-        k = int(np.argmax(scores[rows[i], shared]))
-        if scores[rows[i], shared[k]] >= threshold:
-            step_id[i], source[i] = roles_found.emit[shared[k]], "sop"
-            confidence[i] = scores[rows[i], shared[k]]
+    if library.sop_ids and roles_found.shared.size:  # documented conversation management
+        shared = roles_found.shared
+        for i in np.flatnonzero(unguided):
+            k = int(np.argmax(scores[rows[i], shared]))
+            if scores[rows[i], shared[k]] >= threshold:
+                step_id[i], source[i] = roles_found.emit[shared[k]], "sop"
+                confidence[i] = scores[rows[i], shared[k]]
     pending = (step_id == OTHER) & (rows >= 0)
     groups = [(f"d_{s}_", s, pending & (sop_of == s)) for s in library.sop_ids if discover]
     groups.append(("u_", None, pending & unguided))
     described: dict[str, dict] = {}
-    ids = (units["conversation_id"] + "#" + units["turn_idx"].cast(pl.String)).to_numpy()
     for prefix, sop_id, mask in groups:
         members = np.flatnonzero(mask)
-        found = cluster_turns(
-            ids[members], units["text"].to_numpy()[members], vectors[rows[members]],
-            units["conversation_id"].to_numpy()[members], config=cluster_config,
-        )  # fmt: skip
+        found = _cluster_units(units, members, vectors[rows[members]], cluster_config)
         names = [f"{prefix}{c}" for c in range(len(found.centroids))]
         if sop_id is None and not library.sop_ids:
             names = _role_names(names, found, library, proto_vectors)
@@ -947,13 +959,29 @@ def extract_steps(
         source=pl.Series(source.tolist(), dtype=pl.String),
         confidence=pl.Series(confidence, dtype=pl.Float64).fill_nan(None),
         sop_id=pl.Series(sop_of.tolist(), dtype=pl.String),
+        is_repeat=pl.Series(_repeats(units["conversation_id"], step_id), dtype=pl.Boolean),
     )
-    events = events.with_columns(
-        is_repeat=(pl.col("step_id") == pl.col("step_id").shift(1).over("conversation_id"))
-        .fill_null(False)
-    ).select(list(STEP_EVENTS_SCHEMA))
-    types = _types_frame(events, units["text"], library, roles_found, described)
-    return events.cast(STEP_EVENTS_SCHEMA), types  # type: ignore[arg-type]
+    events = events.select(list(STEP_EVENTS_SCHEMA)).cast(STEP_EVENTS_SCHEMA)
+    return events, _types_frame(events, units["text"], library, roles_found, described)
+
+
+def _repeats(conversations: pl.Series, step_id: np.ndarray) -> np.ndarray:
+    """Whether each event repeats the step of its conversation's previous event."""
+    same_case = (conversations == conversations.shift(1)).fill_null(False).to_numpy()
+    same_step = np.r_[False, step_id[1:] == step_id[:-1]]
+    return same_case & same_step
+
+
+def _cluster_units(
+    units: pl.DataFrame, members: np.ndarray, vectors: np.ndarray, config: IntentConfig
+) -> TurnClusters:
+    """Cluster the text units ``members`` (rows of ``units``) with their ``vectors``."""
+    chosen = units[members]
+    ids = chosen["conversation_id"] + "#" + chosen["turn_idx"].cast(pl.String)
+    return cluster_turns(
+        ids.to_list(), chosen["text"].to_list(), vectors, chosen["conversation_id"].to_list(),
+        config=config,
+    )  # fmt: skip
 
 
 def _encode(texts: Sequence[str], embedder: Embedder) -> tuple[dict[str, int], np.ndarray]:
@@ -968,8 +996,10 @@ def _encode(texts: Sequence[str], embedder: Embedder) -> tuple[dict[str, int], n
 def _role_names(
     names: list[str], found: TurnClusters, library: StepLibrary, proto_vectors: np.ndarray
 ) -> list[str]:
-    """Give a role's name to the cluster nearest its generic phrasings, when they fall
-    within the cluster's radius (no SOP: no calibrated threshold to match them with)."""
+    """Give a role's name to the cluster nearest its generic phrasings, if inside it.
+
+    Used with no SOP at all: there is no calibrated threshold to match turns with.
+    """
     names = list(names)
     for t in np.flatnonzero(library.generic):
         phrasings = proto_vectors[library.proto_type == t]
@@ -989,17 +1019,23 @@ def _types_frame(
     roles: _Roles,
     described: dict[str, dict],
 ) -> pl.DataFrame:
-    """One ``step_types`` row per step id used (exemplar: its best-matching turn)."""
-    used = (
+    """Return one ``step_types`` row per step id used.
+
+    The exemplar is the step's best-matching turn (the most frequent of equally good).
+    """
+    said = (
         events.with_columns(text=texts)
-        .group_by("step_id")
-        .agg(
-            pl.col("source").mode().first(),
-            n_events=pl.len(),
-            exemplar=pl.col("text").sort_by("confidence", descending=True, nulls_last=True)
-            .drop_nulls()
-            .first(),
-        )
+        .filter(pl.col("text").is_not_null())
+        .group_by("step_id", "text")
+        .agg(pl.col("confidence").max(), n=pl.len())
+        .sort(["confidence", "n", "text"], descending=[True, True, False], nulls_last=True)
+        .group_by("step_id", maintain_order=True)
+        .agg(exemplar=pl.col("text").first())
+    )
+    used = (
+        events.group_by("step_id")
+        .agg(pl.col("source").mode().first(), n_events=pl.len())
+        .join(said, on="step_id", how="left")
         .sort("step_id")
     )
     types_of: dict[str, list[int]] = defaultdict(list)
