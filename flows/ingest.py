@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,26 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{pipeline.__version__}+{commit}" if commit else pipeline.__version__
+
+
+@contextmanager
+def recorded_run(
+    store: Store, *, flow: str, config: Config, inputs: list[dict[str, Any]] | None = None
+) -> Iterator[str]:
+    """Record a run in ``runs``: yield its id; an exception marks it failed and propagates.
+
+    The caller finishes a successful run itself (``store.finish_run(run_id, status="ok",
+    ...)``) with its own row counts.
+    """
+    run_id = store.begin_run(
+        flow=flow, config_hash=config_hash(config), code_version=code_version(),
+        inputs=inputs or [],
+    )  # fmt: skip
+    try:
+        yield run_id
+    except BaseException as exc:
+        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
 
 
 @task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -156,10 +177,7 @@ def ingest_flow(
         recursive=config.ingest.recursive,
     )
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        run_id = store.begin_run(
-            flow="ingest", config_hash=config_hash(config), code_version=code_version(), inputs=[]
-        )
-        try:
+        with recorded_run(store, flow="ingest", config=config) as run_id:
             hashed = [hash_input(path) for path in files]
             sources = [
                 ingest_source(
@@ -173,9 +191,6 @@ def ingest_flow(
                 )
                 for source in hashed
             ]
-        except BaseException as exc:
-            store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
         for source in sources:
             for problem in source["problems"]:
                 logger.info("quarantined: %s", problem)

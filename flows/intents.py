@@ -9,8 +9,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import code_version
-from pipeline.config import Config, EmbedConfig, config_hash, load_config
+from flows.ingest import recorded_run
+from pipeline.config import Config, EmbedConfig, load_config
 from pipeline.embed import Embedder, make_embedder
 from pipeline.intents import update_intents
 from pipeline.store import Store, open_store
@@ -48,10 +48,7 @@ def intents_flow(
     config = load_config(config_path)
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        run_id = store.begin_run(
-            flow="intents", config_hash=config_hash(config), code_version=code_version(), inputs=[]
-        )
-        try:
+        with recorded_run(store, flow="intents", config=config) as run_id:
             summary = intents_task(
                 store,
                 config=config,
@@ -59,9 +56,6 @@ def intents_flow(
                 run_id=run_id,
                 refit=refit,
             )
-        except BaseException as exc:
-            store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
         if summary["mode"] == "skipped":
             logger.warning("intents skipped: %s", summary["reason"])
         store.finish_run(

@@ -9,9 +9,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import code_version
+from flows.ingest import recorded_run
 from flows.intents import load_embedder
-from pipeline.config import Config, config_hash, load_config
+from pipeline.config import Config, load_config
 from pipeline.embed import Embedder
 from pipeline.process import update_process
 from pipeline.store import Store, open_store
@@ -32,17 +32,12 @@ def process_flow(config_path: str | None = None, db_path: str | None = None) -> 
     config = load_config(config_path)
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        run_id = store.begin_run(
-            flow="process", config_hash=config_hash(config), code_version=code_version(),
-            inputs=[{"sops": str(config.sops)}],
-        )  # fmt: skip
-        try:
+        with recorded_run(
+            store, flow="process", config=config, inputs=[{"sops": str(config.sops)}]
+        ) as run_id:
             summary = process_task(
                 store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
             )
-        except BaseException as exc:
-            store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
         if summary["mode"] == "skipped":
             logger.warning("process skipped: %s", summary["reason"])
         store.finish_run(
