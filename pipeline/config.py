@@ -241,6 +241,56 @@ class DiscoverConfig:
 
 
 @dataclass(frozen=True)
+class OutcomeConfig:
+    """How a conversation's outcome and repeat contacts are found (stage 8)."""
+
+    repeat_days: int = 7  # the same customer again within N days on the same workflow
+    # Derived outcomes, where the data has none: an action whose name contains one of
+    # these words, or an agent turn containing one of these phrases.
+    escalation_actions: tuple[str, ...] = ("escalat", "approvals.request", "supervisor")
+    transfer_actions: tuple[str, ...] = ("transfer",)
+    escalation_phrases: tuple[str, ...] = (
+        "escalate",
+        "escalating",
+        "supervisor",
+        "specialist team",
+    )
+    transfer_phrases: tuple[str, ...] = ("transfer you", "transferring you", "put you through")
+    min_customer_turns: int = 1  # fewer customer turns than this: abandoned
+
+    def __post_init__(self) -> None:
+        if self.repeat_days < 1:
+            raise ConfigError(
+                f"outcomes.repeat_days: expected an integer >= 1, found {self.repeat_days}"
+            )
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """How drift between documented and actual practice is tested (stage 7)."""
+
+    window: Literal["day", "week", "month"] = "week"
+    baseline_windows: int = 4  # the first N windows of a workflow's history are its baseline
+    min_count: int = 20  # fewer conversations in a window or group: not tested
+    alpha: float = 0.05  # false discovery rate (Benjamini-Hochberg) for flagging
+    min_effect: float = 0.1  # and the rate must move by at least this much
+    breakdown: tuple[str, ...] = ("team", "agent_hash")  # groups tested besides "all"
+    js_threshold: float = 0.1  # Jensen-Shannon divergence that flags a mix change
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"drift.alpha: expected a number in (0, 1), found {self.alpha}")
+        if self.baseline_windows < 1 or self.min_count < 1:
+            raise ConfigError("drift.baseline_windows and drift.min_count: expected integers >= 1")
+        unknown = set(self.breakdown) - {"team", "agent_hash", "queue", "channel"}
+        if unknown:
+            raise ConfigError(
+                "drift.breakdown: expected columns among team, agent_hash, queue, channel, "
+                f"found {sorted(unknown)}"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; paths are absolute."""
 
@@ -253,6 +303,8 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     intents: IntentConfig = field(default_factory=IntentConfig)
     discover: DiscoverConfig = field(default_factory=DiscoverConfig)
+    outcomes: OutcomeConfig = field(default_factory=OutcomeConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     source: Path | None = None
 
     def __post_init__(self) -> None:

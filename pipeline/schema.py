@@ -24,11 +24,31 @@ STEP_EVENTS = "step_events"
 VARIANTS = "variants"
 DFG_EDGES = "dfg_edges"
 CANDIDATE_SOPS = "candidate_sops"
+SOPS = "sops"
+OUTCOMES = "outcomes"
+CONFORMANCE = "conformance"
+DRIFT_FINDINGS = "drift_findings"
+READINESS = "readiness"
 SCHEMA_VERSION = "schema_version"
 
 SPEAKERS = ("customer", "agent", "bot", "system")
 EVENT_TYPES = ("utterance", "action")
 RUN_STATUSES = ("running", "ok", "failed")
+OUTCOME_VALUES = ("resolved", "escalated", "transferred", "abandoned", "unknown")
+OUTCOME_SOURCES = ("data", "derived")
+DRIFT_KINDS = (
+    "missing",  # a mandatory step skipped more often than in the baseline
+    "order_violation",  # a step done before one it must follow, more often
+    "undocumented",  # a step not in the SOP, more often
+    "gate_skipped",  # an approval gate skipped while its condition held
+    "outcome_impact",  # deviating conversations fare worse (or better) than conforming ones
+    "intent_mix",  # the share of intents moved between windows (Jensen-Shannon)
+    "variant_mix",  # the variant distribution of a workflow moved (Jensen-Shannon)
+    "conformance_change",  # a change point in a workflow's weekly conformance
+    "exception_cluster",  # a recurring undocumented sub-flow, named by its text
+)
+SEVERITIES = ("high", "medium", "low", "info")
+TIERS = ("autonomous", "agent with human approval", "human-led")
 SOURCE_STATUSES = ("ok", "partial", "unreadable")
 
 # Columns of each table, in order. Every analytic table carries run_id.
@@ -162,6 +182,80 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "branches",
         "run_id",
     ),
+    SOPS: ("sop_id", "version", "intent", "n_steps", "yaml", "content_hash", "path", "run_id"),
+    OUTCOMES: (
+        "conversation_id",
+        "workflow_id",
+        "outcome",
+        "outcome_source",
+        "escalated",
+        "resolved",
+        "repeat_contact",
+        "repeat_gap_days",
+        "n_agent_turns",
+        "duration_s",
+        "run_id",
+    ),
+    CONFORMANCE: (
+        "conversation_id",
+        "sop_id",
+        "version",
+        "variant_id",
+        "fitness",
+        "missing",
+        "undocumented",
+        "order_violations",
+        "skipped_gates",
+        "is_conforming",
+        "run_id",
+    ),
+    DRIFT_FINDINGS: (
+        "finding_id",
+        "kind",
+        "sop_id",
+        "workflow_id",
+        "step",
+        "team",
+        "agent_hash",
+        "window_start",
+        "window_end",
+        "rate",
+        "baseline",
+        "n",
+        "n_baseline",
+        "p_value",
+        "q_value",
+        "flagged",
+        "metric",
+        "outcome_deviating",
+        "outcome_conforming",
+        "outcome_delta",
+        "ci_low",
+        "ci_high",
+        "severity",
+        "sentence",
+        "details",
+        "run_id",
+    ),
+    READINESS: (
+        "workflow_id",
+        "intent_id",
+        "sop_id",
+        "label",
+        "rank",
+        "n_conversations",
+        "score",
+        "low",
+        "high",
+        "tier",
+        "gates",
+        "components",
+        "reasons",
+        "rank_stability",
+        "playbook_source",
+        "playbook",
+        "run_id",
+    ),
 }
 
 
@@ -177,6 +271,8 @@ FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     TURNS: ("text", "args"),
     INTENTS: ("label", "exemplar"),
     STEP_TYPES: ("label", "exemplar"),
+    DRIFT_FINDINGS: ("sentence", "details"),
+    READINESS: ("label", "reasons", "playbook"),
 }
 
 _V1 = [
@@ -370,6 +466,95 @@ _V4 = [
     )""",
 ]
 
+# v5: the SOP library as loaded, outcomes, conformance, drift and readiness. Snapshots
+# rewritten by each run, except ``readiness``, which keeps every run's ranking (keyed
+# by run_id) so that leaders can follow a workflow's score over time.
+_V5 = [
+    f"""create table {SOPS} (
+        sop_id varchar not null,
+        version integer not null,
+        intent varchar[] not null,
+        n_steps integer not null,
+        yaml varchar not null,
+        content_hash varchar not null,
+        path varchar,
+        run_id varchar not null
+    )""",
+    f"""create table {OUTCOMES} (
+        conversation_id varchar not null,
+        workflow_id varchar,
+        outcome varchar not null,
+        outcome_source varchar not null,
+        escalated boolean not null,
+        resolved boolean not null,
+        repeat_contact boolean not null,
+        repeat_gap_days double,
+        n_agent_turns integer not null,
+        duration_s double,
+        run_id varchar not null
+    )""",
+    f"""create table {CONFORMANCE} (
+        conversation_id varchar not null,
+        sop_id varchar not null,
+        version integer not null,
+        variant_id varchar not null,
+        fitness double not null,
+        missing varchar[] not null,
+        undocumented varchar[] not null,
+        order_violations varchar[] not null,
+        skipped_gates varchar[] not null,
+        is_conforming boolean not null,
+        run_id varchar not null
+    )""",
+    f"""create table {DRIFT_FINDINGS} (
+        finding_id varchar not null,
+        kind varchar not null,
+        sop_id varchar,
+        workflow_id varchar,
+        step varchar,
+        team varchar,
+        agent_hash varchar,
+        window_start date,
+        window_end date,
+        rate double,
+        baseline double,
+        n integer,
+        n_baseline integer,
+        p_value double,
+        q_value double,
+        flagged boolean not null,
+        metric varchar,
+        outcome_deviating double,
+        outcome_conforming double,
+        outcome_delta double,
+        ci_low double,
+        ci_high double,
+        severity varchar not null,
+        sentence varchar not null,
+        details json,
+        run_id varchar not null
+    )""",
+    f"""create table {READINESS} (
+        workflow_id varchar not null,
+        intent_id varchar,
+        sop_id varchar,
+        label varchar,
+        rank integer not null,
+        n_conversations integer not null,
+        score double not null,
+        low double not null,
+        high double not null,
+        tier varchar not null,
+        gates varchar[] not null,
+        components json not null,
+        reasons varchar[] not null,
+        rank_stability double,
+        playbook_source varchar,
+        playbook varchar,
+        run_id varchar not null
+    )""",
+]
+
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 LATEST_VERSION = max(MIGRATIONS)
