@@ -13,8 +13,9 @@ star`` writes them) and the bundled sample corpus (its documented SOPs and truth
 
 Everything is scored with ``pipeline.evaluate``'s own scorer (mapping, per-turn
 accuracy over labelled turns, edit similarity, per-task edge F1, macro mean). Sequence
-figures are printed for the full event log (as ``cxminer evaluate`` scores it) and for
-views that leave out what the true sequences never contain: action events, ``other``;
+figures are printed as ``cxminer evaluate`` scores them (the extracted sequence in the
+labels' vocabulary), for the full event log, and for views of the full log that leave
+out what the true sequences never contain: action events, ``other``;
 the events at labelled turns; the events at turns whose true step is one the label
 sequences hold (STAR labels only the wizard's picked replies, and the sample's
 sequences leave out greetings, closings and off-script turns). Per-turn accuracy in the
@@ -91,14 +92,18 @@ def read_turns(path: Path, fmt: str) -> pl.DataFrame:
     return pl.concat([batch.turns for batch in batches])
 
 
-def score(events: pl.DataFrame, labels: pl.DataFrame) -> dict[str, float]:
-    """Per-turn accuracy, edit similarity and macro edge F1, as ``cxminer evaluate``."""
+def score(events: pl.DataFrame, labels: pl.DataFrame, *, full: bool = False) -> dict[str, float]:
+    """Per-turn accuracy, edit similarity and macro edge F1, as ``cxminer evaluate``.
+
+    ``full``: the sequence figures on the full log instead of the labels' vocabulary.
+    """
     data = _step_data(_Table(events, None), labels)
     steps, process = _score_steps(data), _score_process(data)
+    suffix = "_full_log" if full else ""
     return {
         "acc": steps["per_turn_accuracy"],
-        "edit": steps["edit_similarity"],
-        "edge_f1": process["f1"],
+        "edit": steps[f"edit_similarity{suffix}"],
+        "edge_f1": process[f"f1{suffix}"],
         "coverage": steps["turn_coverage"],
     }
 
@@ -116,9 +121,12 @@ def views(events: pl.DataFrame, turns: pl.DataFrame, labels: pl.DataFrame) -> di
     at_steps = labelled.filter(pl.col("step").is_in(list(process)))
     keys = ["conversation_id", "turn_idx"]
     return {
-        "full log (as evaluate)": score(events, labels),
-        "without actions": score(said, labels),
-        "without actions, other": score(said.filter(pl.col("step_id") != "other"), labels),
+        "as evaluate (labels' vocabulary)": score(events, labels),
+        "full log": score(events, labels, full=True),
+        "without actions": score(said, labels, full=True),
+        "without actions, other": score(
+            said.filter(pl.col("step_id") != "other"), labels, full=True
+        ),
         "labelled turns only": score(log.join(labelled.select(keys), on=keys), labels),
         "turns of sequence steps": score(log.join(at_steps.select(keys), on=keys), labels),
     }

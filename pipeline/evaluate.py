@@ -10,7 +10,13 @@ read (others are ignored; ``team`` may be missing):
   a null intent_id is noise;
 - ``step_events(conversation_id, seq, step_id, turn_idx, run_id)``: sequences ordered by
   ``seq``; per-turn accuracy joins ``(conversation_id, turn_idx)`` with the labels'
-  ``turn_steps``;
+  ``turn_steps``. Sequence and process scores compare the extracted sequence *in the
+  labels' vocabulary* (events whose mapped step is a true label) with the true one:
+  labels say nothing about the events they have no name for (``other``, off-script
+  turns, action events in data whose labels hold only utterances, undocumented steps),
+  so those neither count for nor against; a labelled step extracted as something else
+  still counts as wrong. The same scores on the full log are reported beside them
+  (``*_full_log``);
 - ``drift_findings(sop_id, step, kind, window_start, flagged, team, run_id)``;
 - ``readiness(intent_id, score, tier, run_id)``.
 
@@ -73,7 +79,8 @@ class _Table:
 class _Steps:
     run_id: str | None
     intents: dict[str, str]  # conversation -> true intent
-    pred: dict[str, list[str]]  # conversation -> extracted step ids, by seq
+    pred: dict[str, list[str]]  # conversation -> extracted step ids in the labels' vocabulary
+    full: dict[str, list[str]]  # conversation -> all extracted step ids, by seq
     true: dict[str, list[str]]  # conversation -> true steps (labels with steps only)
     turn_truth: list[tuple[str, int, str]]  # (conversation, turn_idx, true step)
     turn_pred: dict[tuple[str, int], str]  # (conversation, turn_idx) -> first step id
@@ -249,26 +256,29 @@ def _step_data(events: _Table, labels: pl.DataFrame) -> _Steps:
         for item in items or []
     ]
     pairs = [(turn_pred[(c, t)], step) for c, t, step in turn_truth if (c, t) in turn_pred]
-    kept = {cid: pred[cid] for cid in labelled["conversation_id"]}
+    full = {cid: pred[cid] for cid in labelled["conversation_id"]}
+    mapping = map_labels(full, true, turn_pairs=pairs)
+    vocabulary = {s for steps in true.values() for s in steps} | {t for _, _, t in turn_truth}
     return _Steps(
         run_id=events.run_id,
         intents=dict(labelled.select("conversation_id", "intent").iter_rows()),
-        pred=kept,
+        pred={c: [s for s in seq if mapping[s] in vocabulary] for c, seq in full.items()},
+        full=full,
         true=true,
         turn_truth=turn_truth,
         turn_pred=turn_pred,
-        mapping=map_labels(kept, true, turn_pairs=pairs),
+        mapping=mapping,
     )
 
 
 def _score_steps(data: _Steps) -> dict[str, Any]:
-    mapped = {cid: [data.mapping[s] for s in seq] for cid, seq in data.pred.items()}
     hits = [data.turn_pred.get((c, t)) for c, t, _ in data.turn_truth]
     correct = sum(
         p is not None and data.mapping[p] == step
         for p, (_, _, step) in zip(hits, data.turn_truth, strict=True)
     )
-    similarities = [edit_similarity(mapped[cid], steps) for cid, steps in data.true.items()]
+    similarities = _similarities(data, data.pred)
+    full_log = _similarities(data, data.full)
     n_turns = len(data.turn_truth)
     return {
         "run_id": data.run_id,
@@ -281,10 +291,18 @@ def _score_steps(data: _Steps) -> dict[str, Any]:
         "exact_sequence_share": (
             sum(s == 1.0 for s in similarities) / len(similarities) if similarities else None
         ),
+        "edit_similarity_full_log": sum(full_log) / len(full_log) if full_log else None,
         "n_step_ids": len(data.mapping),
         "n_mapped_identity": sum(k == v for k, v in data.mapping.items()),
         "mapping": dict(sorted(data.mapping.items())),
     }
+
+
+def _similarities(data: _Steps, pred: dict[str, list[str]]) -> list[float]:
+    return [
+        edit_similarity([data.mapping[s] for s in pred[cid]], steps)
+        for cid, steps in data.true.items()
+    ]
 
 
 def _score_process(data: _Steps) -> dict[str, Any]:
@@ -293,16 +311,24 @@ def _score_process(data: _Steps) -> dict[str, Any]:
         by_intent[data.intents[cid]].append(cid)
     if not by_intent:
         raise _Absent("the labels carry no steps: no true process to compare with")
-    per_intent = {}
+    per_intent, full_log = {}, []
     for intent, cids in sorted(by_intent.items()):
-        found = dfg_edges(collapse_repeats(data.mapping[s] for s in data.pred[c]) for c in cids)
         true = dfg_edges(collapse_repeats(data.true[c]) for c in cids)
+        found = dfg_edges(collapse_repeats(data.mapping[s] for s in data.pred[c]) for c in cids)
         per_intent[intent] = {**edge_prf(found, true), "n_conversations": len(cids)}
+        every = dfg_edges(collapse_repeats(data.mapping[s] for s in data.full[c]) for c in cids)
+        full_log.append(edge_prf(every, true)["f1"])
     macro = {
         key: sum(scores[key] for scores in per_intent.values()) / len(per_intent)
         for key in ("precision", "recall", "f1")
     }
-    return {"run_id": data.run_id, "n_intents": len(per_intent), **macro, "per_intent": per_intent}
+    return {
+        "run_id": data.run_id,
+        "n_intents": len(per_intent),
+        **macro,
+        "f1_full_log": sum(full_log) / len(full_log),
+        "per_intent": per_intent,
+    }
 
 
 def _score_drift(drift: _Table, truth_dir: Path | None, window_days: int) -> dict[str, Any]:

@@ -79,8 +79,8 @@ def test_ingested_data_only_reports_every_analytic_section_absent(tmp_path, db_p
     }
     assert result["steps"]["reason"] == "table step_events is empty: run the steps stage"
     assert result["process"]["reason"] == "table step_events is empty: run the steps stage"
-    assert result["drift"]["reason"] == "table drift_findings not found: run the drift stage"
-    assert result["readiness"]["reason"] == "table readiness not found: run the readiness stage"
+    assert result["drift"]["reason"] == "table drift_findings is empty: run the drift stage"
+    assert result["readiness"]["reason"] == "table readiness is empty: run the readiness stage"
     assert all(result[s]["status"] == "absent" for s in SECTIONS)
     json.dumps(result, allow_nan=False)
 
@@ -120,7 +120,7 @@ FAKE_TABLES = [
     "turn_idx integer, ts timestamptz, source varchar, confidence double, run_id varchar)",
     "insert into step_events values ('c1', 0, 'junk', 1, null, 'sop', 1, 'r1')",
     "insert into step_events (conversation_id, seq, step_id, turn_idx, run_id) values "
-    "('c1', 1, 's7', 3, 'r2'), ('c1', 0, 'greet', 1, 'r2'), "
+    "('c1', 1, 's7', 3, 'r2'), ('c1', 0, 'greet', 1, 'r2'), ('c1', 2, 'other', 4, 'r2'), "
     "('c2', 0, 'greet', 1, 'r2'), ('c2', 1, 's7', 3, 'r2'), ('c2', 2, 's7', 5, 'r2'), "
     "('c3', 0, 'greet', 1, 'r2'), ('c3', 1, 's9', 2, 'r2')",
 ]
@@ -170,9 +170,11 @@ def test_intents_steps_and_process_on_fake_tables(tmp_path, db_path):
         "n_sequences": 3,
         "edit_similarity": pytest.approx((1 + 2 / 3 + 1) / 3),
         "exact_sequence_share": pytest.approx(2 / 3),
-        "n_step_ids": 3,
-        "n_mapped_identity": 1,
-        "mapping": {"greet": "greet", "s7": "verify", "s9": "refund"},
+        # c1's unlabelled `other` event only counts on the full log: greet verify other
+        "edit_similarity_full_log": pytest.approx((2 / 3 + 2 / 3 + 1) / 3),
+        "n_step_ids": 4,
+        "n_mapped_identity": 2,
+        "mapping": {"greet": "greet", "other": "other", "s7": "verify", "s9": "refund"},
     }
     # A: found {▶g, gv, v■}; true adds v->close, close->■ -> P 1, R 3/5, F1 .75; B perfect
     process = result["process"]
@@ -188,6 +190,8 @@ def test_intents_steps_and_process_on_fake_tables(tmp_path, db_path):
     assert process["per_intent"]["B"]["f1"] == 1.0
     assert (process["n_intents"], process["precision"], process["recall"]) == (2, 1.0, 0.8)
     assert process["f1"] == pytest.approx(0.875)
+    # full log, A: c1 adds v->other, other->end (found 5, tp 3: P .6, R .6) ; B perfect
+    assert process["f1_full_log"] == pytest.approx((0.6 + 1.0) / 2)
     assert result["drift"]["status"] == result["readiness"]["status"] == "absent"
     json.dumps(result, allow_nan=False)
 
@@ -196,14 +200,15 @@ def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
     labels = make_fake_db(
         db_path,
         tmp_path,
-        "create table drift_findings (sop_id varchar, step varchar, window_start date, "
+        "create or replace table drift_findings (sop_id varchar, step varchar, window_start date, "
         "kind varchar, team varchar, severity double, flagged boolean, run_id varchar)",
         "insert into drift_findings values "
         "('refund', 'verify', '2026-03-09', 'skipped', null, 1, true, 'r1'), "
         "('refund', 'verify', '2026-03-16', 'skipped', null, 1, true, 'r2'), "
         "('refund', 'close', '2026-03-09', 'skipped', 'south', 1, true, 'r2'), "
         "('refund', 'close', '2026-03-09', 'skipped', 'north', 1, false, 'r2')",
-        "create table readiness (run_id varchar, intent_id integer, score double, tier varchar)",
+        "create or replace table readiness "
+        "(run_id varchar, intent_id integer, score double, tier varchar)",
         "insert into readiness values ('r2', 0, 60, 'approval'), ('r2', 1, 80, 'human-led'), "
         "('r2', 2, 90, 'autonomous'), ('r1', 0, 99, 'autonomous')",
     )
@@ -235,7 +240,7 @@ def test_drift_without_truth_is_absent_and_bad_truth_is_an_error(tmp_path, db_pa
     labels = make_fake_db(
         db_path,
         tmp_path,
-        "create table drift_findings (sop_id varchar, step varchar, window_start date, "
+        "create or replace table drift_findings (sop_id varchar, step varchar, window_start date, "
         "kind varchar, flagged boolean, run_id varchar)",
         "insert into drift_findings values ('s', 'x', '2026-03-09', 'skipped', true, 'r1')",
     )
@@ -268,7 +273,7 @@ def test_empty_or_unrelated_tables_are_absent_not_zero(tmp_path, db_path):
 
 def test_missing_columns_are_reported(tmp_path, db_path):
     labels = make_fake_db(
-        db_path, tmp_path, "create table readiness (run_id varchar, intent_id integer)"
+        db_path, tmp_path, "create or replace table readiness (run_id varchar, intent_id integer)"
     )
     reason = evaluate(db_path, labels)["readiness"]["reason"]
     assert reason.startswith("table readiness lacks column(s) score, tier")
