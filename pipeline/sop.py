@@ -16,6 +16,7 @@ import yaml
 
 from pipeline.config import describe_value
 from pipeline.errors import SopError
+from pipeline.gates import parse_condition
 
 _STEP_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _NO_FOLDING = 1 << 30  # YAML line width: long descriptions stay on one line
@@ -148,6 +149,8 @@ def _parse_step(raw: Any, origin: str, index: int) -> Step:
     if not isinstance(mandatory, bool):
         raise SopError(f"{origin}: {where}: mandatory: expected true or false, found {mandatory!r}")
     action, when = raw.get("action"), raw.get("when")
+    if when is not None:
+        when = _condition(_text(when, origin, f"{where}: when"), origin, where)
     return Step(
         id=step_id,
         description=_text(raw.get("description", ""), origin, f"{where}: description"),
@@ -155,9 +158,18 @@ def _parse_step(raw: Any, origin: str, index: int) -> Step:
         action=None if action is None else _text(action, origin, f"{where}: action"),
         mandatory=mandatory,
         after=_texts(raw.get("after", []), origin, f"{where}: after"),
-        when=None if when is None else _text(when, origin, f"{where}: when"),
+        when=when,
         next=_texts(raw.get("next", []), origin, f"{where}: next"),
     )
+
+
+def _condition(when: str, origin: str, where: str) -> str:
+    """Return ``when`` if it is a gate condition (:mod:`pipeline.gates`), else raise."""
+    try:
+        parse_condition(when)
+    except SopError as exc:
+        raise SopError(f"{origin}: {where}: when: {exc}; put prose in the description") from None
+    return when
 
 
 def _check_references(steps: tuple[Step, ...], origin: str) -> None:

@@ -158,6 +158,49 @@ def test_invalid_files_give_one_precise_line(tmp_path, text, message):
     assert "\n" not in str(info.value)
 
 
+WHEN_EXPECTED = (
+    "expected a condition like `amount > 200` (field op literal, op one of > >= < <= == !=, "
+    "text literals quoted), joined by and/or; put prose in the description"
+)
+
+
+@pytest.mark.parametrize(
+    ("when", "problem"),
+    [
+        ("query succeeded", "expected a comparison operator after 'query', found 'succeeded'"),
+        ("amount >> 5", "expected a number or a quoted string, found '>'"),
+        ("amount > 200 and", "expected a field name, found the end"),
+        ("tier = 'gold'", "cannot read \"= 'gold'\""),
+        ("", "expected a field name, found the end"),
+    ],
+)
+def test_a_when_that_is_no_condition_names_file_step_and_problem(tmp_path, when, problem):
+    text = "sop_id: s\nversion: 1\nsteps:\n  - id: a\n  - id: gate\n    when: " + repr(when) + "\n"
+    path = write(tmp_path, text)
+    with pytest.raises(SopError) as info:
+        load_sop(path)
+    assert str(info.value) == (
+        f"{path}: step gate: when: condition {when!r}: {problem}; {WHEN_EXPECTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (5, "step gate: when: expected a string, found int 5"),
+        (None, None),
+        ("amount > 200 and (tier == 'gold' OR region != \"eu\")", None),
+    ],
+)
+def test_when_is_kept_verbatim_or_rejected_by_type(when, expected):
+    data = {"sop_id": "s", "version": 1, "steps": [{"id": "gate", "when": when}]}
+    if expected is None:
+        assert parse_sop(data, origin="f.yaml").step("gate").when == when
+    else:
+        with pytest.raises(SopError, match=rf"^f\.yaml: {expected}$"):
+            parse_sop(data, origin="f.yaml")
+
+
 def test_load_sops_from_a_folder_and_duplicates_across_files(tmp_path):
     write(tmp_path, GOOD, "a.yaml")
     write(tmp_path, GOOD.replace("refund_request", "other"), "b.yml")

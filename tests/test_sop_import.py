@@ -37,10 +37,12 @@ def test_flowchart_rule_on_a_tiny_chart():
     sop = flowchart_to_sop("t", replies, graph)
     assert (replies, graph) == before  # inputs untouched
     mandatory = [s.id for s in sop.steps if s.mandatory]
-    assert mandatory == ["hello", "ask_name", "query"]
+    assert mandatory == ["query"]  # hello greets, ask_name requests: neither is mandatory
     assert sop.step("query").next == ("query_success", "query_failure")
     assert sop.step("query").action == "t.query"
-    assert sop.step("query_success").when == "query succeeded"
+    assert sop.step("query").after == ("ask_name",)
+    assert sop.step("query_success").when is None
+    assert sop.step("query_success").description == "Decision outcome: query succeeded (ok)"
     assert sop.step("inform").after == ("query",)
     assert sop.step("out_of_scope").after == () and not sop.step("out_of_scope").mandatory
     assert sop.step("ask_name").examples == ("Name?",)
@@ -113,10 +115,13 @@ def test_decision_outcomes_attach_to_the_question_on_the_positive_path():
     assert sop.step("confirm").next == ("yes", "no")
     assert sop.step("query_book").next == ("query_success", "query_failure")
     assert sop.step("sorry").next == ()
-    assert [s.id for s in sop.steps if s.mandatory] == ["hello", "query_check"]
+    assert [s.id for s in sop.steps if s.mandatory] == ["query_check"]
     assert sop.step_ids[:4] == ("hello", "query_check", "available", "unavailable")
     assert sop.step("query_book").action == sop.step("query_check").action == "t.query"
-    assert sop.step("yes").examples == () and sop.step("yes").when == "the customer says yes"
+    assert sop.step("yes").examples == () and sop.step("yes").when is None
+    assert sop.step("yes").description == "Decision outcome: the customer says yes (yes)"
+    # after looks through the optional confirm up to the mandatory check
+    assert sop.step("query_book").after == ("query_check", "confirm")
 
 
 def test_a_decision_outcome_is_never_mandatory():
@@ -124,9 +129,83 @@ def test_a_decision_outcome_is_never_mandatory():
     replies = {k: k for k in ("hello", "query", "ask_more", "yes", "no", "goodbye_1")}
     graph = {"hello": "query", "query": "ask_more", "yes": "hello", "no": "goodbye_1"}
     sop = flowchart_to_sop("t", replies, graph)
-    assert [s.id for s in sop.steps if s.mandatory] == ["hello", "query", "ask_more", "goodbye_1"]
-    assert sop.step("goodbye_1").after == ("ask_more",)
-    assert not sop.step("no").mandatory and sop.step("no").after == ("ask_more",)
+    assert [s.id for s in sop.steps if s.mandatory] == ["query", "ask_more"]
+    assert sop.step("ask_more").after == ("query",)
+    assert not sop.step("goodbye_1").mandatory and sop.step("goodbye_1").after == ()
+    assert not sop.step("no").mandatory and sop.step("no").after == ()
+
+
+def chart(names: str) -> dict[str, str]:
+    return {k: k for k in names.split()}
+
+
+def test_a_request_box_is_optional_and_fixes_no_order_among_its_details():
+    # hotel_book's shape: "no" loops back into the box, which does not split it.
+    replies = chart(
+        "hello ask_name ask_hotel ask_date query_check available unavailable confirm yes no "
+        "query_book booked sorry anything_else"
+    )
+    graph = {
+        "hello": "ask_name",
+        "ask_name": "ask_hotel",
+        "ask_hotel": "ask_date",
+        "ask_date": "query_check",
+        "available": "confirm",
+        "unavailable": "sorry",
+        "yes": "query_book",
+        "no": "ask_hotel",
+        "query_book": "booked",
+        "booked": "anything_else",
+    }
+    sop = flowchart_to_sop("t", replies, graph)
+    assert [s.id for s in sop.steps if s.mandatory] == ["query_check"]
+    assert [sop.step(s).after for s in ("ask_name", "ask_hotel", "ask_date")] == [(), (), ()]
+    assert sop.step("query_check").after == ("ask_name", "ask_hotel", "ask_date")
+    assert sop.step("confirm").after == ("query_check",)
+    assert sop.step("booked").after == ("query_check", "confirm", "query_book")
+    assert sop.step("hello").after == () and sop.step("anything_else").after == ()
+    assert sop.step("ask_date").next == ("query_check",)  # next keeps the chart's edges
+
+
+def test_info_missing_leaves_each_request_box_and_makes_the_query_optional():
+    # bank_fraud_report's shape: the alternative box rejoins at ask_details, which ends
+    # the first box there; info_missing2 leaves the alternative box for the refusal.
+    replies = chart(
+        "hello ask_name ask_pin ask_details ask_dob ask_pet query query_success "
+        "query_failure done denied info_missing info_missing2"
+    )
+    graph = {
+        "hello": "ask_name",
+        "ask_name": "ask_pin",
+        "ask_pin": "ask_details",
+        "ask_details": "query",
+        "info_missing": "ask_dob",
+        "ask_dob": "ask_pet",
+        "ask_pet": "ask_details",
+        "info_missing2": "denied",
+        "query_failure": "denied",
+        "query_success": "done",
+    }
+    sop = flowchart_to_sop("t", replies, graph)
+    assert sop.step("ask_pin").next == ("ask_details", "info_missing")
+    assert sop.step("ask_pet").next == ("ask_details", "info_missing2")
+    assert [s.id for s in sop.steps if s.mandatory] == []  # denied is reached without query
+    assert sop.step("ask_details").after == ("ask_name", "ask_pin")
+    assert sop.step("ask_pet").after == ("ask_name", "ask_pin")
+    assert sop.step("query").after == ("ask_name", "ask_pin", "ask_details")
+    assert sop.step("done").after == ("ask_name", "ask_pin", "ask_details", "query")
+    assert sop.step("info_missing").description == (
+        "Decision outcome: the customer cannot give the requested details (info_missing)"
+    )
+
+
+def test_info_missing_without_a_request_box_stays_unattached():
+    replies = chart("hello query inform info_missing")
+    graph = {"hello": "query", "query": "inform", "info_missing": "inform"}
+    sop = flowchart_to_sop("t", replies, graph)
+    assert [s.id for s in sop.steps if "info_missing" in s.next] == []
+    assert [s.id for s in sop.steps if s.mandatory] == ["query", "inform"]
+    assert sop.step("info_missing").after == ()
 
 
 def test_a_folder_without_star_tasks_is_an_input_error(tmp_path):
@@ -197,15 +276,20 @@ def test_all_12_star_tasks_convert_and_round_trip(tmp_path):
     sops = load_sops([tmp_path])
     assert sops == read_sops("star", [STAR_TASKS])
     bank = next(s for s in sops if s.sop_id == "bank_balance")
-    chain = [s.id for s in bank.steps if s.mandatory]
-    assert chain == ["hello", "ask_name", "bank_ask_account_number", "bank_ask_pin", "query"]
+    # info_missing leaves the first Request box and info_missing2 the second, so an end
+    # (cannot authenticate) is reached without the query: nothing is on every path.
+    assert [s.id for s in bank.steps if s.mandatory] == []
+    assert bank.step("bank_ask_pin").next == ("query", "info_missing")
+    assert bank.step("bank_ask_childhood_pets_name").next == ("query", "info_missing2")
     assert bank.step("query").action == "bank_balance.query"
-    assert not bank.step("query_success").mandatory and not bank.step("query_failure").mandatory
-    assert bank.step("bank_inform_balance").after == ("query",)
+    first_box = ("ask_name", "bank_ask_account_number", "bank_ask_pin")
+    assert bank.step("query").after == first_box
+    assert bank.step("bank_inform_balance").after == (*first_box, "query")
+    assert bank.step("bank_ask_mothers_maiden_name").after == first_box
     for sop in sops:
-        assert sop.steps[0].id == "hello" and sop.steps[0].mandatory
+        assert sop.steps[0].id == "hello" and not sop.steps[0].mandatory
         assert sop_to_yaml(sop) == (tmp_path / f"{sop.sop_id}.yaml").read_text()
-        assert not any(s.mandatory for s in sop.steps if s.when)  # outcomes are optional
+        assert all(s.when is None for s in sop.steps)  # outcomes are no gates
 
 
 @pytest.mark.shared_data
@@ -220,9 +304,10 @@ def test_star_branches_attach_where_the_flowcharts_draw_them():
     assert ride.step("query_check").next == ("query_success", "query_failure")
     assert ride.step("ride_ask_confirm_booking").next == ("yes", "no")
     search = sops["hotel_search"]
-    assert [s.id for s in search.steps if s.mandatory][-2:] == [
+    assert [s.id for s in search.steps if s.mandatory] == [
+        "query",
+        "hotel_provide_search_result",
         "hotel_ask_search_more",
-        "goodbye_1",
     ]
     for name, sop in sops.items():
         queries = [s for s in sop.steps if s.id in ("query", "query_check", "query_book")]

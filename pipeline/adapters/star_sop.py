@@ -5,7 +5,9 @@ wording) and ``graph`` (step -> its one next step). Decision outcomes (``query_s
 / ``query_failure``, ``available`` / ``unavailable``, ``yes`` / ``no``, ``info_missing*``)
 are the yellow boxes of the flowchart pictures: not something the agent says, but what
 happened. ``graph`` gives them outgoing edges and no incoming one, because it can hold
-only one successor per step. The conversion rule:
+only one successor per step. For the same reason a Request box of the pictures (a
+bullet list of details to collect: name, hotel, dates) is a chain of steps in ``graph``,
+in the order of the list. The conversion rule:
 
 1. Edges are ``graph``'s, plus each decision outcome without an incoming edge attached
    to the step it answers: ``available``/``unavailable`` to ``query_check``;
@@ -15,22 +17,40 @@ only one successor per step. The conversion rule:
    reachable from the start without passing a negative outcome (``unavailable``,
    ``query_failure``) that is neither a query, a closing (``anything_else``, ``*bye*``)
    nor an outcome. Where that is not exactly one step, the outcomes stay unattached.
-   ``info_missing*`` stay unattached: the charts do not say which request they answer.
-2. The start is ``hello`` (else the first step without a predecessor). Mandatory steps
-   are the steps, other than decision outcomes, on every path from the start to an end
-   (they dominate every reachable dead end). Everything else is optional; decision
-   outcomes carry their condition in ``when``.
-3. ``after`` is the nearest mandatory step that dominates the step, for every step
-   reachable from the start (the transitive reduction of the precedence the chart
-   implies); unreachable steps (out of scope, goodbyes outside the graph, recovery
-   branches) get none.
-4. Query steps are bound to ``<task>.query``: the STAR adapter names API calls
+2. A *request* is a process step (rule 4) other than a query with one successor
+   (``info_missing*`` aside) from which that one-successor line leads to a query: it
+   collects an input of the query. A *request block* is a maximal line of requests in
+   which each step after the first has no other predecessor (a loop back into the line,
+   ``no -> hotel_ask_hotel``, does not count): one Request box.
+3. ``info_missing`` (the customer cannot give what was asked) answers the first request
+   block from the start, ``info_missing<k>`` the block that ``info_missing<k-1>`` leads
+   to; each attaches to the last step of its block (the box's exit, beside its
+   successor). Where a block is not found, the outcome stays unattached.
+4. Conversation management is not process: the greeting ``hello``, the closings
+   (``anything_else``, ``*bye*``, ``goodbye*``) and ``out_of_scope``. Decision
+   outcomes are not process either.
+5. The start is ``hello`` (else the first step without a predecessor). A process step
+   is mandatory when it is on every path from the start to an end (it dominates every
+   reachable dead end) and it is not a request: a request box lists details the query
+   needs, not questions that must be said (the customer often gives a detail unasked,
+   and the bank charts draw "user provides information" as the way out of the box), so
+   a request is optional, and so is an API query that an end can be reached without
+   (the bank charts' failed authentication). Everything else is optional.
+6. ``after``, for every reachable process step, lists the process steps that dominate
+   it, nearest first up to and including the nearest mandatory one (a chain through an
+   optional step says nothing where that step is absent), leaving out the steps of its
+   own request block (a box fixes no order among its details); in SOP order.
+   Management steps, outcomes and unreachable steps (out of scope, goodbyes outside
+   the graph) get none.
+7. Query steps are bound to ``<task>.query``: the STAR adapter names API calls
    ``<APIName>.query`` and STAR's API name is the task folder's name. ``query_check``
    and ``query_book`` share that binding (the call's ``RequestType`` tells them apart).
-5. ``description`` is the canonical wording, slots (``{balance:d}``) kept verbatim;
-   ``examples`` holds it too, except for query steps and decision outcomes, whose
-   wording is a button label ("Query", "Failed") no agent says.
-6. Steps are listed in flow order (breadth first from the start), then the unreachable
+8. ``description`` is the canonical wording, slots (``{balance:d}``) kept verbatim, and
+   for a decision outcome what it means ("Decision outcome: query failed (Failed)");
+   ``examples`` holds the wording, except for query steps and decision outcomes, whose
+   wording is a button label ("Query", "Failed") no agent says. No step has a ``when``:
+   outcomes are what happened, not conditions on a conversation's metadata.
+9. Steps are listed in flow order (breadth first from the start), then the unreachable
    ones in ``replies`` order.
 
 The SOP id and intent are the task folder's name, which is what STAR's scenarios and
@@ -40,6 +60,7 @@ The SOP id and intent are the task folder's name, which is what STAR's scenarios
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -56,9 +77,11 @@ _OUTCOMES = {
     "no": "the customer says no",
 }
 _MISSING_INFO = "the customer cannot give the requested details"
+_MISSING_NAME = re.compile(r"^info_missing(\d*)$")
 _NEGATIVE = ("unavailable", "query_failure")
 _QUERIES = ("query", "query_check", "query_book")
 _CLOSINGS = ("anything_else", "bye", "goodbye")
+_MANAGEMENT = ("hello", "out_of_scope")
 
 
 def star_task_files(paths: Iterable[Path]) -> list[Path]:
@@ -134,30 +157,35 @@ def flowchart_to_sop(
         edges.setdefault(target, [])
     start = "hello" if "hello" in edges else _first_source(edges)
     _attach_outcomes(edges, start)
+    blocks = _attach_missing_info(edges, start)
+    block_of = {step: i for i, block in enumerate(blocks) for step in block}
     reachable = _reachable(edges, start)
     dominators = _dominators(edges, start, reachable)
     ends = [s for s in reachable if not edges[s]]
-    mandatory = set(reachable) - set(_OUTCOMES)
-    for end in ends:
-        mandatory &= dominators[end]
+    process = [s for s in reachable if _is_process(s)]
+    mandatory = {s for s in process if s not in block_of and all(s in dominators[e] for e in ends)}
     order = reachable + [s for s in edges if s not in dominators]
+    position = {step_id: i for i, step_id in enumerate(order)}
     steps = []
     for step_id in order:
         after: tuple[str, ...] = ()
-        if step_id in dominators and step_id != start:
-            nearest = [d for d in _strict_dominators(dominators, step_id) if d in mandatory]
-            after = tuple(nearest[:1])
-        is_label = step_id in _OUTCOMES or step_id in _QUERIES or _is_missing_info(step_id)
+        if step_id in process:
+            after = _after(step_id, dominators, mandatory, block_of, position)
+        outcome = _outcome_meaning(step_id)
         wording = replies.get(step_id, "")
+        is_label = outcome is not None or step_id in _QUERIES
+        if outcome is not None:
+            description = f"Decision outcome: {outcome}" + (f" ({wording})" if wording else "")
+        else:
+            description = wording
         steps.append(
             Step(
                 id=step_id,
-                description=wording,
+                description=description,
                 examples=(wording,) if wording and not is_label else (),
                 action=f"{task}.query" if step_id in _QUERIES else None,
                 mandatory=step_id in mandatory,
                 after=after,
-                when=_MISSING_INFO if _is_missing_info(step_id) else _OUTCOMES.get(step_id),
                 next=tuple(edges[step_id]),
             )
         )
@@ -169,6 +197,26 @@ def flowchart_to_sop(
         description=f"STAR task flowchart {title or task}",
         source=f"star:{task}",
     )
+
+
+def _after(
+    step_id: str,
+    dominators: dict[str, set[str]],
+    mandatory: set[str],
+    block_of: dict[str, int],
+    position: dict[str, int],
+) -> tuple[str, ...]:
+    """Rule 6: the process steps dominating ``step_id`` up to the nearest mandatory one."""
+    found = []
+    for dominator in _strict_dominators(dominators, step_id):
+        if not _is_process(dominator):
+            continue
+        if step_id in block_of and block_of.get(dominator) == block_of[step_id]:
+            continue
+        found.append(dominator)
+        if dominator in mandatory:
+            break
+    return tuple(sorted(found, key=position.__getitem__))
 
 
 def _attach_outcomes(edges: dict[str, list[str]], start: str) -> None:
@@ -196,6 +244,80 @@ def _attach_outcomes(edges: dict[str, list[str]], start: str) -> None:
         ]
         if len(questions) == 1:
             edges[questions[0]].extend(answers)
+
+
+def _attach_missing_info(edges: dict[str, list[str]], start: str) -> list[list[str]]:
+    """Attach ``info_missing*`` to the blocks they answer (rule 3); return the blocks."""
+    numbered = {}
+    for step in edges:
+        match = _MISSING_NAME.match(step)
+        if match:
+            numbered[int(match.group(1) or 1)] = step
+    incoming = {t for targets in edges.values() for t in targets}
+    blocks = _request_blocks(edges, start)
+    block = blocks[0] if blocks else None
+    for k in range(1, len(numbered) + 1):
+        name = numbered.get(k)
+        if name is None or name in incoming or block is None:
+            break
+        edges[block[-1]].append(name)
+        blocks = _request_blocks(edges, start)  # what the outcome leads to is reachable now
+        target = edges[name][0] if len(edges[name]) == 1 else None
+        block = next((b for b in blocks if b[0] == target), None)
+    return blocks
+
+
+def _request_blocks(edges: dict[str, list[str]], start: str) -> list[list[str]]:
+    """Return the request blocks of rule 2 among the reachable steps, in flow order."""
+    reachable = _reachable(edges, start)
+    dominators = _dominators(edges, start, reachable)
+    # Predecessors in the whole chart, unreachable ones too (an unattached outcome's line
+    # rejoining the flow ends a block there), less loops back into a step passed before.
+    forward: dict[str, list[str]] = {s: [] for s in edges}
+    for source, targets in edges.items():
+        for target in targets:
+            if target not in dominators.get(source, ()):
+                forward[target].append(source)
+
+    def line(step: str) -> list[str]:
+        flow = [t for t in edges[step] if not _is_missing_info(t)]
+        return flow if _is_process(step) and step not in _QUERIES else []
+
+    requests = set()
+    for step in reachable:
+        seen, current = set(), step
+        while len(line(current)) == 1 and current not in seen:
+            seen.add(current)
+            current = line(current)[0]
+        if current in _QUERIES and step not in _QUERIES:
+            requests.add(step)
+    blocks: list[list[str]] = []
+    placed: set[str] = set()
+    for step in reachable:  # breadth first: a block's first step comes first
+        if step not in requests or step in placed:
+            continue
+        block = [step]
+        while True:
+            (nxt,) = line(block[-1])
+            if nxt not in requests or nxt in placed or forward[nxt] != [block[-1]]:
+                break
+            block.append(nxt)
+        placed.update(block)
+        blocks.append(block)
+    return blocks
+
+
+def _is_process(step_id: str) -> bool:
+    """Rule 4: not conversation management and not a decision outcome."""
+    return (
+        step_id not in _MANAGEMENT
+        and not any(c in step_id for c in _CLOSINGS)
+        and _outcome_meaning(step_id) is None
+    )
+
+
+def _outcome_meaning(step_id: str) -> str | None:
+    return _MISSING_INFO if _is_missing_info(step_id) else _OUTCOMES.get(step_id)
 
 
 def _is_missing_info(step_id: str) -> bool:
