@@ -460,3 +460,90 @@ class CachedEmbedder:
         )
         self.encoded += encoded
         return matrix
+
+
+def missing_texts(
+    store: Store,
+    texts: pl.Series,
+    *,
+    model_id: str,
+    max_chars: int = EmbedConfig.max_chars,
+) -> pl.DataFrame:
+    """Return the distinct texts that the cache lacks for ``model_id``; reads ``embeddings``.
+
+    Parameters
+    ----------
+    store
+        An open store (only read).
+    texts
+        Texts the stages will embed, in any order; duplicates and nulls are skipped.
+    model_id
+        The id of the vectors wanted (``Embedder.model_id``).
+    max_chars
+        Texts are cut to this many characters (part of what is hashed).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``text_hash, text`` (normalised), one row per distinct text not yet cached,
+        shortest first (ties by hash), so that a slice of rows pads little when batched.
+    """
+    normalised = normalise_text(texts, max_chars=max_chars).drop_nulls()
+    wanted = pl.DataFrame({"text_hash": text_hash(normalised), "text": normalised}).unique(
+        "text_hash"
+    )
+    cached = store.cached_embeddings(wanted["text_hash"], model_id=model_id)
+    return (
+        wanted.join(cached.select("text_hash"), on="text_hash", how="anti")
+        .sort(pl.col("text").str.len_chars(), "text_hash")
+        .select("text_hash", "text")
+    )
+
+
+def encode_rows(rows: pl.DataFrame, embedder: Embedder) -> pl.DataFrame:
+    """Encode ``text_hash, text`` rows (from :func:`missing_texts`) in the order given.
+
+    Parameters
+    ----------
+    rows
+        ``text_hash, text``: distinct, already normalised texts without nulls.
+    embedder
+        The encoder.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``text_hash, vector`` (list of float32), one row per input row: the rows to add
+        to ``embeddings`` with ``store.write_embeddings(..., model_id=embedder.model_id)``.
+
+    Raises
+    ------
+    SchemaError
+        ``rows`` lacks ``text_hash`` or ``text``, or a text is null.
+    """
+    missing = [c for c in ("text_hash", "text") if c not in rows.columns]
+    if missing:
+        raise SchemaError(
+            f"encode_rows: expected columns text_hash, text (from missing_texts), "
+            f"found {', '.join(rows.columns) or 'none'}; missing {', '.join(missing)}"
+        )
+    nothing_cached = pl.DataFrame(schema={"text_hash": pl.String})
+    _, embeddings = _embed_normalised(
+        rows["text"], rows["text_hash"], embedder=embedder, cached=nothing_cached
+    )
+    return embeddings
+
+
+def embedder_model_id(config: EmbedConfig) -> str:
+    """Return the ``model_id`` that :func:`make_embedder` gives ``config``, loading nothing.
+
+    Resolves the model's files only (a model directory is fingerprinted), so a process
+    that only reads or writes the cache needs no model in memory.
+
+    Raises
+    ------
+    ModelError
+        As :func:`resolve_model`.
+    """
+    model_id = resolve_model(config.model).model_id
+    return model_id + INT8_SUFFIX if config.backend == "onnx-int8" else model_id
