@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import recorded_run
+from flows.stages import run_stage
 from pipeline.config import Config, EmbedConfig, load_config
 from pipeline.embed import Embedder, make_embedder
 from pipeline.intents import update_intents
@@ -41,6 +41,9 @@ def intents_flow(
 ) -> dict[str, Any]:
     """Group every conversation in the database into intents; record the run in ``runs``.
 
+    Reuses the current assignments when nothing they depend on changed (see
+    :mod:`flows.stages`); a refit on request always runs.
+
     ``refit``: ``True`` fits a new model, ``False`` only assigns new conversations,
     ``None`` follows ``intents.refit`` in config.
     """
@@ -48,19 +51,19 @@ def intents_flow(
     config = load_config(config_path)
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        with recorded_run(store, flow="intents", config=config) as run_id:
-            summary = intents_task(
+        summary = run_stage(
+            store,
+            "intents",
+            lambda run_id: intents_task(
                 store,
                 config=config,
                 embedder=lambda: load_embedder(config.embed),
                 run_id=run_id,
                 refit=refit,
-            )
-        if summary["mode"] == "skipped":
-            logger.warning("intents skipped: %s", summary["reason"])
-        store.finish_run(
-            run_id,
-            status="ok",
-            row_counts={k: v for k, v in summary.items() if isinstance(v, int | float)},
+            ),
+            config=config,
+            force=refit is True,
         )
-    return {"run_id": run_id, "database": str(db), **summary}
+    if summary["mode"] == "skipped":
+        logger.warning("intents skipped: %s", summary["reason"])
+    return {"database": str(db), **summary}

@@ -9,8 +9,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import recorded_run
 from flows.intents import load_embedder
+from flows.stages import folder_state, run_stage
 from pipeline.config import Config, load_config
 from pipeline.embed import Embedder
 from pipeline.process import update_process
@@ -27,22 +27,23 @@ def process_task(
 
 @flow(name="process", log_prints=False)
 def process_flow(config_path: str | None = None, db_path: str | None = None) -> dict[str, Any]:
-    """Rebuild the step event log and process tables; record the run in ``runs``."""
+    """Rebuild the step event log and process tables; record the run in ``runs``.
+
+    Reuses the current tables when nothing they depend on changed (see :mod:`flows.stages`).
+    """
     logger = get_run_logger()
     config = load_config(config_path)
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        with recorded_run(
-            store, flow="process", config=config, inputs=[{"sops": str(config.sops)}]
-        ) as run_id:
-            summary = process_task(
+        summary = run_stage(
+            store,
+            "process",
+            lambda run_id: process_task(
                 store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
-            )
-        if summary["mode"] == "skipped":
-            logger.warning("process skipped: %s", summary["reason"])
-        store.finish_run(
-            run_id,
-            status="ok",
-            row_counts={k: v for k, v in summary.items() if isinstance(v, int | float)},
+            ),
+            config=config,
+            extra={"sops": str(config.sops), "sops_state": folder_state(config.sops)},
         )
-    return {"run_id": run_id, "database": str(db), **summary}
+    if summary["mode"] == "skipped":
+        logger.warning("process skipped: %s", summary["reason"])
+    return {"database": str(db), **summary}

@@ -198,6 +198,50 @@ def _parser() -> argparse.ArgumentParser:
     export_log.add_argument("-o", "--out", required=True, metavar="FILE", help="XES file")
     export_log.set_defaults(handler=_cmd_export_log)
 
+    drift = sub.add_parser(
+        "drift",
+        parents=[common],
+        help="the top drift findings, in plain words",
+        description="Print the flagged drift findings of the latest run, most severe first: "
+        "skipped or reordered SOP steps against their baseline, outcome impact, intent and "
+        "variant mix changes, conformance change points, recurring off-script sub-flows.",
+    )
+    drift.add_argument("--limit", type=int, default=20, metavar="N", help="show N (default 20)")
+    drift.add_argument("--all", action="store_true", help="include findings not flagged")
+    drift.add_argument("--json", action="store_true", help="print JSON lines")
+    drift.set_defaults(handler=_cmd_drift)
+
+    readiness = sub.add_parser(
+        "readiness",
+        parents=[common],
+        help="the autonomy-readiness ranking",
+        description="Print the latest readiness ranking: score 0-100 with its bootstrap "
+        "interval, tier, how often the rank holds when weights move, gates and reasons.",
+    )
+    readiness.add_argument("--json", action="store_true", help="print JSON lines")
+    readiness.set_defaults(handler=_cmd_readiness)
+
+    report = sub.add_parser(
+        "report",
+        parents=[common],
+        help="create the SQL views and write the HTML report",
+        description="Create (or replace) the report views in the database and write "
+        "index.html and summary.md to the report folder (flows.report_dir in config).",
+    )
+    report.add_argument("--out", metavar="DIR", help="report folder (default: flows.report_dir)")
+    report.set_defaults(handler=_cmd_report)
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the scheduled flows (nightly run, weekly intent refit)",
+        description="Register the nightly and refit deployments with the cron schedules of "
+        "config.yaml (flows.nightly_cron, flows.refit_cron) and run them when due, until "
+        "Ctrl-C. Uses the Prefect server at PREFECT_API_URL, or starts a local one.",
+    )
+    serve.add_argument("--port", type=int, default=4200, help="port of a local Prefect server")
+    serve.set_defaults(handler=_cmd_serve)
+
     evaluate = sub.add_parser(
         "evaluate",
         parents=[common],
@@ -236,8 +280,8 @@ def _ingest_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | None) -> int:
-    # Fail fast on a missing path, before Prefect starts.
+def _precheck_ingest(config: Config, inputs: list[str] | None) -> None:
+    """Fail fast on a missing input path, before Prefect starts; warn on the dev hash key."""
     list_inputs(
         inputs or [config.landing],
         patterns=config.ingest.patterns,
@@ -250,35 +294,84 @@ def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | No
             "are hashed with the development key (set it for production data)",
             file=sys.stderr,
         )
+
+
+def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | None) -> int:
+    _precheck_ingest(config, inputs)
     _prepare_prefect(verbose=args.verbose)
     from flows.ingest import ingest_flow  # lazy: importing prefect costs seconds
 
     result = ingest_flow(
         inputs=inputs,
-        config_path=str(config.source) if config.source else None,
+        config_path=_config_arg(config),
         db_path=args.db,
         fmt=args.format,
         force=args.force,
     )
     _print_ingest_summary(result)
+    return _ingest_exit(args, result)
+
+
+def _ingest_exit(args: argparse.Namespace, result: dict[str, Any]) -> int:
     quarantined = result["counts"]["quarantined"]
     return EXIT_QUARANTINE if args.fail_on_quarantine and quarantined else EXIT_OK
 
 
-def _cmd_run(args: argparse.Namespace, config: Config) -> int:
-    code = _run_ingest(args, config, args.input)
-    from flows.intents import intents_flow
-    from flows.process import process_flow
+def _config_arg(config: Config) -> str | None:
+    return str(config.source) if config.source else None
 
-    config_path = str(config.source) if config.source else None
-    _print_intents_summary(intents_flow(config_path=config_path, db_path=args.db))
-    _print_process_summary(process_flow(config_path=config_path, db_path=args.db))
-    return code
+
+def _cmd_run(args: argparse.Namespace, config: Config) -> int:
+    _precheck_ingest(config, args.input)
+    _prepare_prefect(verbose=args.verbose)
+    from flows.nightly import nightly_flow
+
+    result = nightly_flow(
+        config_path=_config_arg(config),
+        db_path=args.db,
+        inputs=args.input,
+        fmt=args.format,
+        force=args.force,
+    )
+    _print_ingest_summary(result["ingest"])
+    _print_intents_summary(result["intents"])
+    _print_process_summary(result["process"])
+    _print_drift_summary(result["drift"])
+    _print_readiness_summary(result["readiness"])
+    print(f"report: {result['report']['html']} (summary: {result['report']['markdown']})")
+    return _ingest_exit(args, result["ingest"])
+
+
+def _unchanged(stage: str, summary: dict[str, Any]) -> bool:
+    if summary["mode"] == "unchanged":
+        print(f"{stage}: unchanged since run {summary['reused']} (same data, config and code)")
+        return True
+    if summary["mode"] == "skipped":
+        print(f"{stage}: skipped: {summary['reason']}")
+        return True
+    return False
+
+
+def _print_drift_summary(summary: dict[str, Any]) -> None:
+    if _unchanged("drift", summary):
+        return
+    flagged = ", ".join(f"{n} {kind}" for kind, n in summary["flagged"].items()) or "none"
+    print(
+        f"drift: {summary['conformance']} conversations checked against their SOP "
+        f"({summary['conforming_share']:.1%} conforming); {summary['findings']} findings, "
+        f"flagged: {flagged}"
+    )
+
+
+def _print_readiness_summary(summary: dict[str, Any]) -> None:
+    if _unchanged("readiness", summary):
+        return
+    tiers = ", ".join(f"{n} {tier}" for tier, n in summary["tiers"].items())
+    print(f"readiness: {summary['workflows']} workflows scored: {tiers}")
 
 
 def _print_process_summary(summary: dict[str, Any]) -> None:
-    if summary["mode"] == "skipped":
-        print(f"steps: skipped: {summary['reason']}")
+    if _unchanged("steps", summary):
         return
     types = ", ".join(f"{n} {source}" for source, n in summary["step_types"].items())
     print(
@@ -297,7 +390,7 @@ def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
         from flows.intents import intents_flow
 
         summary = intents_flow(
-            config_path=str(config.source) if config.source else None,
+            config_path=_config_arg(config),
             db_path=args.db,
             refit=True if args.refit else None,
         )
@@ -313,8 +406,7 @@ def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
 
 
 def _print_intents_summary(summary: dict[str, Any]) -> None:
-    if summary["mode"] == "skipped":
-        print(f"intents: skipped: {summary['reason']}")
+    if _unchanged("intents", summary):
         return
     line = (
         f"intents: {summary['mode']} (model v{summary['model_version']}): "
@@ -409,6 +501,51 @@ def _cmd_labels(args: argparse.Namespace, config: Config) -> int:
     )
     print(f"wrote {n} label rows to {args.out}")
     return EXIT_OK
+
+
+def _cmd_drift(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.analysis import format_findings, read_findings
+
+    findings = read_findings(
+        Path(args.db) if args.db else config.database,
+        flagged_only=not args.all,
+        limit=args.limit,
+    )
+    _print_frame(findings, as_json=args.json, text=format_findings)
+    return EXIT_OK
+
+
+def _cmd_readiness(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.analysis import read_readiness
+    from pipeline.readiness import format_readiness
+
+    ranking = read_readiness(Path(args.db) if args.db else config.database)
+    _print_frame(ranking, as_json=args.json, text=format_readiness)
+    return EXIT_OK
+
+
+def _print_frame(frame: Any, *, as_json: bool, text: Any) -> None:
+    if as_json:
+        for row in frame.to_dicts():
+            print(json.dumps(row, default=str))
+    else:
+        print(text(frame), end="")
+
+
+def _cmd_report(args: argparse.Namespace, config: Config) -> int:
+    _prepare_prefect(verbose=args.verbose)
+    from flows.report import report_flow
+
+    result = report_flow(config_path=_config_arg(config), db_path=args.db, out_dir=args.out)
+    print(f"report: {result['html']} (summary: {result['markdown']})")
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    _prepare_prefect(verbose=True)
+    from flows.serve import serve_flows
+
+    return serve_flows(config_path=_config_arg(config), db_path=args.db, port=args.port)
 
 
 def _cmd_evaluate(args: argparse.Namespace, config: Config) -> int:

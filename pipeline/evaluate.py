@@ -54,14 +54,21 @@ from pipeline.store import Store, open_store
 
 INTENT_ASSIGNMENTS = schema.INTENT_ASSIGNMENTS
 STEP_EVENTS = schema.STEP_EVENTS
-DRIFT_FINDINGS = "drift_findings"
-READINESS = "readiness"
+DRIFT_FINDINGS = schema.DRIFT_FINDINGS
+READINESS = schema.READINESS
+OUTCOMES = schema.OUTCOMES
+STEP_KINDS = ("missing", "order_violation", "undocumented", "gate_skipped")
 # table -> (required columns, the stage that writes it, optional columns)
 _READS = {
     INTENT_ASSIGNMENTS: (("conversation_id", "intent_id", "is_outlier"), "intents", ()),
     STEP_EVENTS: (("conversation_id", "seq", "step_id", "turn_idx"), "steps", ()),
-    DRIFT_FINDINGS: (("sop_id", "step", "kind", "window_start", "flagged"), "drift", ("team",)),
-    READINESS: (("intent_id", "score", "tier"), "readiness", ()),
+    DRIFT_FINDINGS: (
+        ("sop_id", "step", "kind", "window_start", "flagged"),
+        "drift",
+        ("team", "metric", "outcome_deviating", "outcome_conforming", "details"),
+    ),
+    READINESS: (("intent_id", "score", "tier"), "readiness", ("workflow_id", "rank")),
+    OUTCOMES: (("conversation_id", "workflow_id"), "drift", ()),
 }
 
 
@@ -144,7 +151,14 @@ def evaluate(
         "steps": _section(_score_steps, step_data),
         "process": _section(_score_process, step_data),
         "drift": _section(_score_drift, tables[DRIFT_FINDINGS], truth_dir, window_days),
-        "readiness": _section(_score_readiness, tables[READINESS], assignments, labels, truth_dir),
+        "readiness": _section(
+            _score_readiness,
+            tables[READINESS],
+            assignments,
+            tables[OUTCOMES] if isinstance(tables[OUTCOMES], _Table) else None,
+            labels,
+            truth_dir,
+        ),
     }
     return _json_safe(report)
 
@@ -342,12 +356,56 @@ def _score_drift(drift: _Table, truth_dir: Path | None, window_days: int) -> dic
             f"{truth_dir}/drift.json: findings: expected a list of objects with "
             f"{', '.join(required)} (team optional)"
         )
-    flagged = drift.frame.filter(pl.col("flagged").fill_null(False)).to_dicts()
-    return {"run_id": drift.run_id, **match_drift(flagged, planted, window_days=window_days)}
+    # Precision is over the kinds a planted finding can have (a step's deviation rate);
+    # mix changes, change points, exception clusters and outcome impacts are other
+    # questions, counted apart.
+    frame = drift.frame
+    flagged = frame.filter(pl.col("flagged").fill_null(False))
+    step_level = flagged.filter(pl.col("kind").is_in(STEP_KINDS))
+    others = flagged.filter(~pl.col("kind").is_in(STEP_KINDS)).group_by("kind").len().sort("kind")
+    return {
+        "run_id": drift.run_id,
+        **match_drift(step_level.to_dicts(), planted, window_days=window_days),
+        "n_flagged_other_kinds": dict(others.iter_rows()),
+        "outcome_effects": _outcome_effects(frame, truth.get("outcome_effects") or []),
+    }
+
+
+def _outcome_effects(frame: pl.DataFrame, planted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each planted effect of skipping a step beside the pooled impact the stage found."""
+    needed = {"kind", "step", "metric", "outcome_deviating", "outcome_conforming", "sop_id"}
+    if not planted or not needed <= set(frame.columns):
+        return []
+    found = frame.filter((pl.col("kind") == "outcome_impact") & pl.col("sop_id").is_null())
+    results = []
+    for effect in planted:
+        metric = str(effect.get("metric", "")).removesuffix("_7d")
+        rows = found.filter((pl.col("step") == effect.get("step")) & (pl.col("metric") == metric))
+        if "details" in rows.columns:  # the impact of skipping, not of other deviations
+            rows = rows.filter(pl.col("details").str.contains('"deviation": "missing"'))
+        row = rows.row(0, named=True) if rows.height else None
+        true_delta = effect["measured_rate_when_skipped"] - effect["measured_rate_when_done"]
+        delta = row and row["outcome_deviating"] - row["outcome_conforming"]
+        results.append({
+            "step": effect.get("step"),
+            "metric": metric,
+            "true_skipped": effect["measured_rate_when_skipped"],
+            "true_done": effect["measured_rate_when_done"],
+            "found_skipped": row and row["outcome_deviating"],
+            "found_done": row and row["outcome_conforming"],
+            "found_flagged": row and row.get("flagged"),
+            "same_sign": None if delta is None else (delta > 0) == (true_delta > 0),
+            "delta_ratio": None if not delta or not true_delta else delta / true_delta,
+        })  # fmt: skip
+    return results
 
 
 def _score_readiness(
-    readiness: _Table, assignments: _Table, labels: pl.DataFrame, truth_dir: Path | None
+    readiness: _Table,
+    assignments: _Table | _Absent,
+    workflows: _Table | None,
+    labels: pl.DataFrame,
+    truth_dir: Path | None,
 ) -> dict[str, Any]:
     truth = _read_truth(truth_dir, "readiness.json")
     order, tiers = truth.get("order"), truth.get("tiers", {})
@@ -356,40 +414,51 @@ def _score_readiness(
             f"{truth_dir}/readiness.json: expected "
             '{"order": [intent, ...], "tiers": {intent: tier}}'
         )
-    # A predicted intent stands for the true intent most of its labelled conversations
-    # carry (ties: alphabetical); outliers do not vote.
-    votes = (
-        assignments.frame.filter(
+    # A scored workflow stands for the true intent most of its labelled conversations
+    # carry (ties: alphabetical): its conversations from ``outcomes`` when the rows name
+    # a workflow, else (older databases) those assigned to its intent, outliers left out.
+    rows = readiness.frame.with_columns(pl.col("intent_id").cast(pl.String))
+    by_workflow = workflows is not None and rows["workflow_id"].is_not_null().all()
+    if by_workflow:
+        key, members = "workflow_id", workflows.frame.select("conversation_id", "workflow_id")
+    elif isinstance(assignments, _Table):
+        key = "intent_id"
+        members = assignments.frame.filter(
             pl.col("intent_id").is_not_null() & ~pl.col("is_outlier").fill_null(False)
-        )
-        .select(pl.col("conversation_id").cast(pl.String), pl.col("intent_id").cast(pl.String))
-        .join(labels.select("conversation_id", "intent"), on="conversation_id")
-    )
-    counts = Counter(zip(votes["intent_id"], votes["intent"], strict=True))
+        ).select("conversation_id", "intent_id")
+    else:
+        raise _Absent("no outcomes or intent assignments: cannot tell which intent a row is")
+    votes = members.select(
+        pl.col("conversation_id").cast(pl.String), pl.col(key).cast(pl.String)
+    ).join(labels.select("conversation_id", "intent"), on="conversation_id")
+    counts = Counter(zip(votes[key], votes["intent"], strict=True))
     majority: dict[str, str] = {}
-    for (intent_id, intent), _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1])):
-        majority.setdefault(intent_id, intent)
-    rows = readiness.frame.with_columns(pl.col("intent_id").cast(pl.String)).sort(
-        "score", descending=True, nulls_last=True
-    )
+    for (group, intent), _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1])):
+        majority.setdefault(group, intent)
+    rows = rows.with_columns(pl.col(key).cast(pl.String).alias("_key")).sort(
+        *(["rank"] if rows["rank"].is_not_null().all() else []), "score",
+        descending=[False, True] if rows["rank"].is_not_null().all() else True, nulls_last=True,
+    )  # fmt: skip
     found_order: list[str] = []
     found_tier: dict[str, Any] = {}
-    for intent_id, tier in rows.select("intent_id", "tier").iter_rows():
-        intent = majority.get(intent_id)
+    for group, tier in rows.select("_key", "tier").iter_rows():
+        intent = majority.get(group)
         if intent is not None and intent not in found_tier:
             found_order.append(intent)
             found_tier[intent] = tier
     compared = [i for i in found_tier if i in tiers]
     return {
         "run_id": readiness.run_id,
+        "matched_by": key,
         "spearman": spearman(found_order, order),
         "n_common": len(set(found_order) & set(order)),
         "tier_accuracy": (
             sum(found_tier[i] == tiers[i] for i in compared) / len(compared) if compared else None
         ),
         "n_tiers_compared": len(compared),
-        "n_unmapped_intents": rows.filter(~pl.col("intent_id").is_in(list(majority))).height,
-        "intent_map": {k: majority[k] for k in rows["intent_id"] if k in majority},
+        "tiers": {i: {"found": found_tier[i], "designed": tiers[i]} for i in compared},
+        "n_unmapped_rows": rows.filter(~pl.col("_key").is_in(list(majority))).height,
+        "row_map": {k: majority[k] for k in rows["_key"] if k in majority},
     }
 
 

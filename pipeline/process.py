@@ -9,6 +9,7 @@ applies, else its intent (so an intent without a SOP still gets a candidate SOP)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +21,7 @@ from pipeline.config import Config
 from pipeline.discover import discover_process, draft_sop
 from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.errors import SopError, StoreError
-from pipeline.sop import Sop, load_sops
+from pipeline.sop import Sop, load_sops, sop_to_yaml
 from pipeline.steps import extract_steps
 from pipeline.store import Store, open_store
 from pipeline.xes import XesCounts, write_xes
@@ -41,8 +42,8 @@ def update_process(
     """Run the steps and discovery stages on everything in the store; write their tables.
 
     Reads ``turns``, ``intent_assignments`` and the SOPs under ``config.sops``; writes
-    ``step_types``, ``step_events``, ``variants``, ``dfg_edges``, ``candidate_sops``
-    (snapshots: a re-run replaces them).
+    ``sops`` (the library as loaded), ``step_types``, ``step_events``, ``variants``,
+    ``dfg_edges``, ``candidate_sops`` (snapshots: a re-run replaces them).
 
     Returns
     -------
@@ -69,6 +70,7 @@ def update_process(
         workflow_id=pl.coalesce("sop_id", "intent_id")
     )
     tables = {
+        schema.SOPS: sop_rows(sops, config.sops),
         schema.STEP_TYPES: types.with_columns(pl.col("n_events").cast(pl.Int32)),
         schema.STEP_EVENTS: events,
         **discover_process(events, config.discover, not_steps=not_steps(types)),
@@ -85,6 +87,31 @@ def update_process(
         "sops": len(sops),
         "encoded": cached.encoded,
     }
+
+
+def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:
+    """Rows of table ``sops``: the documented library as this run loaded it."""
+    texts = [sop_to_yaml(sop) for sop in sops]
+    return pl.DataFrame(
+        {
+            "sop_id": [sop.sop_id for sop in sops],
+            "version": [sop.version for sop in sops],
+            "intent": [list(sop.intent) for sop in sops],
+            "n_steps": [len(sop.steps) for sop in sops],
+            "yaml": texts,
+            "content_hash": [hashlib.sha256(t.encode()).hexdigest()[:16] for t in texts],
+            "path": [str(location)] * len(sops),
+        },
+        schema={
+            "sop_id": pl.String,
+            "version": pl.Int32,
+            "intent": pl.List(pl.String),
+            "n_steps": pl.Int32,
+            "yaml": pl.String,
+            "content_hash": pl.String,
+            "path": pl.String,
+        },
+    )
 
 
 def not_steps(step_types: pl.DataFrame) -> list[str]:

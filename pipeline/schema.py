@@ -155,7 +155,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "similarity",
         "run_id",
     ),
-    STEP_TYPES: ("step_id", "label", "source", "sop_id", "exemplar", "n_events", "run_id"),
+    STEP_TYPES: (
+        "step_id",
+        "label",
+        "source",
+        "sop_id",
+        "exemplar",
+        "n_events",
+        "run_id",
+        "sop_steps",
+    ),
     STEP_EVENTS: (
         "conversation_id",
         "seq",
@@ -470,6 +479,9 @@ _V4 = [
 # rewritten by each run, except ``readiness``, which keeps every run's ranking (keyed
 # by run_id) so that leaders can follow a workflow's score over time.
 _V5 = [
+    # the SOP steps a step type stands for (several when SOPs share a step; none for a
+    # generic greeting or closing)
+    f"alter table {STEP_TYPES} add column sop_steps varchar[]",
     f"""create table {SOPS} (
         sop_id varchar not null,
         version integer not null,

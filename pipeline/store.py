@@ -30,6 +30,13 @@ from pipeline.errors import StoreError, StoreLockedError
 _LOCK_POLL_S = 0.2
 
 
+# Tables a stage rewrites whole on each run (its latest result), by stage.
+_STEP_TABLES = (schema.STEP_TYPES, schema.STEP_EVENTS, schema.VARIANTS, schema.DFG_EDGES,
+                schema.CANDIDATE_SOPS)  # fmt: skip
+_SNAPSHOT_TABLES = (*_STEP_TABLES, schema.SOPS, schema.OUTCOMES, schema.CONFORMANCE,
+                    schema.DRIFT_FINDINGS)  # fmt: skip
+
+
 @contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[None]:
     """Expose polars frames to SQL under the given names for the enclosed block."""
@@ -326,20 +333,72 @@ class Store:
         """Replace the steps and process snapshot tables atomically; return row counts.
 
         ``tables`` maps each of ``step_types, step_events, variants, dfg_edges,
-        candidate_sops`` to its rows (batch columns); every table is rewritten whole, so
-        a re-run leaves exactly one copy.
+        candidate_sops`` (and optionally ``sops``, the SOP library as loaded) to its
+        rows (batch columns); every table is rewritten whole, so a re-run leaves exactly
+        one copy.
         """
-        names = (schema.STEP_TYPES, schema.STEP_EVENTS, schema.VARIANTS, schema.DFG_EDGES,
-                 schema.CANDIDATE_SOPS)  # fmt: skip
-        missing = [t for t in names if t not in tables]
+        return self.write_snapshots(tables, run_id=run_id, required=_STEP_TABLES)
+
+    def write_snapshots(
+        self,
+        tables: dict[str, pl.DataFrame],
+        *,
+        run_id: str,
+        required: tuple[str, ...] = (),
+    ) -> dict[str, int]:
+        """Replace whole snapshot tables in one transaction; return row counts.
+
+        Parameters
+        ----------
+        tables
+            Table name -> its rows (the table's batch columns; ``run_id`` is stamped).
+        run_id
+            The run that computed them.
+        required
+            Tables that must be present in ``tables`` (a caller's contract).
+
+        Raises
+        ------
+        StoreError
+            A required table is missing, or a name is not a snapshot table.
+        """
+        missing = [t for t in required if t not in tables]
         if missing:
-            raise StoreError(f"write_steps: tables missing: {', '.join(missing)}")
-        views = {f"_{t}": tables[t].select(schema.batch_columns(t)) for t in names}
+            raise StoreError(f"write_snapshots: tables missing: {', '.join(missing)}")
+        unknown = sorted(set(tables) - set(_SNAPSHOT_TABLES))
+        if unknown:
+            raise StoreError(
+                f"write_snapshots: {', '.join(unknown)} is not a snapshot table; "
+                f"expected some of {', '.join(_SNAPSHOT_TABLES)}"
+            )
+        views = {f"_{t}": frame.select(schema.batch_columns(t)) for t, frame in tables.items()}
         with self.transaction() as con, _registered(con, **views):
-            for table in names:
+            for table in tables:
                 con.execute(f"delete from {table}")
                 self._insert(con, table, f"_{table}", run_id)
-        return {t: tables[t].height for t in names}
+        return {t: frame.height for t, frame in tables.items()}
+
+    def write_readiness(self, readiness: pl.DataFrame, *, run_id: str) -> int:
+        """Add one run's readiness ranking (earlier runs are kept; the same run is replaced)."""
+        view = readiness.select(schema.batch_columns(schema.READINESS))
+        with self.transaction() as con, _registered(con, _readiness=view):
+            con.execute(f"delete from {schema.READINESS} where run_id = ?", [run_id])
+            self._insert(con, schema.READINESS, "_readiness", run_id)
+        return readiness.height
+
+    def create_views(self, statements: list[tuple[str, str]]) -> list[str]:
+        """Create (or replace) report views in one transaction; return their names.
+
+        ``statements`` are ``(name, "create or replace view name as ...")`` pairs (see
+        :func:`pipeline.report.view_statements`); a failing view names its file.
+        """
+        with self.transaction() as con:
+            for name, sql in statements:
+                try:
+                    con.execute(sql)
+                except duckdb.Error as exc:
+                    raise StoreError(f"view {name}: {str(exc).splitlines()[0]}") from None
+        return [name for name, _ in statements]
 
     def write_quarantine(self, quarantine: pl.DataFrame, *, run_id: str) -> int:
         """Upsert quarantined records keyed by (source_id, locator); return the row count."""

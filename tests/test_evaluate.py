@@ -39,13 +39,13 @@ def write_truth(folder):
                     {
                         "sop_id": "refund",
                         "step": "verify",
-                        "kind": "skipped",
+                        "kind": "missing",
                         "onset": "2026-03-10",
                     },
                     {
                         "sop_id": "refund",
                         "step": "close",
-                        "kind": "skipped",
+                        "kind": "missing",
                         "team": "north",
                         "onset": "2026-03-10",
                     },
@@ -203,10 +203,12 @@ def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
         "create or replace table drift_findings (sop_id varchar, step varchar, window_start date, "
         "kind varchar, team varchar, severity double, flagged boolean, run_id varchar)",
         "insert into drift_findings values "
-        "('refund', 'verify', '2026-03-09', 'skipped', null, 1, true, 'r1'), "
-        "('refund', 'verify', '2026-03-16', 'skipped', null, 1, true, 'r2'), "
-        "('refund', 'close', '2026-03-09', 'skipped', 'south', 1, true, 'r2'), "
-        "('refund', 'close', '2026-03-09', 'skipped', 'north', 1, false, 'r2')",
+        "('refund', 'verify', '2026-03-09', 'missing', null, 1, true, 'r1'), "
+        "('refund', 'verify', '2026-03-16', 'missing', null, 1, true, 'r2'), "
+        "('refund', 'close', '2026-03-09', 'missing', 'south', 1, true, 'r2'), "
+        "('refund', 'close', '2026-03-09', 'missing', 'north', 1, false, 'r2'), "
+        # another kind of finding: counted apart, not in the precision
+        "(null, null, '2026-03-09', 'intent_mix', null, 1, true, 'r2')",
         "create or replace table readiness "
         "(run_id varchar, intent_id integer, score double, tier varchar)",
         "insert into readiness values ('r2', 0, 60, 'approval'), ('r2', 1, 80, 'human-led'), "
@@ -221,7 +223,9 @@ def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
         "recall_first_window": 0.5,
         "n_flagged": 2,
         "n_planted": 2,
-        "missed": [{"sop_id": "refund", "step": "close", "kind": "skipped", "team": "north"}],
+        "missed": [{"sop_id": "refund", "step": "close", "kind": "missing", "team": "north"}],
+        "n_flagged_other_kinds": {"intent_mix": 1},
+        "outcome_effects": [],  # no outcome columns, no planted effects
     }
     # intent 0 -> A (c1, c2), 1 -> B (c3; the outlier c4 does not vote), 2 -> nothing
     assert result["readiness"] == {
@@ -231,8 +235,13 @@ def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
         "n_common": 2,
         "tier_accuracy": 0.5,
         "n_tiers_compared": 2,
-        "n_unmapped_intents": 1,
-        "intent_map": {"1": "B", "0": "A"},
+        "matched_by": "intent_id",  # no outcomes table: rows map through their intent
+        "tiers": {
+            "B": {"found": "human-led", "designed": "human-led"},
+            "A": {"found": "approval", "designed": "autonomous"},
+        },
+        "n_unmapped_rows": 1,
+        "row_map": {"1": "B", "0": "A"},
     }
 
 
@@ -242,7 +251,7 @@ def test_drift_without_truth_is_absent_and_bad_truth_is_an_error(tmp_path, db_pa
         tmp_path,
         "create or replace table drift_findings (sop_id varchar, step varchar, window_start date, "
         "kind varchar, flagged boolean, run_id varchar)",
-        "insert into drift_findings values ('s', 'x', '2026-03-09', 'skipped', true, 'r1')",
+        "insert into drift_findings values ('s', 'x', '2026-03-09', 'missing', true, 'r1')",
     )
     result = evaluate(db_path, labels)
     assert result["drift"] == {

@@ -291,7 +291,8 @@ def _step_tables(step_id: str) -> dict[str, pl.DataFrame]:
     )
     types = pl.DataFrame({"step_id": ["greet", step_id], "label": ["hello", "x"],
                           "source": ["sop", "sop"], "sop_id": ["s", "s"],
-                          "exemplar": [None, None], "n_events": [1, 1]})  # fmt: skip
+                          "exemplar": [None, None], "n_events": [1, 1],
+                          "sop_steps": [[], [f"s/{step_id}"]]})  # fmt: skip
     from pipeline.config import DiscoverConfig
     from pipeline.discover import discover_process
 
@@ -309,3 +310,25 @@ def test_write_steps_replaces_the_snapshot(db_path):
         assert store.scalar("select count(*) from candidate_sops") == 2
         with pytest.raises(StoreError, match="tables missing: step_events, variants"):
             store.write_steps({"step_types": pl.DataFrame()}, run_id="r3")
+
+
+def test_write_snapshots_rejects_a_history_table(db_path):
+    with open_store(db_path) as store, pytest.raises(StoreError, match="readiness is not a snap"):
+        store.write_snapshots({"readiness": pl.DataFrame()}, run_id="r1")
+
+
+def _readiness(score: float) -> pl.DataFrame:
+    row = {c: None for c in schema.batch_columns(schema.READINESS)}
+    row.update(workflow_id="refund", rank=1, n_conversations=10, score=score, low=score - 5,
+               high=score + 5, tier="human-led", gates=[], components="{}", reasons=[])  # fmt: skip
+    return pl.DataFrame([row], schema_overrides={"gates": pl.List(pl.String),
+                                                 "reasons": pl.List(pl.String)})  # fmt: skip
+
+
+def test_write_readiness_keeps_runs_and_replaces_the_same_run(db_path):
+    with open_store(db_path) as store:
+        store.write_readiness(_readiness(40.0), run_id="r1")
+        store.write_readiness(_readiness(50.0), run_id="r2")
+        store.write_readiness(_readiness(60.0), run_id="r2")  # the same run again
+        rows = store.sql("select run_id, score from readiness order by run_id").rows()
+    assert rows == [("r1", 40.0), ("r2", 60.0)]

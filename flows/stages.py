@@ -1,0 +1,129 @@
+"""Run a stage once per distinct input: fingerprints, reuse, and the run record.
+
+A stage's fingerprint hashes what its result depends on: the analytic config, the code
+version, the conversations' content hashes, the run that wrote each upstream stage's
+output, and the stage's own extra inputs (the SOP library's file hashes). When the
+stage's current output was written by an ``ok`` run with the same fingerprint, the
+stage is not recomputed: the run is recorded as ``unchanged`` and points at the run it
+reuses. A run killed half-way never finished ``ok``, so the next run recomputes its
+stage and everything after it; finished stages are reused. This is content-hash
+caching kept in ``runs`` (the audit trail), not in Prefect's result store: stage
+results live in DuckDB, not in task return values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flows.ingest import code_version, recorded_run
+from pipeline import schema
+from pipeline.adapters.files import file_sha256
+from pipeline.config import Config, config_hash
+from pipeline.store import Store
+
+# stage -> (the table whose run_id says which run wrote the stage's current output,
+#           the stages it reads)
+STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "intents": (schema.INTENT_ASSIGNMENTS, ()),
+    "process": (schema.STEP_EVENTS, ("intents",)),
+    "drift": (schema.DRIFT_FINDINGS, ("process",)),
+    "readiness": (schema.READINESS, ("drift",)),
+}
+
+
+def output_run(store: Store, stage: str) -> str | None:
+    """Return the run that wrote the stage's current output (None: never written)."""
+    return store.scalar(f"select max(run_id) from {STAGES[stage][0]}")
+
+
+def data_state(store: Store) -> str:
+    """Hash the conversations' ids and content hashes (what every stage reads)."""
+    return store.scalar(
+        "select md5(coalesce(string_agg(conversation_id || ':' || content_hash, ',' "
+        f"order by conversation_id), '')) from {schema.CONVERSATIONS}"
+    )
+
+
+def folder_state(location: Path) -> str:
+    """Hash the names and contents of the files under a folder (or one file)."""
+    if not location.exists():
+        return "absent"
+    files = sorted(p for p in ([location] if location.is_file() else location.rglob("*"))
+                   if p.is_file())  # fmt: skip
+    listing = [(str(p.relative_to(location)) if p != location else p.name, file_sha256(p))
+               for p in files]  # fmt: skip
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+
+
+def stage_fingerprint(
+    store: Store, stage: str, *, config: Config, extra: dict[str, Any] | None = None
+) -> str:
+    """Hash everything the stage's result depends on (see the module docstring)."""
+    parts = {
+        "stage": stage,
+        "config": config_hash(config),
+        "code": code_version(),
+        "data": data_state(store),
+        "upstream": {name: output_run(store, name) for name in STAGES[stage][1]},
+        **(extra or {}),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reusable_run(store: Store, stage: str, fingerprint: str) -> str | None:
+    """Return the run whose output is current and was computed from ``fingerprint``."""
+    run_id = output_run(store, stage)
+    if run_id is None:
+        return None
+    found = store.sql(f"select status, inputs from {schema.RUNS} where run_id = ?", [run_id]).rows()
+    if not found or found[0][0] != "ok":
+        return None
+    inputs = json.loads(found[0][1] or "[]")
+    return run_id if any(i.get("fingerprint") == fingerprint for i in inputs) else None
+
+
+def run_stage(
+    store: Store,
+    stage: str,
+    compute: Callable[[str], dict[str, Any]],
+    *,
+    config: Config,
+    extra: dict[str, Any] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run one stage (or reuse its current output); record the run; return its summary.
+
+    Parameters
+    ----------
+    store
+        The open database.
+    stage
+        A key of :data:`STAGES`; also the ``flow`` name in ``runs``.
+    compute
+        Called with the new run id when the stage must run; returns the summary (its
+        numbers become the run's row counts).
+    config
+        The run's configuration (its hash is part of the fingerprint).
+    extra
+        Further inputs of this stage (hashed into the fingerprint, recorded in ``runs``).
+    force
+        Recompute even when the output is current (an intent refit on request).
+
+    Returns
+    -------
+    dict
+        ``run_id`` plus the summary; ``mode: unchanged`` and ``reused`` (the run whose
+        output stands) when nothing was recomputed.
+    """
+    fingerprint = stage_fingerprint(store, stage, config=config, extra=extra)
+    reused = None if force else reusable_run(store, stage, fingerprint)
+    inputs = [{"fingerprint": fingerprint, **(extra or {})}]
+    with recorded_run(store, flow=stage, config=config, inputs=inputs) as run_id:
+        summary = {"mode": "unchanged", "reused": reused} if reused else compute(run_id)
+    numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
+    store.finish_run(run_id, status="ok", row_counts=numbers or {"unchanged": int(bool(reused))})
+    return {"run_id": run_id, **summary}
