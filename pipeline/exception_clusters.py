@@ -26,9 +26,10 @@ import polars as pl
 from scipy.stats import hypergeom
 
 from pipeline.config import DriftConfig, IntentConfig
-from pipeline.drift_mix import bh_adjust, findings_frame
 from pipeline.embed import Embedder, normalise_text
-from pipeline.errors import SchemaError
+from pipeline.findings import findings_frame
+from pipeline.frames import require_columns
+from pipeline.proportions import bh_adjust
 from pipeline.sop import Sop
 from pipeline.steps import CLUSTERING, OTHER, cluster_turns
 
@@ -81,9 +82,12 @@ def find_deviating_turns(
     SchemaError
         A required column is missing.
     """
-    _require(conformance, ("conversation_id", "sop_id", "missing"), "conformance")
-    _require(step_events, ("conversation_id", "seq", "turn_idx", "step_id"), "step_events")
-    _require(turns, ("conversation_id", "turn_idx", "speaker", "event_type", "text"), "turns")
+    for frame, columns, table in (
+        (conformance, ("conversation_id", "sop_id", "missing"), "conformance"),
+        (step_events, ("conversation_id", "seq", "turn_idx", "step_id"), "step_events"),
+        (turns, ("conversation_id", "turn_idx", "speaker", "event_type", "text"), "turns"),
+    ):
+        require_columns(frame, columns, table=table, what="exception clusters")
     docs = pl.DataFrame(
         [(s.sop_id, s.version, step.id, pos) for s in sops for pos, step in enumerate(s.steps)],
         schema={"sop_id": pl.String, "_ver": pl.Int64, "step_id": pl.String, "pos": pl.Int64},
@@ -173,15 +177,6 @@ def _latest(conformance: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _require(frame: pl.DataFrame, columns: Sequence[str], table: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise SchemaError(
-            f"exception clusters: the {table} frame lacks column(s) {', '.join(missing)}; "
-            f"expected {', '.join(columns)} (table {table})"
-        )
-
-
 def find_exception_clusters(
     conformance: pl.DataFrame,
     step_events: pl.DataFrame,
@@ -242,7 +237,7 @@ def find_exception_clusters(
     Returns
     -------
     polars.DataFrame
-        ``drift_findings`` rows (:data:`pipeline.drift_mix.DRIFT_FINDINGS_SCHEMA`),
+        ``drift_findings`` rows (:data:`pipeline.findings.DRIFT_FINDINGS_SCHEMA`),
         sorted by SOP and falling rate.
     """
     config = config or DriftConfig()

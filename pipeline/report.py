@@ -53,7 +53,7 @@ REPORT_VIEWS = (
 SHARE_KINDS = ("missing", "order_violation", "undocumented", "gate_skipped", "conformance_change")
 # Drift kinds tested per window (a rate series to chart); the others cover the period.
 WINDOW_KINDS = (*SHARE_KINDS, "intent_mix", "variant_mix")
-# A test series: the same test over windows (drift_mix.IDENTITY without the window).
+# A test series: the same test over windows (findings.IDENTITY without the window).
 _SERIES_KEY = ("kind", "sop_id", "workflow_id", "step", "team", "agent_hash", "metric")
 MAX_FINDINGS = 10  # flagged series shown per workflow (all are in the drift view)
 TOP = 10  # rows of the Markdown summary's lists

@@ -5,12 +5,12 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from scipy.stats import fisher_exact
 
 from pipeline import schema
 from pipeline.config import DriftConfig
-from pipeline.drift import find_drift, newcombe_interval, two_proportion_test
+from pipeline.drift import find_drift
 from pipeline.errors import ConfigError, SchemaError
+from pipeline.proportions import newcombe_interval
 from pipeline.sop import Sop, Step
 
 MONDAY = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -103,35 +103,6 @@ PLANTED = (
     + calls(12, 3, missing=["verify_identity"])
     + calls(8, 3)
 )
-
-
-# ---- comparisons ----------------------------------------------------------------------
-def test_two_proportion_test_uses_z_for_large_counts_and_fisher_for_small():
-    p, fisher = two_proportion_test(
-        np.array([45, 3, 5]), np.array([100, 4, 20]), np.array([30, 1, 0]), np.array([100, 4, 20])
-    )
-    # 45/100 vs 30/100: z = 0.15 / sqrt(0.375 * 0.625 * 0.02) = 2.191; the tea-tasting table
-    # [[3, 1], [1, 3]] has the classic two-sided Fisher p of 34/70.
-    assert p.round(5).tolist() == [0.02846, 0.48571, 0.04712]
-    assert fisher.tolist() == [False, True, True]
-
-
-@pytest.mark.parametrize(
-    ("x1", "n1", "x0", "n0"),
-    [(0, 20, 0, 20), (1, 20, 0, 20), (3, 20, 0, 20), (2, 10, 8, 12), (20, 20, 18, 20),
-     (0, 5, 5, 5), (7, 400, 1, 30)],
-)  # fmt: skip
-def test_fisher_branch_matches_scipy(x1, n1, x0, n0):
-    p, fisher = two_proportion_test(np.array([x1]), np.array([n1]), np.array([x0]), np.array([n0]))
-    expected = fisher_exact([[x1, n1 - x1], [x0, n0 - x0]]).pvalue
-    assert fisher[0]
-    assert p[0] == pytest.approx(min(1.0, expected), rel=1e-9)
-
-
-def test_newcombe_interval_matches_the_published_example():
-    # Newcombe (1998), method 10: 56/70 - 48/80 = 0.2, 95% CI 0.0524 to 0.3339.
-    low, high = newcombe_interval(np.array([56]), np.array([70]), np.array([48]), np.array([80]))
-    assert (round(low[0], 4), round(high[0], 4)) == (0.0524, 0.3339)
 
 
 # ---- step rates -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Temporal drift: windows, Jensen-Shannon mix tests, change points in conformance."""
+"""Mix drift: the Jensen-Shannon distance and the intent and variant mix tests."""
 
 import json
 import math
@@ -9,19 +9,17 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy.spatial.distance import jensenshannon
+from test_change_points import STEP, conformance
 
 from pipeline import schema
+from pipeline.change_points import find_conformance_changes
 from pipeline.config import DriftConfig
 from pipeline.drift_mix import (
     DRIFT_FINDINGS_SCHEMA,
-    change_points,
-    find_conformance_changes,
     find_mix_drift,
     find_variant_mix_drift,
     js_distance,
     js_divergence,
-    window_end,
-    window_start,
 )
 from pipeline.errors import SchemaError
 
@@ -49,51 +47,11 @@ def intents(plan: list[dict[str, int]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
 
 
-def conformance(counts: list[int], *, size: int = 20, low_fitness: float = 0.6) -> tuple:
-    """Weekly windows of ``size`` conversations, the first ``counts[w]`` conforming."""
-    rows, dates = [], []
-    for week, k in enumerate(counts):
-        for j in range(size):
-            cid = f"k{len(rows):04d}"
-            ok = j < k
-            rows.append({"conversation_id": cid, "sop_id": "address_change", "version": 1,
-                         "variant_id": "v1" if ok else "v2",
-                         "fitness": 1.0 if ok else low_fitness, "is_conforming": ok})  # fmt: skip
-            dates.append({"conversation_id": cid, "started_at": MONDAY + timedelta(days=7 * week)})
-    return pl.DataFrame(rows), pl.DataFrame(dates)
-
-
 BASELINE = [{"a": 10, "b": 10}] * 4
 NEW_INTENT = BASELINE + [{"a": 10, "b": 10}, {"a": 2, "b": 10, "c": 8}]
-STEP = [19, 17] * 3 + [12, 14] * 3  # 90% conforming, then 65%
-FLAT = [18, 17, 19, 18, 17, 19, 18, 19, 17, 18, 19, 17]
 
 
-# ---- windows and the distance ----------------------------------------------------------
-@pytest.mark.parametrize(
-    ("started", "window", "start", "end"),
-    [
-        (datetime(2026, 5, 6, 23, 30, tzinfo=UTC), "day", date(2026, 5, 6), date(2026, 5, 6)),
-        (datetime(2026, 5, 6, 23, 30, tzinfo=UTC), "week", date(2026, 5, 4), date(2026, 5, 10)),
-        (datetime(2026, 5, 10, 23, 59, tzinfo=UTC), "week", date(2026, 5, 4), date(2026, 5, 10)),
-        (datetime(2026, 5, 11, 0, 0, tzinfo=UTC), "week", date(2026, 5, 11), date(2026, 5, 17)),
-        (datetime(2026, 5, 6, 23, 30, tzinfo=UTC), "month", date(2026, 5, 1), date(2026, 5, 31)),
-        (datetime(2028, 2, 14, tzinfo=UTC), "month", date(2028, 2, 1), date(2028, 2, 29)),
-    ],
-)
-def test_a_timestamp_falls_in_its_calendar_window(started, window, start, end):
-    frame = pl.DataFrame({"t": [started]}).select(s=window_start(pl.col("t"), window))
-    frame = frame.with_columns(e=window_end(pl.col("s"), window))
-    assert frame.row(0) == (start, end)
-    assert frame.schema == pl.Schema({"s": pl.Date, "e": pl.Date})
-
-
-@pytest.mark.parametrize("function", [window_start, window_end])
-def test_an_unknown_window_is_rejected(function):
-    with pytest.raises(ValueError, match="expected one of day/week/month, found 'year'"):
-        function(pl.col("t"), "year")
-
-
+# ---- the distance ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("p", "q", "expected"),
     [
@@ -210,94 +168,6 @@ def test_variant_mix_is_tested_per_workflow_with_rare_variants_pooled():
     assert [m["category"] for m in moved] == ["v2", "v1", "other variants"]
 
 
-# ---- conformance change points ---------------------------------------------------------
-@pytest.mark.parametrize(
-    ("series", "changes"),
-    [
-        ([0.9, 0.85] * 3 + [0.6, 0.65] * 3, [6]),
-        ([0.9, 0.85] * 3 + [0.6, 0.65] * 3 + [0.3, 0.35] * 3, [6, 12]),
-        ([0.9, 0.85, 0.88, 0.86, 0.9, 0.87, 0.85, 0.89, 0.88, 0.86, 0.9, 0.87], []),
-        ([0.5] * 10, []),
-    ],
-)
-def test_change_points_are_found_where_the_mean_shifts_and_only_there(series, changes):
-    found, p_whole = change_points(np.array(series), alpha=0.05, rng=np.random.default_rng(0))
-    assert sorted(k for k, _ in found) == changes
-    assert (p_whole <= 0.05) == bool(changes)
-
-
-def test_a_series_too_short_to_split_is_not_tested():
-    found, p_whole = change_points(np.array([0.9, 0.1, 0.1]), alpha=0.05,
-                                   rng=np.random.default_rng(0))  # fmt: skip
-    assert found == [] and math.isnan(p_whole)
-
-
-def test_a_fall_in_conformance_is_found_at_the_right_week():
-    rows, dates = conformance(STEP)
-    found = find_conformance_changes(rows, dates, config=CONFIG, metrics=("conforming_share",))
-    row = found.row(0, named=True)
-    assert found.height == 1
-    assert (row["window_start"], row["window_end"]) == (date(2026, 2, 16), date(2026, 2, 22))
-    assert (row["rate"], row["baseline"], row["n"], row["n_baseline"]) == (0.65, 0.9, 120, 120)
-    assert (row["flagged"], row["severity"], row["kind"], row["metric"]) == (
-        True, "high", "conformance_change", "conforming_share",
-    )  # fmt: skip
-    assert row["p_value"] <= 0.01 and row["q_value"] == row["p_value"]
-    assert (
-        row["sentence"]
-        == "Conformance of address_change fell from 90% to 65% in the week of 2026-02-16."
-    )
-    assert json.loads(row["details"]) == {
-        "before": {"from": "2026-01-05", "to": "2026-02-15", "windows": 6, "conversations": 120},
-        "after": {"from": "2026-02-16", "to": "2026-03-29", "windows": 6, "conversations": 120},
-    }
-
-
-def test_fitness_is_a_second_series():
-    rows, dates = conformance(STEP)
-    found = find_conformance_changes(rows, dates, config=CONFIG, metrics=("fitness",))
-    row = found.row(0, named=True)
-    assert (row["metric"], row["severity"]) == ("fitness", "medium")
-    assert (
-        row["sentence"]
-        == "Mean fitness of address_change fell from 0.96 to 0.86 in the week of 2026-02-16."
-    )
-
-
-def test_a_flat_noisy_series_gives_no_change():
-    rows, dates = conformance(FLAT)
-    assert find_conformance_changes(rows, dates, config=CONFIG).is_empty()
-
-
-def test_a_significant_but_small_shift_is_reported_unflagged():
-    rows, dates = conformance([95, 96] * 3 + [92, 93] * 3, size=100)
-    found = find_conformance_changes(rows, dates, config=CONFIG, metrics=("conforming_share",))
-    row = found.row(0, named=True)
-    assert (row["flagged"], row["severity"]) == (False, "info")
-    assert row["sentence"] == (
-        "Conformance of address_change fell from 96% to 92% in the week of 2026-02-16; "
-        "not flagged: a shift smaller than 5%."
-    )
-
-
-def test_windows_under_min_count_stay_out_of_the_series():
-    rows, dates = conformance(STEP)
-    late = rows.head(1).with_columns(conversation_id=pl.lit("late"), is_conforming=False)
-    late_dates = pl.DataFrame({"conversation_id": ["late"],
-                               "started_at": [MONDAY + timedelta(days=7 * 12)]})  # fmt: skip
-    found = find_conformance_changes(
-        pl.concat([rows, late]), pl.concat([dates, late_dates]),
-        config=CONFIG, metrics=("conforming_share",),
-    )  # fmt: skip
-    assert found.select("window_start", "rate", "n").rows() == [(date(2026, 2, 16), 0.65, 120)]
-
-
-def test_an_unknown_metric_is_rejected():
-    rows, dates = conformance(STEP)
-    with pytest.raises(ValueError, match="expected names among conforming_share, fitness"):
-        find_conformance_changes(rows, dates, config=CONFIG, metrics=("speed",))
-
-
 # ---- contracts -------------------------------------------------------------------------
 def _all_kinds() -> pl.DataFrame:
     assignments, conversations = intents(NEW_INTENT)
@@ -339,14 +209,12 @@ def test_drift_does_not_modify_its_input():
     before = [f.clone() for f in (assignments, conversations, rows, dates)]
     find_mix_drift(assignments, conversations, config=CONFIG)
     find_variant_mix_drift(rows, dates, config=CONFIG)
-    find_conformance_changes(rows, dates, config=CONFIG)
     for kept, frame in zip(before, (assignments, conversations, rows, dates), strict=True):
         assert frame.equals(kept)
 
 
-@pytest.mark.parametrize("stage", ["intent", "variant", "change"])
+@pytest.mark.parametrize("stage", ["intent", "variant"])
 def test_empty_input_gives_an_empty_contract_frame(stage):
-    rows, dates = conformance([])
     rows = pl.DataFrame(schema={"conversation_id": pl.String, "sop_id": pl.String,
                                 "version": pl.Int64, "variant_id": pl.String,
                                 "fitness": pl.Float64, "is_conforming": pl.Boolean,
@@ -356,7 +224,6 @@ def test_empty_input_gives_an_empty_contract_frame(stage):
     run = {
         "intent": lambda: find_mix_drift(rows, dates, config=CONFIG),
         "variant": lambda: find_variant_mix_drift(rows, dates, config=CONFIG),
-        "change": lambda: find_conformance_changes(rows, dates, config=CONFIG),
     }[stage]
     found = run()
     assert found.is_empty() and found.schema == DRIFT_FINDINGS_SCHEMA
@@ -369,8 +236,8 @@ def test_empty_input_gives_an_empty_contract_frame(stage):
          "lacks column\\(s\\) intent_id"),
         (lambda a, c: find_mix_drift(a, c.drop("started_at"), config=CONFIG),
          "the conversations frame lacks column\\(s\\) started_at"),
-        (lambda a, c: find_conformance_changes(a, c, config=CONFIG),
-         "the conformance frame lacks column\\(s\\) sop_id, fitness, is_conforming"),
+        (lambda a, c: find_variant_mix_drift(a, c, config=CONFIG),
+         "the conformance frame lacks column\\(s\\) sop_id, variant_id"),
     ],
 )  # fmt: skip
 def test_a_missing_column_is_a_schema_error(call, message):

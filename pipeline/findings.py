@@ -1,0 +1,51 @@
+"""The ``drift_findings`` frame: its batch schema, what identifies a finding, its id.
+
+Every drift stage (``drift.py``, ``drift_mix.py``, ``change_points.py``,
+``exception_clusters.py``) returns rows of this one table; they share the polars
+schema DuckDB accepts (:data:`DRIFT_FINDINGS_SCHEMA`) and one stable id per finding
+(:func:`finding_id`), so that the same finding keeps its id from run to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from pipeline import schema
+
+_DTYPES = {"window_start": pl.Date, "window_end": pl.Date, "n": pl.Int32,
+           "n_baseline": pl.Int32, "flagged": pl.Boolean}  # fmt: skip
+_FLOATS = ("rate", "baseline", "p_value", "q_value", "outcome_deviating",
+           "outcome_conforming", "outcome_delta", "ci_low", "ci_high")  # fmt: skip
+#: The ``drift_findings`` batch frame: every column but run_id, in table order.
+DRIFT_FINDINGS_SCHEMA = pl.Schema(
+    {
+        c: _DTYPES.get(c, pl.Float64 if c in _FLOATS else pl.String)
+        for c in schema.batch_columns(schema.DRIFT_FINDINGS)
+    }
+)
+#: The fields that identify a finding (and key its ``finding_id``).
+IDENTITY = ("kind", "sop_id", "workflow_id", "step", "team", "agent_hash", "window_start",
+            "metric")  # fmt: skip
+_SEP = "\x1f"
+
+
+def finding_id(row: Mapping) -> str:
+    """Return the stable id of a finding: 16 hex digits of sha1 of its :data:`IDENTITY`.
+
+    Absent or null fields count as empty; dates are written ISO.
+    """
+    key = _SEP.join("" if row.get(k) is None else str(row[k]) for k in IDENTITY)
+    return hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+
+
+def findings_frame(rows: Sequence[Mapping]) -> pl.DataFrame:
+    """Return ``drift_findings`` rows as a frame of :data:`DRIFT_FINDINGS_SCHEMA`.
+
+    Absent keys are null; ``finding_id`` is filled by :func:`finding_id`.
+    """
+    filled = [{c: row.get(c) for c in DRIFT_FINDINGS_SCHEMA} | {"finding_id": finding_id(row)}
+              for row in rows]  # fmt: skip
+    return pl.DataFrame(filled, schema=DRIFT_FINDINGS_SCHEMA, orient="row")
