@@ -443,7 +443,7 @@ class ReadinessConfig:
     autonomous_score: float = 80.0  # >= this: autonomous (unless a gate applies)
     approval_score: float = 60.0  # >= this: agent with human approval; below: human-led
     tier_on: Literal["low", "score"] = "low"
-    min_conversations: int = 50  # fewer: gated (never autonomous)
+    min_conversations: int = 50  # fewer: too little evidence, human-led
     require_sop: bool = True  # no documented SOP: gated
     risky_needs_approval_gate: bool = True  # moves money / regulated, no approval step: gated
     risky_autonomous_score: float = 90.0  # moves money / regulated: autonomous only from here

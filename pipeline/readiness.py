@@ -200,7 +200,8 @@ def _tier(
     that clears a threshold its low end misses is named as uncertain. Then a hard gate
     (too few conversations, no documented SOP, moves money or regulated without an
     approval step, or without the ``risky_autonomous_score``) caps the tier at
-    "agent with human approval".
+    "agent with human approval"; too few conversations caps it at "human-led" (no
+    evidence that an agent could run the workflow, even with approval).
     """
     evidence = low if config.tier_on == "low" else score
     if evidence >= config.autonomous_score:
@@ -217,7 +218,8 @@ def _tier(
         if config.tier_on == "low" and low < threshold <= score
     ][:1]
     hard = []
-    if n < config.min_conversations:
+    too_few = n < config.min_conversations
+    if too_few:
         hard.append(
             f"fewer than {config.min_conversations} conversations ({n}): too little evidence"
         )
@@ -235,7 +237,9 @@ def _tier(
         hard.append(
             f"{risks}: autonomy needs {config.risky_autonomous_score:g} ({basis} {evidence:.1f})"
         )
-    if hard and tier == AUTONOMOUS:
+    if too_few:
+        tier = HUMAN_LED
+    elif hard and tier == AUTONOMOUS:
         tier = APPROVAL
     return tier, gates + hard
 

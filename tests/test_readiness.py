@@ -242,25 +242,31 @@ def test_other_invalid_settings(fields, message):
         ReadinessConfig(**fields)
 
 
+APPROVAL = "agent with human approval"
+
+
 # ---- tiers and gates --------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("n", "documented", "gate"),
+    ("n", "documented", "gate", "tier"),
     [
-        (100, sop("w", regulated=True), "regulated, and the SOP has no approval step"),
-        (100, sop("w", moves_money=True), "moves money, and the SOP has no approval step"),
-        (100, sop("w", moves_money=True, approval=True), None),  # excellent evidence
-        (40, sop("w"), "fewer than 50 conversations (40): too little evidence"),
-        (100, None, "no documented SOP: review the candidate playbook first"),
+        (100, sop("w", regulated=True), "regulated, and the SOP has no approval step", APPROVAL),
+        (
+            100,
+            sop("w", moves_money=True),
+            "moves money, and the SOP has no approval step",
+            APPROVAL,
+        ),  # fmt: skip
+        (100, sop("w", moves_money=True, approval=True), None, "autonomous"),  # excellent
+        # no evidence an agent could run it, even with approval
+        (40, sop("w"), "fewer than 50 conversations (40): too little evidence", "human-led"),
+        (100, None, "no documented SOP: review the candidate playbook first", APPROVAL),
     ],
 )
-def test_hard_gates_cap_the_tier(n, documented, gate):
+def test_hard_gates_cap_the_tier(n, documented, gate, tier):
     # Every component perfect: the score alone would make it autonomous.
     frame = score_readiness(inputs(rows("w", n)), [documented] if documented else [], config=FAST)
     assert frame["low"][0] >= 90.0  # the score alone: autonomous, risky or not
-    if gate is None:
-        assert frame.select("tier", "gates").row(0) == ("autonomous", [])
-    else:
-        assert frame.select("tier", "gates").row(0) == ("agent with human approval", [gate])
+    assert frame.select("tier", "gates").row(0) == (tier, [gate] if gate else [])
 
 
 def test_a_risky_workflow_needs_the_higher_score_for_autonomy():
