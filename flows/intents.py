@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.stages import run_stage
-from pipeline.config import Config, EmbedConfig, load_config
+from flows.stages import stage_flow_body
+from pipeline.config import Config, EmbedConfig
 from pipeline.embed import Embedder, make_embedder
 from pipeline.intents import update_intents
-from pipeline.store import Store, open_store
+from pipeline.store import Store
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -47,23 +46,16 @@ def intents_flow(
     ``refit``: ``True`` fits a new model, ``False`` only assigns new conversations,
     ``None`` follows ``intents.refit`` in config.
     """
-    logger = get_run_logger()
-    config = load_config(config_path)
-    db = Path(db_path) if db_path else config.database
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        summary = run_stage(
+    return stage_flow_body(
+        "intents",
+        lambda store, config, run_id: intents_task(
             store,
-            "intents",
-            lambda run_id: intents_task(
-                store,
-                config=config,
-                embedder=lambda: load_embedder(config.embed),
-                run_id=run_id,
-                refit=refit,
-            ),
             config=config,
-            force=refit is True,
-        )
-    if summary["mode"] == "skipped":
-        logger.warning("intents skipped: %s", summary["reason"])
-    return {"database": str(db), **summary}
+            embedder=lambda: load_embedder(config.embed),
+            run_id=run_id,
+            refit=refit,
+        ),
+        config_path=config_path,
+        db_path=db_path,
+        force=refit is True,
+    )

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.intents import load_embedder
-from flows.stages import folder_state, run_stage
-from pipeline.config import Config, load_config
+from flows.stages import folder_state, stage_flow_body
+from pipeline.config import Config
 from pipeline.embed import Embedder
 from pipeline.process import update_process
-from pipeline.store import Store, open_store
+from pipeline.store import Store
 
 
 @task(cache_policy=NO_CACHE)
@@ -31,19 +30,12 @@ def process_flow(config_path: str | None = None, db_path: str | None = None) -> 
 
     Reuses the current tables when nothing they depend on changed (see :mod:`flows.stages`).
     """
-    logger = get_run_logger()
-    config = load_config(config_path)
-    db = Path(db_path) if db_path else config.database
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
-        summary = run_stage(
-            store,
-            "process",
-            lambda run_id: process_task(
-                store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
-            ),
-            config=config,
-            extra={"sops": str(config.sops), "sops_state": folder_state(config.sops)},
-        )
-    if summary["mode"] == "skipped":
-        logger.warning("process skipped: %s", summary["reason"])
-    return {"database": str(db), **summary}
+    return stage_flow_body(
+        "process",
+        lambda store, config, run_id: process_task(
+            store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
+        ),
+        config_path=config_path,
+        db_path=db_path,
+        extra=lambda config: {"sops": str(config.sops), "sops_state": folder_state(config.sops)},
+    )

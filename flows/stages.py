@@ -19,11 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prefect import get_run_logger
+
 from flows.ingest import code_version, recorded_run
 from pipeline import schema
 from pipeline.adapters.files import file_sha256
-from pipeline.config import Config, config_hash
-from pipeline.store import Store
+from pipeline.config import Config, config_hash, load_config
+from pipeline.store import Store, open_store
 
 # stage -> (the table whose run_id says which run wrote the stage's current output,
 #           the stages it reads)
@@ -127,3 +129,33 @@ def run_stage(
     numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
     store.finish_run(run_id, status="ok", row_counts=numbers or {"unchanged": int(bool(reused))})
     return {"run_id": run_id, **summary}
+
+
+def stage_flow_body(
+    stage: str,
+    body: Callable[[Store, Config, str], dict[str, Any]],
+    *,
+    config_path: str | None,
+    db_path: str | None,
+    extra: Callable[[Config], dict[str, Any]] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run the body every stage flow shares: config, store, :func:`run_stage`, a warning.
+
+    ``body(store, config, run_id)`` runs the stage's task; ``extra(config)`` gives the
+    stage's own inputs for the fingerprint.
+    """
+    config = load_config(config_path)
+    db = Path(db_path) if db_path else config.database
+    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+        summary = run_stage(
+            store,
+            stage,
+            lambda run_id: body(store, config, run_id),
+            config=config,
+            extra=extra(config) if extra else None,
+            force=force,
+        )
+    if summary["mode"] == "skipped":
+        get_run_logger().warning("%s skipped: %s", stage, summary["reason"])
+    return {"database": str(db), **summary}
