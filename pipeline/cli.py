@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cxminer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`cxminer drift | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _config_path(given: str | None) -> Path | None:

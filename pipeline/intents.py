@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -98,6 +98,16 @@ class Fit:
     clusterer: Any
     params: dict[str, Any]
     fitted_ids: frozenset[str]
+
+
+class Assign(Protocol):
+    """Assigns rows of request vectors with a saved model, as :func:`assign_intents`."""
+
+    def __call__(
+        self, model: IntentModel, vectors: np.ndarray, *, threshold: float
+    ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+        """Return each row's intent id (or None), probability and method."""
+        ...
 
 
 # ---- the request ---------------------------------------------------------------------
@@ -653,6 +663,7 @@ def update_intents(
     embedder: Embedder | Callable[[], Embedder],
     run_id: str,
     refit: bool | None = None,
+    assign: Assign | None = None,
 ) -> dict[str, Any]:
     """Run the intent stage on everything in the store; write its tables.
 
@@ -672,6 +683,10 @@ def update_intents(
         saved one, ``None`` follows ``intents.refit`` in config (``auto``: refit when
         there is no model, the model is older than ``refit_after_days``, or at least
         ``refit_new_share`` of the conversations were not in its fit).
+    assign
+        Assigns new conversations with the saved model (``assign`` mode only); called
+        as :func:`assign_intents` is, which it defaults to. The flows pass one that runs
+        it in chunks on their task runner (a Dask cluster when configured).
 
     Returns
     -------
@@ -735,7 +750,7 @@ def update_intents(
     units, vectors = request_vectors(todo.with_columns(text_hash=hashes), matrix)
     if mode == "assign":
         assert model is not None
-        ids, probability, method = assign_intents(
+        ids, probability, method = (assign or assign_intents)(
             model, vectors, threshold=settings.assign_threshold
         )
         fresh = units.select("conversation_id", "unit_hash").with_columns(

@@ -449,6 +449,42 @@ def test_stage_fits_then_assigns_new_data_then_refits_keeping_ids(db_path):
         assert store.count(schema.INTENT_MODELS) == 2
 
 
+def test_stage_assigns_new_conversations_with_the_injected_function_only(db_path):
+    calls = []
+
+    def assign(model, vectors, *, threshold):
+        calls.append((model.version, vectors.shape, threshold))
+        return ["i002", None], np.array([0.25, 0.0]), np.array(["predicted", "unassigned"])
+
+    config = Config(intents=IntentConfig(assign_threshold=0.4))
+    with open_store(db_path) as store:
+        _seed_store(store, _corpus(30, TOPICS[:3], range(0, 84)))
+        fitted = update_intents(
+            store, config=config, embedder=KeywordEmbedder(), run_id="r1", assign=assign
+        )
+        assert fitted["mode"] == "fit" and calls == []  # the fit path does not assign
+        _seed_store(store, [("new-a", 83, ["my refund please"]), ("new-b", 83, ["refund now"])])
+        summary = update_intents(
+            store,
+            config=config,
+            embedder=KeywordEmbedder(),
+            run_id="r2",
+            refit=False,
+            assign=assign,
+        )
+        fresh = store.sql(
+            f"select conversation_id, intent_id, probability, method, is_outlier "
+            f"from {schema.INTENT_ASSIGNMENTS} where conversation_id like 'new-%' "
+            "order by conversation_id"
+        )
+    assert summary["mode"] == "assign" and summary["new"] == 2
+    assert calls == [(1, (2, DIM), 0.4)]
+    assert fresh.rows() == [
+        ("new-a", "i002", 0.25, "predicted", False),
+        ("new-b", None, 0.0, "unassigned", True),
+    ]
+
+
 def test_stage_flags_a_recent_new_topic_as_emerging(db_path):
     config = Config(intents=IntentConfig())
     with open_store(db_path) as store:

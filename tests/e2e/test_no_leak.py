@@ -1,4 +1,5 @@
-"""Nothing leaked: planted PII and raw ids never reach DuckDB, the CLI output or its logs."""
+"""Nothing leaked: planted PII and raw ids never reach DuckDB, the report, the CLI output
+or its logs, through every stage of `cxminer run`."""
 
 from __future__ import annotations
 
@@ -61,13 +62,21 @@ def text_columns(store) -> list[tuple[str, str]]:
     return list(rows.iter_rows())
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_no_planted_pii_or_raw_id_anywhere_in_the_database_or_output(tmp_path, capsys, monkeypatch):
     assert len(planted_values()) >= 200
     path = build_corpus(tmp_path)
     db = tmp_path / "leak.duckdb"
+    root = Path(__file__).resolve().parents[2]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {db}\nlanding: {path}\nsops: {root / 'data' / 'sops' / 'sample'}\n"
+        f"embed:\n  cache_dir: {root / '.cache' / 'cxminer'}\n"
+        f"flows:\n  report_dir: {tmp_path / 'out'}\n"
+    )
     monkeypatch.setenv("CXMINER_HASH_KEY", "leak-test-key")
-    assert main(["ingest", str(path), "--db", str(db), "-v"]) == 0
+    assert main(["run", "--config", str(config), "-v"]) == 0
     output = capsys.readouterr()
     needles = planted_values() + RAW_IDS
     with open_store(db, read_only=True) as store:
@@ -86,3 +95,6 @@ def test_no_planted_pii_or_raw_id_anywhere_in_the_database_or_output(tmp_path, c
     assert [n for n in needles if n in output.out + output.err] == []
     data = db.read_bytes()
     assert [n for n in needles if n.encode() in data] == []
+    for report in ("index.html", "summary.md"):
+        text = (tmp_path / "out" / report).read_text()
+        assert [n for n in needles if n in text] == [], report
