@@ -3,12 +3,12 @@
 New conversations are assigned with the saved model on the flow's task runner (see
 :func:`flows.embed.make_task_runner`): one thread in this process (``flows.runner:
 local``) or a Dask cluster (``runner: dask``). Their request vectors go out in chunks of
-``flows.embed_chunk`` rows, on either runner, so both give the same assignments. The
-model goes out once: one task returns it and every chunk takes that task's future, so
-Dask keeps it in worker memory and copies it to each worker at most once (a model passed
-to each chunk would be pickled and sent with every chunk). Only this process opens
-DuckDB; fitting stays here. :func:`run_intents_flow` runs the flow on the runner config
-names.
+``flows.embed_chunk`` rows, each computed on one BLAS thread, on either runner, so both
+give the same assignments and probabilities to the bit. The model goes out once: one
+task returns it and every chunk takes that task's future, so Dask keeps it in worker
+memory and copies it to each worker at most once (a model passed to each chunk would be
+pickled and sent with every chunk). Only this process opens DuckDB; fitting stays here.
+:func:`run_intents_flow` runs the flow on the runner config names.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from threadpoolctl import threadpool_limits
 
 from flows.embed import make_task_runner
 from flows.stages import stage_flow_body
@@ -46,8 +47,14 @@ def share_model(model: IntentModel) -> IntentModel:
 def assign_chunk(
     model: IntentModel, vectors: np.ndarray, threshold: float
 ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
-    """Assign one chunk of request vectors (see :func:`pipeline.intents.assign_intents`)."""
-    return assign_intents(model, vectors, threshold=threshold)
+    """Assign one chunk of request vectors (see :func:`pipeline.intents.assign_intents`).
+
+    Runs on one BLAS thread, as on a Dask worker (its nanny sets ``OMP_NUM_THREADS=1``):
+    a matrix product summed by more threads differs in the last bits, and so would the
+    probabilities of the local runner.
+    """
+    with threadpool_limits(limits=1):
+        return assign_intents(model, vectors, threshold=threshold)
 
 
 def assign_on_runner(
@@ -75,8 +82,7 @@ def chunked_assign(chunk: int) -> Assign:
     return partial(assign_on_runner, chunk=chunk)
 
 
-@task(cache_policy=NO_CACHE)
-def intents_task(
+def intents_stage(
     store: Store,
     *,
     config: Config,
@@ -84,7 +90,11 @@ def intents_task(
     run_id: str,
     refit: bool | None,
 ) -> dict[str, Any]:
-    """Fit or update intents (see :func:`pipeline.intents.update_intents`)."""
+    """Fit or update intents (see :func:`pipeline.intents.update_intents`).
+
+    Not a task: a task submitted from inside a task carries that task's parameters to
+    the worker, and these include the open store, which cannot be sent.
+    """
     return update_intents(
         store,
         config=config,
@@ -111,7 +121,7 @@ def intents_flow(
     """
     return stage_flow_body(
         "intents",
-        lambda store, config, run_id: intents_task(
+        lambda store, config, run_id: intents_stage(
             store,
             config=config,
             embedder=lambda: load_embedder(config.embed),

@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.analysis import drift_flow, readiness_flow
 from flows.embed import run_embed_flow
 from flows.ingest import ingest_flow
-from flows.intents import intents_flow
+from flows.intents import run_intents_flow
 from flows.process import process_flow
 from flows.report import report_flow
 from pipeline import schema
@@ -37,8 +37,9 @@ def nightly_flow(
 ) -> dict[str, Any]:
     """Ingest, embed, intents, steps and discovery, drift, readiness, report; artifacts.
 
-    The embed stage fills the embedding cache for the texts the later stages read, on
-    the task runner of ``flows.runner`` (a Dask cluster when configured).
+    The embed stage fills the embedding cache for the texts the later stages read, and
+    the intent stage assigns new conversations, on the task runner of ``flows.runner``
+    (a Dask cluster when configured).
 
     Parameters
     ----------
@@ -55,7 +56,7 @@ def nightly_flow(
     summary = {
         "ingest": ingest_flow(inputs=inputs, fmt=fmt, force=force, **where),
         "embed": run_embed_flow(**where),
-        "intents": intents_flow(refit=refit, **where),
+        "intents": run_intents_flow(refit=refit, **where),
         "process": process_flow(**where),
         "drift": drift_flow(**where),
         "readiness": readiness_flow(**where),

@@ -390,9 +390,9 @@ def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
 
     if args.update or args.refit:
         _prepare_prefect(verbose=args.verbose)
-        from flows.intents import intents_flow
+        from flows.intents import run_intents_flow
 
-        summary = intents_flow(
+        summary = run_intents_flow(
             config_path=_config_arg(config),
             db_path=args.db,
             refit=True if args.refit else None,
