@@ -286,3 +286,26 @@ def test_missing_columns_are_reported(tmp_path, db_path):
     )
     reason = evaluate(db_path, labels)["readiness"]["reason"]
     assert reason.startswith("table readiness lacks column(s) score, tier")
+
+
+def test_readiness_rows_map_through_their_workflows_conversations(tmp_path, db_path):
+    labels = make_fake_db(
+        db_path,
+        tmp_path,
+        "create or replace table outcomes (conversation_id varchar, workflow_id varchar, "
+        "run_id varchar)",
+        # c1, c2 are true A; c3, c4 true B; workflow wB holds c3 and c4, wA holds c1, c2
+        "insert into outcomes values ('c1', 'wA', 'r2'), ('c2', 'wA', 'r2'), "
+        "('c3', 'wB', 'r2'), ('c4', 'wB', 'r2')",
+        "create or replace table readiness (run_id varchar, workflow_id varchar, "
+        "intent_id varchar, rank integer, score double, tier varchar)",
+        # ranked by rank, not score: wB first although its score is lower
+        "insert into readiness values ('r2', 'wB', '0', 1, 50, 'human-led'), "
+        "('r2', 'wA', '0', 2, 90, 'autonomous')",
+    )
+    result = evaluate(db_path, labels, truth_dir=write_truth(tmp_path / "truth"))
+    readiness = result["readiness"]
+    assert readiness["matched_by"] == "workflow_id"
+    assert readiness["row_map"] == {"wB": "B", "wA": "A"}
+    assert readiness["spearman"] == pytest.approx(1.0)  # truth order: B, A
+    assert readiness["tier_accuracy"] == 1.0
