@@ -20,15 +20,10 @@ import time
 import numpy as np
 
 from pipeline.config import IntentConfig
-from pipeline.intents import (
-    NOISE,
-    IntentModel,
-    assign_intents,
-    dump_model,
-    fit_intents,
-    match_intent_ids,
-    now_utc,
-)
+from pipeline.intent_fit import NOISE, fit_intents
+from pipeline.intent_lineage import match_intent_ids
+from pipeline.intent_model import IntentModel, assign_intents, dump_model
+from pipeline.intents import now_utc
 
 
 def synthetic(n: int, intents: int, *, dim: int = 384, spread: float = 0.045, seed: int = 0):

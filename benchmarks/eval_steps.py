@@ -47,7 +47,8 @@ from pipeline.config import EmbedConfig, IngestConfig, IntentConfig  # noqa: E40
 from pipeline.embed import make_embedder, normalise_text  # noqa: E402
 from pipeline.evaluate import _score_process, _score_steps, _step_data, _Table  # noqa: E402
 from pipeline.ingest import read_source  # noqa: E402
-from pipeline.intents import NOISE, fit_intents, opening_requests, request_vectors  # noqa: E402
+from pipeline.intent_fit import NOISE, fit_intents  # noqa: E402
+from pipeline.intent_requests import opening_requests, request_vectors  # noqa: E402
 from pipeline.labels import labels_from_format, read_labels, write_labels  # noqa: E402
 from pipeline.sop import load_sops  # noqa: E402
 from pipeline.steps import extract_steps  # noqa: E402

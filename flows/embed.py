@@ -111,7 +111,7 @@ def texts_to_embed(turns: pl.DataFrame, config: Config) -> pl.Series:
         Each conversation's opening request turns, then every agent/bot utterance.
         SOP step phrasings are left out: a few dozen, the steps stage encodes them.
     """
-    from pipeline.intents import opening_requests
+    from pipeline.intent_requests import opening_requests
     from pipeline.steps import agent_units
 
     requests = opening_requests(turns, config.intents)["text"]

@@ -27,7 +27,8 @@ from flows.embed import make_task_runner
 from flows.stages import stage_flow_body
 from pipeline.config import Config, EmbedConfig, load_config
 from pipeline.embed import Embedder, make_embedder
-from pipeline.intents import Assign, IntentModel, assign_intents, update_intents
+from pipeline.intent_model import Assign, IntentModel, assign_intents
+from pipeline.intents import update_intents
 from pipeline.store import Store
 
 
@@ -47,7 +48,7 @@ def share_model(model: IntentModel) -> IntentModel:
 def assign_chunk(
     model: IntentModel, vectors: np.ndarray, threshold: float
 ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
-    """Assign one chunk of request vectors (see :func:`pipeline.intents.assign_intents`).
+    """Assign one chunk of request vectors (see :func:`pipeline.intent_model.assign_intents`).
 
     Runs on one BLAS thread, as on a Dask worker (its nanny sets ``OMP_NUM_THREADS=1``):
     a matrix product summed by more threads differs in the last bits, and so would the
@@ -62,7 +63,7 @@ def assign_on_runner(
 ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
     """Assign ``vectors`` in chunks of ``chunk`` rows on the current flow's task runner.
 
-    Call inside a flow. Returns what :func:`pipeline.intents.assign_intents` returns for
+    Call inside a flow. Returns what :func:`pipeline.intent_model.assign_intents` returns for
     all rows, in their order.
     """
     if len(vectors) == 0:

@@ -19,9 +19,9 @@ from pipeline.config import FORMATS, Config, hash_key_from_env, load_config
 from pipeline.errors import CxminerError
 from pipeline.ingest import list_inputs
 from pipeline.labels import LABEL_FORMATS
+from pipeline.run_summary import print_ingest_summary, print_intents_summary, print_run_summary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINE = 0, 1, 2, 3
-_SHOWN_PROBLEMS = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,7 +311,7 @@ def _run_ingest(args: argparse.Namespace, config: Config, inputs: list[str] | No
         fmt=args.format,
         force=args.force,
     )
-    _print_ingest_summary(result)
+    print_ingest_summary(result)
     return _ingest_exit(args, result)
 
 
@@ -336,53 +336,8 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
         fmt=args.format,
         force=args.force,
     )
-    _print_ingest_summary(result["ingest"])
-    _print_intents_summary(result["intents"])
-    _print_process_summary(result["process"])
-    _print_drift_summary(result["drift"])
-    _print_readiness_summary(result["readiness"])
-    print(f"report: {result['report']['html']} (summary: {result['report']['markdown']})")
+    print_run_summary(result)
     return _ingest_exit(args, result["ingest"])
-
-
-def _unchanged(stage: str, summary: dict[str, Any]) -> bool:
-    if summary["mode"] == "unchanged":
-        print(f"{stage}: unchanged since run {summary['reused']} (same data, config and code)")
-        return True
-    if summary["mode"] == "skipped":
-        print(f"{stage}: skipped: {summary['reason']}")
-        return True
-    return False
-
-
-def _print_drift_summary(summary: dict[str, Any]) -> None:
-    if _unchanged("drift", summary):
-        return
-    flagged = ", ".join(f"{n} {kind}" for kind, n in summary["flagged"].items()) or "none"
-    print(
-        f"drift: {summary['conformance']} conversations checked against their SOP "
-        f"({summary['conforming_share']:.1%} conforming); {summary['findings']} findings, "
-        f"flagged: {flagged}"
-    )
-
-
-def _print_readiness_summary(summary: dict[str, Any]) -> None:
-    if _unchanged("readiness", summary):
-        return
-    tiers = ", ".join(f"{n} {tier}" for tier, n in summary["tiers"].items())
-    print(f"readiness: {summary['workflows']} workflows scored: {tiers}")
-
-
-def _print_process_summary(summary: dict[str, Any]) -> None:
-    if _unchanged("steps", summary):
-        return
-    types = ", ".join(f"{n} {source}" for source, n in summary["step_types"].items())
-    print(
-        f"steps: {summary['events']} events in {summary['conversations']} conversations "
-        f"({summary['guided_share']:.1%} guided by {summary['sops']} documented SOPs); "
-        f"step types: {types}; {summary['workflows']} workflows; "
-        f"{summary['encoded']} texts encoded"
-    )
 
 
 def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
@@ -398,7 +353,7 @@ def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
             refit=True if args.refit else None,
         )
         if not args.json:
-            _print_intents_summary(summary)
+            print_intents_summary(summary)
     db = Path(args.db) if args.db else config.database
     report = read_intents(db)
     if args.json:
@@ -406,22 +361,6 @@ def _cmd_intents(args: argparse.Namespace, config: Config) -> int:
     else:
         print(format_intents(report))
     return EXIT_OK
-
-
-def _print_intents_summary(summary: dict[str, Any]) -> None:
-    if _unchanged("intents", summary):
-        return
-    line = (
-        f"intents: {summary['mode']} (model v{summary['model_version']}): "
-        f"{summary['intents']} intents, {summary['conversations']} conversations "
-        f"({summary['new']} new), {summary['unassigned']} unassigned "
-        f"({summary['unassigned_share']:.1%}), {summary['encoded']} texts encoded"
-    )
-    if summary["emerging"]:
-        line += f"; emerging: {', '.join(summary['emerging'])}"
-    if summary["unassigned_growing"]:
-        line += "; the unassigned share is growing (consider --refit)"
-    print(line)
 
 
 def _cmd_ingest(args: argparse.Namespace, config: Config) -> int:
@@ -584,38 +523,6 @@ def _prepare_prefect(*, verbose: bool) -> None:
     if not verbose:
         # The CLI prints its own summary and errors; -v shows Prefect's run logs too.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-
-
-def _print_ingest_summary(result: dict[str, Any]) -> None:
-    counts = result["counts"]
-    print(f"run {result['run_id']} -> {result['database']}")
-    for source in result["sources"]:
-        line = f"  {source['path']}  [{source['format']}] {source['status']}"
-        if source["status"] == "skipped":
-            line += ": already ingested (same content); --force re-reads it"
-        elif source["status"] == "unreadable":
-            line += f": {source['error']}"
-        else:
-            line += (
-                f": {source['n_records']} records, {source['n_loaded']} new, "
-                f"{source['n_replaced']} replaced, {source['n_unchanged']} unchanged, "
-                f"{source['n_quarantined']} quarantined"
-            )
-        print(line)
-    print(
-        f"total: {counts['records']} records, {counts['loaded']} new, "
-        f"{counts['replaced']} replaced, {counts['unchanged']} unchanged, "
-        f"{counts['quarantined']} quarantined"
-    )
-    problems = [p for s in result["sources"] for p in s["problems"]]
-    for problem in problems[:_SHOWN_PROBLEMS]:
-        print(f"  quarantined: {problem}", file=sys.stderr)
-    if counts["quarantined"] > len(problems[:_SHOWN_PROBLEMS]):
-        print(
-            f"  ... {counts['quarantined'] - len(problems[:_SHOWN_PROBLEMS])} more; "
-            "`cxminer status` counts them by reason, table `quarantine` holds them all",
-            file=sys.stderr,
-        )
 
 
 if __name__ == "__main__":

