@@ -17,8 +17,9 @@ from flows.analysis import drift_flow, readiness_flow
 from flows.embed import run_embed_flow
 from flows.ingest import ingest_flow
 from flows.intents import run_intents_flow
-from flows.process import process_flow
+from flows.process import process_flow, process_inputs
 from flows.report import report_flow
+from flows.stages import reuse_current
 from pipeline import schema
 from pipeline.config import load_config
 from pipeline.store import open_store
@@ -56,12 +57,17 @@ def nightly_flow(
     summary = {
         "ingest": ingest_flow(inputs=inputs, fmt=fmt, force=force, **where),
         "embed": run_embed_flow(**where),
-        "intents": run_intents_flow(refit=refit, **where),
-        "process": process_flow(**where),
-        "drift": drift_flow(**where),
-        "readiness": readiness_flow(**where),
-        "report": report_flow(**where),
     }
+    # A stage whose inputs did not change is recorded as unchanged without its subflow.
+    summary["intents"] = (refit is not True and reuse_current("intents", **where)) or (
+        run_intents_flow(refit=refit, **where)
+    )
+    summary["process"] = reuse_current("process", extra=process_inputs, **where) or (
+        process_flow(**where)
+    )
+    summary["drift"] = reuse_current("drift", **where) or drift_flow(**where)
+    summary["readiness"] = reuse_current("readiness", **where) or readiness_flow(**where)
+    summary["report"] = report_flow(**where)
     _publish(summary, config_path=config_path, db_path=db_path)
     return summary
 

@@ -24,6 +24,11 @@ def process_task(
     return update_process(store, config=config, embedder=embedder, run_id=run_id)
 
 
+def process_inputs(config: Config) -> dict[str, Any]:
+    """Return the process stage's own inputs for its fingerprint: the SOP folder's files."""
+    return {"sops": str(config.sops), "sops_state": folder_state(config.sops)}
+
+
 @flow(name="process", log_prints=False)
 def process_flow(config_path: str | None = None, db_path: str | None = None) -> dict[str, Any]:
     """Rebuild the step event log and process tables; record the run in ``runs``.
@@ -37,5 +42,5 @@ def process_flow(config_path: str | None = None, db_path: str | None = None) -> 
         ),
         config_path=config_path,
         db_path=db_path,
-        extra=lambda config: {"sops": str(config.sops), "sops_state": folder_state(config.sops)},
+        extra=process_inputs,
     )

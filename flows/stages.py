@@ -159,3 +159,30 @@ def stage_flow_body(
     if summary["mode"] == "skipped":
         get_run_logger().warning("%s skipped: %s", stage, summary["reason"])
     return {"database": str(db), **summary}
+
+
+def reuse_current(
+    stage: str,
+    *,
+    config_path: str | None,
+    db_path: str | None,
+    extra: Callable[[Config], dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """Record a stage whose output is current as ``unchanged``, without starting its flow.
+
+    Returns the run summary, or ``None`` when the stage must run (then call its flow).
+    Saves the cost of a Prefect subflow on a night with nothing new.
+    """
+    config = load_config(config_path)
+    db = Path(db_path) if db_path else config.database
+    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+        inputs = extra(config) if extra else None
+        if reusable_run(store, stage, stage_fingerprint(store, stage, config=config,
+                                                        extra=inputs)) is None:  # fmt: skip
+            return None
+        summary = run_stage(store, stage, _must_not_run, config=config, extra=inputs)
+    return {"database": str(db), **summary}
+
+
+def _must_not_run(run_id: str) -> dict[str, Any]:
+    raise RuntimeError(f"run {run_id}: a stage found current was computed again")

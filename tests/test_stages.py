@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from flows.stages import folder_state, reusable_run, run_stage, stage_fingerprint
-from pipeline.config import Config, DiscoverConfig
+from pipeline.config import Config, DiscoverConfig, load_config
 from pipeline.store import open_store
 
 
@@ -101,3 +101,17 @@ def test_folder_state_follows_file_contents(tmp_path):
     (tmp_path / "a.yaml").write_text("y")
     assert folder_state(tmp_path) != first
     assert folder_state(tmp_path / "absent") == "absent"
+
+
+def test_reuse_current_records_an_unchanged_stage_and_declines_a_stale_one(db_path, tmp_path):
+    from flows.stages import reuse_current
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {db_path}\n")
+    assert reuse_current("intents", config_path=str(config), db_path=None) is None  # never run
+    with open_store(db_path) as store:
+        first = run_stage(store, "intents", Counter(store), config=load_config(config))
+    reused = reuse_current("intents", config_path=str(config), db_path=None)
+    assert (reused["mode"], reused["reused"]) == ("unchanged", first["run_id"])
+    with open_store(db_path, read_only=True) as store:
+        assert store.count("runs") == 2
