@@ -33,6 +33,7 @@ def nightly_flow(
     db_path: str | None = None,
     inputs: Sequence[str] | None = None,
     fmt: str | None = None,
+    sops: str | None = None,
     refit: bool | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
@@ -48,6 +49,8 @@ def nightly_flow(
         The config file and database (defaults: built-in config, its ``database``).
     inputs, fmt
         Files or folders to ingest instead of the landing folder; their format.
+    sops
+        The documented-SOP folder instead of ``sops`` in config.
     refit
         ``True`` refits the intent model, ``False`` only assigns, ``None`` follows config.
     force
@@ -62,8 +65,8 @@ def nightly_flow(
     summary["intents"] = (refit is not True and reuse_current("intents", **where)) or (
         run_intents_flow(refit=refit, **where)
     )
-    summary["process"] = reuse_current("process", extra=process_inputs, **where) or (
-        process_flow(**where)
+    summary["process"] = reuse_current("process", extra=process_inputs, sops=sops, **where) or (
+        process_flow(sops=sops, **where)
     )
     summary["drift"] = reuse_current("drift", **where) or drift_flow(**where)
     summary["readiness"] = reuse_current("readiness", **where) or readiness_flow(**where)

@@ -30,10 +30,13 @@ def process_inputs(config: Config) -> dict[str, Any]:
 
 
 @flow(name="process", log_prints=False)
-def process_flow(config_path: str | None = None, db_path: str | None = None) -> dict[str, Any]:
+def process_flow(
+    config_path: str | None = None, db_path: str | None = None, sops: str | None = None
+) -> dict[str, Any]:
     """Rebuild the step event log and process tables; record the run in ``runs``.
 
     Reuses the current tables when nothing they depend on changed (see :mod:`flows.stages`).
+    ``sops`` replaces the configured documented-SOP folder (``sops`` in config).
     """
     return stage_flow_body(
         "process",
@@ -43,4 +46,5 @@ def process_flow(config_path: str | None = None, db_path: str | None = None) -> 
         config_path=config_path,
         db_path=db_path,
         extra=process_inputs,
+        sops=sops,
     )

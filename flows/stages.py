@@ -13,6 +13,7 @@ results live in DuckDB, not in task return values.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -131,6 +132,12 @@ def run_stage(
     return {"run_id": run_id, **summary}
 
 
+def stage_config(config_path: str | None, *, sops: str | None = None) -> Config:
+    """Load the config; ``sops`` (a folder or file) replaces its documented-SOP location."""
+    config = load_config(config_path)
+    return dataclasses.replace(config, sops=Path(sops).resolve()) if sops else config
+
+
 def stage_flow_body(
     stage: str,
     body: Callable[[Store, Config, str], dict[str, Any]],
@@ -139,13 +146,14 @@ def stage_flow_body(
     db_path: str | None,
     extra: Callable[[Config], dict[str, Any]] | None = None,
     force: bool = False,
+    sops: str | None = None,
 ) -> dict[str, Any]:
     """Run the body every stage flow shares: config, store, :func:`run_stage`, a warning.
 
     ``body(store, config, run_id)`` runs the stage's task; ``extra(config)`` gives the
-    stage's own inputs for the fingerprint.
+    stage's own inputs for the fingerprint; ``sops`` replaces the configured SOP folder.
     """
-    config = load_config(config_path)
+    config = stage_config(config_path, sops=sops)
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
         summary = run_stage(
@@ -167,13 +175,14 @@ def reuse_current(
     config_path: str | None,
     db_path: str | None,
     extra: Callable[[Config], dict[str, Any]] | None = None,
+    sops: str | None = None,
 ) -> dict[str, Any] | None:
     """Record a stage whose output is current as ``unchanged``, without starting its flow.
 
     Returns the run summary, or ``None`` when the stage must run (then call its flow).
     Saves the cost of a Prefect subflow on a night with nothing new.
     """
-    config = load_config(config_path)
+    config = stage_config(config_path, sops=sops)
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
         inputs = extra(config) if extra else None

@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config import FORMATS, Config, hash_key_from_env, load_config
-from pipeline.errors import CxminerError
+from pipeline.errors import CxminerError, SopError
 from pipeline.ingest import list_inputs
 from pipeline.labels import LABEL_FORMATS
 from pipeline.run_summary import print_ingest_summary, print_intents_summary, print_run_summary
@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATH",
         help="files or folders to ingest instead of the configured landing folder",
+    )
+    run.add_argument(
+        "--sops",
+        metavar="DIR",
+        help="documented SOP folder (playbook YAML) instead of `sops` in config",
     )
     _ingest_options(run)
     run.set_defaults(handler=_cmd_run)
@@ -325,6 +330,8 @@ def _config_arg(config: Config) -> str | None:
 
 
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
+    if args.sops and not Path(args.sops).exists():
+        raise SopError(f"{args.sops}: SOP folder not found; pass a folder of playbook YAML files")
     _precheck_ingest(config, args.input)
     _prepare_prefect(verbose=args.verbose)
     from flows.nightly import nightly_flow
@@ -334,6 +341,7 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
         db_path=args.db,
         inputs=args.input,
         fmt=args.format,
+        sops=args.sops,
         force=args.force,
     )
     print_run_summary(result)

@@ -54,6 +54,7 @@ def test_ingest_with_fail_on_quarantine_and_explicit_db(workdir, capsys):
     [
         (["status"], "no database yet"),
         (["status", "--config", "missing.yaml"], "config file not found"),
+        (["run", "--input", "landing", "--sops", "no/such/folder"], "SOP folder not found"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_1(workdir, capsys, argv, message):

@@ -115,3 +115,12 @@ def test_reuse_current_records_an_unchanged_stage_and_declines_a_stale_one(db_pa
     assert (reused["mode"], reused["reused"]) == ("unchanged", first["run_id"])
     with open_store(db_path, read_only=True) as store:
         assert store.count("runs") == 2
+
+
+def test_stage_config_replaces_the_sop_folder_only_when_given(tmp_path):
+    from flows.stages import stage_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text("sops: documented\n")
+    assert stage_config(str(config)).sops == tmp_path / "documented"
+    assert stage_config(str(config), sops=str(tmp_path / "other")).sops == tmp_path / "other"
