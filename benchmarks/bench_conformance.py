@@ -27,6 +27,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline import schema  # noqa: E402
 from pipeline.conformance import check_conformance  # noqa: E402
 from pipeline.sop import Sop, Step  # noqa: E402
 
@@ -116,18 +117,7 @@ def make_log(
             ts=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
             workflow_id=pl.col("sop_id"),
         )
-        .select(
-            "conversation_id",
-            "seq",
-            "turn_idx",
-            "step_id",
-            "source",
-            "confidence",
-            "ts",
-            "sop_id",
-            "workflow_id",
-            "is_repeat",
-        )
+        .select(schema.batch_columns(schema.STEP_EVENTS))
     )
     if shuffle:  # no help from a log sorted by conversation and seq
         events = events.sample(fraction=1.0, shuffle=True, seed=seed)

@@ -92,12 +92,12 @@ def reusable_run(store: Store, stage: str, fingerprint: str) -> str | None:
 def run_stage(
     store: Store,
     stage: str,
-    compute: Callable[[str], dict[str, Any]],
+    compute: Callable[[str], dict[str, Any]] | None,
     *,
     config: Config,
     extra: dict[str, Any] | None = None,
     force: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Run one stage (or reuse its current output); record the run; return its summary.
 
     Parameters
@@ -108,7 +108,7 @@ def run_stage(
         A key of :data:`STAGES`; also the ``flow`` name in ``runs``.
     compute
         Called with the new run id when the stage must run; returns the summary (its
-        numbers become the run's row counts).
+        numbers become the run's row counts). ``None``: only record a reuse.
     config
         The run's configuration (its hash is part of the fingerprint).
     extra
@@ -118,12 +118,15 @@ def run_stage(
 
     Returns
     -------
-    dict
+    dict or None
         ``run_id`` plus the summary; ``mode: unchanged`` and ``reused`` (the run whose
-        output stands) when nothing was recomputed.
+        output stands) when nothing was recomputed; ``None`` (nothing recorded) when the
+        stage must run and ``compute`` is ``None``.
     """
     fingerprint = stage_fingerprint(store, stage, config=config, extra=extra)
     reused = None if force else reusable_run(store, stage, fingerprint)
+    if reused is None and compute is None:
+        return None
     inputs = [{"fingerprint": fingerprint, **(extra or {})}]
     with recorded_run(store, flow=stage, config=config, inputs=inputs) as run_id:
         summary = {"mode": "unchanged", "reused": reused} if reused else compute(run_id)
@@ -186,12 +189,5 @@ def reuse_current(
     db = Path(db_path) if db_path else config.database
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
         inputs = extra(config) if extra else None
-        if reusable_run(store, stage, stage_fingerprint(store, stage, config=config,
-                                                        extra=inputs)) is None:  # fmt: skip
-            return None
-        summary = run_stage(store, stage, _must_not_run, config=config, extra=inputs)
-    return {"database": str(db), **summary}
-
-
-def _must_not_run(run_id: str) -> dict[str, Any]:
-    raise RuntimeError(f"run {run_id}: a stage found current was computed again")
+        summary = run_stage(store, stage, None, config=config, extra=inputs)
+    return None if summary is None else {"database": str(db), **summary}

@@ -20,13 +20,13 @@ from pipeline import schema
 from pipeline.change_points import find_conformance_changes
 from pipeline.config import Config
 from pipeline.conformance import check_conformance
+from pipeline.discover import not_steps
 from pipeline.drift import find_drift
 from pipeline.drift_mix import find_mix_drift, find_variant_mix_drift
 from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.errors import StoreError
 from pipeline.exception_clusters import find_exception_clusters
 from pipeline.outcomes import derive_outcomes
-from pipeline.process import not_steps
 from pipeline.readiness import score_readiness
 from pipeline.readiness_inputs import readiness_inputs
 from pipeline.sop import Sop, parse_sop

@@ -213,7 +213,7 @@ def check_conformance(
         skipped).
     ignore
         Step ids that are no workflow step (``other``; add the generic greeting and
-        closing types of :func:`pipeline.process.not_steps`).
+        closing types of :func:`pipeline.discover.not_steps`).
     undocumented_weight
         Weight of an undocumented step in the fitness (``w``).
     case_col, activity_col, order_col

@@ -97,6 +97,21 @@ def _first_occurrences(frame: pl.DataFrame, *, intent_col: str, activity_col: st
 
 
 # ---- variants --------------------------------------------------------------------------
+def not_steps(step_types: pl.DataFrame, sops: Sequence[Sop] = ()) -> list[str]:
+    """Step ids that are no workflow step: ``other`` and generic greetings/closings.
+
+    A conversation-management type has source ``sop`` but no SOP step behind it:
+    ``sop_steps`` empty where the frame has that column (a step shared by several SOPs
+    lists them all), else no step of ``sops`` has its id.
+    """
+    generic = pl.col("source") == "sop"
+    if "sop_steps" in step_types.columns:
+        generic &= pl.col("sop_steps").list.len() == 0
+    else:
+        generic &= ~pl.col("step_id").is_in([step.id for sop in sops for step in sop.steps])
+    return sorted({"other", *step_types.filter(generic)["step_id"].to_list()})
+
+
 def variant_id(steps: Iterable[str]) -> str:
     """Return the stable id of a trace variant: 12 hex digits of sha1 of its steps.
 

@@ -103,10 +103,9 @@ def make_embedder(config: EmbedConfig) -> Embedder:
         model = _load_sentence_transformer(source.path)
         return TorchEmbedder(model, model_id=source.model_id, batch_size=config.batch_size)
     export = ensure_onnx_export(source, cache_dir=config.cache_dir)
-    if config.backend == "onnx-int8":
-        model_file, model_id = ensure_int8(export), source.model_id + INT8_SUFFIX
-    else:
-        model_file, model_id = export.folder / MODEL_FILE, source.model_id
+    model_id = _backend_model_id(source.model_id, config.backend)
+    int8 = config.backend == "onnx-int8"
+    model_file = ensure_int8(export) if int8 else export.folder / MODEL_FILE
     return OnnxEmbedder(
         export,
         model_file=model_file,
@@ -545,5 +544,9 @@ def embedder_model_id(config: EmbedConfig) -> str:
     ModelError
         As :func:`resolve_model`.
     """
-    model_id = resolve_model(config.model).model_id
-    return model_id + INT8_SUFFIX if config.backend == "onnx-int8" else model_id
+    return _backend_model_id(resolve_model(config.model).model_id, config.backend)
+
+
+def _backend_model_id(model_id: str, backend: str) -> str:
+    """Return the cache's model id: int8 vectors differ from fp32 ones, so cache them apart."""
+    return model_id + INT8_SUFFIX if backend == "onnx-int8" else model_id

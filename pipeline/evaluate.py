@@ -435,10 +435,13 @@ def _score_readiness(
     majority: dict[str, str] = {}
     for (group, intent), _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1])):
         majority.setdefault(group, intent)
-    rows = rows.with_columns(pl.col(key).cast(pl.String).alias("_key")).sort(
-        *(["rank"] if rows["rank"].is_not_null().all() else []), "score",
-        descending=[False, True] if rows["rank"].is_not_null().all() else True, nulls_last=True,
-    )  # fmt: skip
+    # best first: by rank where every row has one (older tables: by score)
+    best_first = (
+        (pl.col("rank"), -pl.col("score"))
+        if rows["rank"].is_not_null().all()
+        else (-pl.col("score"),)
+    )
+    rows = rows.with_columns(_key=pl.col(key).cast(pl.String)).sort(*best_first, nulls_last=True)
     found_order: list[str] = []
     found_tier: dict[str, Any] = {}
     for group, tier in rows.select("_key", "tier").iter_rows():

@@ -223,7 +223,7 @@ def find_exception_clusters(
     embedder
         Encodes the distinct deviating texts, in one call.
     not_steps
-        Step ids that are no workflow step (:func:`pipeline.process.not_steps`);
+        Step ids that are no workflow step (:func:`pipeline.discover.not_steps`);
         ``other`` among them still counts as deviating.
     min_cluster_size
         The smallest group of turns HDBSCAN may form (``min_cluster_floor``); None keeps

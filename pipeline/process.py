@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config
-from pipeline.discover import discover_process, draft_sop
+from pipeline.discover import discover_process, draft_sop, not_steps
 from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.errors import SopError, StoreError
 from pipeline.sop import Sop, load_sops, sop_to_yaml
@@ -112,16 +112,6 @@ def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:
             "path": pl.String,
         },
     )
-
-
-def not_steps(step_types: pl.DataFrame) -> list[str]:
-    """Step ids that are no workflow step: ``other`` and generic greetings/closings.
-
-    A generic conversation-management type has source ``sop`` but no SOP step behind
-    it (``sop_steps`` empty; a step shared by several SOPs lists them all).
-    """
-    generic = step_types.filter((pl.col("source") == "sop") & (pl.col("sop_steps").list.len() == 0))
-    return sorted({"other", *generic["step_id"].to_list()})
 
 
 def read_candidate(db_path: Path, workflow: str) -> Sop:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.config import ReadinessConfig
-from pipeline.discover import draft_sop, variant_id, variant_of_case
+from pipeline.discover import draft_sop, not_steps, variant_id, variant_of_case
 from pipeline.errors import SchemaError, SopError
 from pipeline.sop import Sop, sop_to_yaml
 
@@ -138,7 +138,7 @@ def readiness_inputs(
         "drift_findings",
     )
     _require(step_types, ("step_id", "label", "source"), "step_types")
-    ignore = _not_steps(step_types, sops)
+    ignore = not_steps(step_types, sops)
     events = step_events.filter(~pl.col("is_repeat"))
     steps = events.filter(~pl.col("step_id").is_in(ignore) & pl.col("workflow_id").is_not_null())
     bound = pl.DataFrame(
@@ -212,21 +212,6 @@ def readiness_inputs(
         )
     )
     return ReadinessInputs(conversations=conversations_out, workflows=workflows)
-
-
-def _not_steps(step_types: pl.DataFrame, sops: Sequence[Sop]) -> list[str]:
-    """Step ids that are no workflow step: ``other``, greetings, closings.
-
-    With ``sop_steps`` (the steps stage's own frame), a ``sop`` type standing for no SOP
-    step (:func:`pipeline.process.not_steps`); without it (the stored table), a ``sop``
-    type that no SOP names.
-    """
-    generic = pl.col("source") == "sop"
-    if "sop_steps" in step_types.columns:
-        generic &= pl.col("sop_steps").list.len() == 0
-    else:
-        generic &= ~pl.col("step_id").is_in([step.id for s in sops for step in s.steps])
-    return sorted({OTHER, *step_types.filter(generic)["step_id"].to_list()})
 
 
 def _stability(drift_findings: pl.DataFrame, kinds: Collection[str]) -> pl.DataFrame:

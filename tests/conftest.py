@@ -63,3 +63,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "shared_data" in item.keywords:
             item.add_marker(skip)
+
+
+def ingest_star_excerpt(db_path: Path) -> None:
+    """Load the STAR excerpt fixture into a database, as the ingest stage would."""
+    from pipeline.config import IngestConfig
+    from pipeline.ingest import read_source
+    from pipeline.store import open_store
+
+    with open_store(db_path) as store:
+        for batch in read_source(
+            FIXTURES / "star_excerpt.jsonl",
+            source_id="star",
+            fmt="star",
+            config=IngestConfig(),
+            hash_key=HASH_KEY,
+        ):
+            store.write_conversations(
+                conversations=batch.conversations,
+                turns=batch.turns,
+                redactions=batch.redactions,
+                run_id="r-ingest",
+            )

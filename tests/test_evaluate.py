@@ -1,33 +1,14 @@
 import json
 
 import pytest
-from conftest import FIXTURES, HASH_KEY
+from conftest import FIXTURES, ingest_star_excerpt
 
-from pipeline.config import IngestConfig
 from pipeline.errors import LabelsError
 from pipeline.evaluate import evaluate
-from pipeline.ingest import read_source
 from pipeline.labels import star_labels, write_labels
 from pipeline.store import open_store
 
 SECTIONS = ("intents", "steps", "process", "drift", "readiness")
-
-
-def ingest_star_excerpt(db_path):
-    with open_store(db_path) as store:
-        for batch in read_source(
-            FIXTURES / "star_excerpt.jsonl",
-            source_id="star",
-            fmt="star",
-            config=IngestConfig(),
-            hash_key=HASH_KEY,
-        ):
-            store.write_conversations(
-                conversations=batch.conversations,
-                turns=batch.turns,
-                redactions=batch.redactions,
-                run_id="r-ingest",
-            )
 
 
 def write_truth(folder):

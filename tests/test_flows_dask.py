@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import FIXTURES, HASH_KEY
+from conftest import HASH_KEY, ingest_star_excerpt
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows.embed as flows_embed
@@ -305,20 +305,7 @@ def dask_cluster():
 
 def ingested_db(folder: Path, name: str, **flows: object) -> tuple[Path, Path]:
     db, config = folder / f"{name}.duckdb", folder / f"{name}.yaml"
-    with open_store(db) as store:
-        for batch in read_source(
-            FIXTURES / "star_excerpt.jsonl",
-            source_id="star",
-            fmt="star",
-            config=IngestConfig(),
-            hash_key=HASH_KEY,
-        ):
-            store.write_conversations(
-                conversations=batch.conversations,
-                turns=batch.turns,
-                redactions=batch.redactions,
-                run_id="r-ingest",
-            )
+    ingest_star_excerpt(db)
     config.write_text(
         f"database: {db}\nembed:\n  cache_dir: {EXPORT_CACHE}\n"
         "flows:\n  embed_chunk: 16\n" + "".join(f"  {k}: {v}\n" for k, v in flows.items())
