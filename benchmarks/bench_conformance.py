@@ -36,10 +36,10 @@ VARIANTS_PER_SOP = 900
 UNDOCUMENTED = [f"extra_{i}" for i in range(20)]
 
 
-def make_sops() -> dict[str, Sop]:
+def make_sops(n_steps: int = N_STEPS) -> dict[str, Sop]:
     sops = {}
     for s in range(N_SOPS):
-        ids = [f"w{s}_step{i}" for i in range(N_STEPS)]
+        ids = [f"w{s}_step{i}" for i in range(n_steps)]
         steps = []
         for i, step_id in enumerate(ids):
             steps.append(
@@ -98,10 +98,11 @@ def make_variants(sops: dict[str, Sop], rng: np.random.Generator) -> pl.DataFram
 
 
 def make_log(
-    n: int, seed: int, *, shuffle: bool = False
+    n: int, seed: int, *, shuffle: bool = False, n_steps: int = N_STEPS, timed: bool = False
 ) -> tuple[dict[str, Sop], pl.DataFrame, pl.DataFrame]:
+    """SOPs, ``step_events`` (``ts`` null unless ``timed``) and conversation metadata."""
     rng = np.random.default_rng(seed)
-    sops = make_sops()
+    sops = make_sops(n_steps)
     variants = make_variants(sops, rng)
     n_variants = variants["variant"].n_unique()
     weights = 1.0 / np.arange(1, n_variants + 1) ** 1.1
@@ -119,6 +120,20 @@ def make_log(
         )
         .select(schema.batch_columns(schema.STEP_EVENTS))
     )
+    if timed:  # a turn every 20-60 s from a start spread over 90 days
+        start = pl.Series(rng.integers(0, 90 * 86_400, size=n)).alias("_start")
+        events = (
+            events.join(cases.select("conversation_id", _start=start), on="conversation_id")
+            .with_columns(
+                ts=(
+                    pl.datetime(2026, 1, 1, time_zone="UTC")
+                    + pl.duration(
+                        seconds=pl.col("_start") + pl.col("seq") * 40 + pl.col("seq") % 7 * 3
+                    )
+                ).cast(pl.Datetime("us", "UTC"))
+            )
+            .drop("_start")
+        )
     if shuffle:  # no help from a log sorted by conversation and seq
         events = events.sample(fraction=1.0, shuffle=True, seed=seed)
     else:  # as the store reads it: order by conversation_id, seq

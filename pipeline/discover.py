@@ -39,7 +39,7 @@ _INVALID_ID = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 # ---- the event log ---------------------------------------------------------------------
 def _ordered(
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
     *,
     case_col: str,
     activity_col: str,
@@ -52,15 +52,21 @@ def _ordered(
     Adds ``_case`` (an integer code per (intent, case), cheaper to group and join on
     than the id), ``_pos`` (0-based position in the case) and ``_len`` (events in the
     case). Rows without a step are dropped. The input is not modified.
+
+    A log already ordered by case and order, with one intent per case (as the store
+    reads ``step_events``), is not sorted again: its cases come in case order rather
+    than grouped by intent, which no result depends on (every table is aggregated and
+    sorted), and a sort of ten million rows costs seconds and a copy of the log.
     """
     needed = [intent_col, case_col, order_col, activity_col] + ([ts_col] if ts_col else [])
-    missing = [c for c in needed if c not in events.columns]
+    columns = events.collect_schema().names()
+    missing = [c for c in needed if c not in columns]
     if missing:
         raise SchemaError(
             f"event log: expected columns {', '.join(needed)}, missing {', '.join(missing)}; "
             "pass the column names as case_col, activity_col, intent_col, order_col, ts_col"
         )
-    return (
+    frame = (
         events.lazy()
         .select(
             pl.col(intent_col),
@@ -70,30 +76,91 @@ def _ordered(
             *([pl.col(ts_col)] if ts_col else []),
         )
         .filter(pl.col(activity_col).is_not_null())
-        .sort([intent_col, case_col, order_col], nulls_last=True, maintain_order=True)
-        .with_columns(
-            _case=(
-                pl.col(case_col).ne_missing(pl.col(case_col).shift())
-                | pl.col(intent_col).ne_missing(pl.col(intent_col).shift())
-            ).cum_sum()
-        )
-        .with_columns(_pos=pl.int_range(pl.len()).over("_case"), _len=pl.len().over("_case"))
         .collect()
     )
+    if not _in_case_order(frame, case_col=case_col, order_col=order_col, intent_col=intent_col):
+        frame = frame.sort([intent_col, case_col, order_col], nulls_last=True, maintain_order=True)
+    return frame.with_columns(
+        _case=(
+            pl.col(case_col).ne_missing(pl.col(case_col).shift())
+            | pl.col(intent_col).ne_missing(pl.col(intent_col).shift())
+        ).cum_sum()
+    ).with_columns(_positions())
+
+
+def _in_case_order(frame: pl.DataFrame, *, case_col: str, order_col: str, intent_col: str) -> bool:
+    """Whether ``frame`` is sorted by case, then strictly by order, with one intent per case."""
+    case, order, intent = pl.col(case_col), pl.col(order_col), pl.col(intent_col)
+    same = case == case.shift()
+    ordered = (case > case.shift()) | (same & (order > order.shift()))
+    mixed = same & intent.ne_missing(intent.shift())
+    check = frame.select(
+        nulls=case.is_null().any() | order.is_null().any(),
+        ordered=ordered.slice(1).all(),
+        mixed=mixed.any(),
+    ).row(0, named=True)
+    return not check["nulls"] and bool(check["ordered"]) and not check["mixed"]
+
+
+def _positions() -> list[pl.Expr]:
+    """``_pos`` and ``_len`` of a frame sorted by ``_case``, from row numbers alone.
+
+    A window over a million cases would build a hash table; the rows of a case are
+    contiguous, so its first and last row numbers give both in one streaming pass.
+    """
+    row = pl.int_range(pl.len(), dtype=pl.Int32)  # 2**31 events: past any log in memory
+    first = pl.when(pl.col("_case").ne_missing(pl.col("_case").shift())).then(row).forward_fill()
+    last = pl.when(pl.col("_case").ne_missing(pl.col("_case").shift(-1))).then(row).backward_fill()
+    return [(row - first).alias("_pos"), (last - first + 1).alias("_len")]
 
 
 def _first_occurrences(frame: pl.DataFrame, *, intent_col: str, activity_col: str) -> pl.DataFrame:
     """Return one row per (case, step): ``_first`` position and its normalised value.
 
-    ``_norm`` is ``_first / (_len - 1)`` in 0..1 (0 for a single-event case).
+    ``_norm`` is ``_first / (_len - 1)`` in 0..1 (0 for a single-event case). ``_w`` is
+    the number of cases the row stands for: the frame's ``_w`` (see :func:`_by_variant`),
+    else 1.
     """
+    weight = pl.col("_w").first() if "_w" in frame.columns else pl.lit(1, dtype=pl.Int64)
     return frame.group_by("_case", activity_col).agg(
         pl.col(intent_col).first(),
         _first=pl.col("_pos").min(),
         _norm=pl.when(pl.col("_len").first() > 1)
         .then(pl.col("_pos").min() / (pl.col("_len").first() - 1))
         .otherwise(0.0),
+        _w=weight,
     )
+
+
+def _by_variant(frame: pl.DataFrame, *, intent_col: str, activity_col: str) -> pl.DataFrame:
+    """Keep one case per distinct trace of each intent, weighted by its number of cases.
+
+    Takes and returns an :func:`_ordered` frame; the result adds ``_w`` (cases with the
+    same intent and step sequence as the kept one). Counts over cases become sums of
+    ``_w`` over a frame as small as the variants: what makes discovery scale with the
+    variety of the log, not its length.
+    """
+    cases = frame.group_by("_case").agg(
+        pl.col(intent_col).first(), _key=pl.col(activity_col).str.join(SEP)
+    )
+    kept = cases.group_by(intent_col, "_key").agg(
+        _case=pl.col("_case").min(), _w=pl.len().cast(pl.Int64)
+    )
+    return frame.join(kept.select("_case", "_w"), on="_case", maintain_order="left")
+
+
+def _weighted_median(value: str, weight: str) -> pl.Expr:
+    """Return the median of ``value``, each row counted ``weight`` times (an aggregation).
+
+    Equals the plain median of the expanded values: the middle one, or the mean of the
+    two middle ones when the total weight is even.
+    """
+    ordered = pl.col(value).sort_by(value)
+    cum = pl.col(weight).sort_by(value).cum_sum()
+    total = pl.col(weight).sum()
+    low = ordered.filter(cum > (total - 1) // 2).first()
+    high = ordered.filter(cum > total // 2).first()
+    return (low + high) / 2
 
 
 # ---- variants --------------------------------------------------------------------------
@@ -126,21 +193,14 @@ def _hash_key(key: str) -> str:
 
 
 def _traces(
-    events: pl.DataFrame, *, case_col: str, activity_col: str, intent_col: str, order_col: str
+    frame: pl.DataFrame, *, case_col: str, activity_col: str, intent_col: str
 ) -> pl.DataFrame:
-    """Return one row per case: intent, case, ``sequence`` (steps in order) and ``variant_id``."""
-    frame = _ordered(
-        events,
-        case_col=case_col,
-        activity_col=activity_col,
-        intent_col=intent_col,
-        order_col=order_col,
-    )
-    if frame[activity_col].str.contains(SEP, literal=True).any():
-        raise SchemaError(
-            f"event log: column {activity_col} holds a step id with the control character "
-            "\\x1f, which variant ids use as a separator; remove it from step ids"
-        )
+    """Return one row per case of an :func:`_ordered` frame, with its variant.
+
+    Columns: intent, case, ``sequence`` (steps in order), ``_key`` (the steps joined)
+    and ``variant_id``.
+    """
+    _check_separator(frame, activity_col)
     traces = frame.group_by("_case", maintain_order=True).agg(
         pl.col(intent_col).first(),
         pl.col(case_col).first(),
@@ -178,14 +238,11 @@ def variant_of_case(
     polars.DataFrame
         ``case_col, intent_col, variant_id``, one row per case, sorted by intent and case.
     """
-    traces = _traces(
-        events,
-        case_col=case_col,
-        activity_col=activity_col,
-        intent_col=intent_col,
-        order_col=order_col,
+    roles = {"case_col": case_col, "activity_col": activity_col, "intent_col": intent_col}
+    traces = _traces(_ordered(events, order_col=order_col, **roles), **roles)
+    return traces.select(case_col, intent_col, "variant_id").sort(
+        intent_col, case_col, nulls_last=True, maintain_order=True
     )
-    return traces.select(case_col, intent_col, "variant_id")
 
 
 def discover_variants(
@@ -214,13 +271,12 @@ def discover_variants(
         intent's cases), rank`` (1 = most frequent; ties ordered by sequence), sorted
         by intent and rank.
     """
-    traces = _traces(
-        events,
-        case_col=case_col,
-        activity_col=activity_col,
-        intent_col=intent_col,
-        order_col=order_col,
-    )
+    roles = {"case_col": case_col, "activity_col": activity_col, "intent_col": intent_col}
+    return _variants(_ordered(events, order_col=order_col, **roles), **roles)
+
+
+def _variants(frame: pl.DataFrame, *, case_col: str, activity_col: str, intent_col: str):
+    traces = _traces(frame, case_col=case_col, activity_col=activity_col, intent_col=intent_col)
     # The joined key orders like the step list: SEP sorts before every printable character.
     return (
         traces.group_by(intent_col, "_key")
@@ -232,11 +288,24 @@ def discover_variants(
     )
 
 
+def _check_separator(frame: pl.DataFrame, activity_col: str) -> None:
+    if frame[activity_col].str.contains(SEP, literal=True).any():
+        raise SchemaError(
+            f"event log: column {activity_col} holds a step id with the control character "
+            "\\x1f, which variant ids use as a separator; remove it from step ids"
+        )
+
+
 # ---- directly-follows graph ------------------------------------------------------------
-def _edges(frame: pl.DataFrame, *, intent_col: str, activity_col: str, ts_col: str | None):
+def _edges(
+    frame: pl.DataFrame, *, intent_col: str, ts_col: str | None, start: int, end: int
+) -> pl.LazyFrame:
     """Return every directly-follows transition of the ordered frame, markers included.
 
-    Columns ``intent_col, src, dst, gap`` (seconds; null for marker edges or missing ts).
+    Steps are the frame's integer ``_step`` codes (``start`` and ``end`` code the
+    markers): grouping ten million transitions by two strings would cost gigabytes.
+    Lazy, so that the graph's group-by never holds all transitions at once. Columns
+    ``intent_col, src, dst, gap`` (seconds; null for marker edges or missing ts), ``_w``.
     """
     same_case = pl.col("_case").shift(-1).eq_missing(pl.col("_case"))
     if ts_col:
@@ -244,27 +313,48 @@ def _edges(frame: pl.DataFrame, *, intent_col: str, activity_col: str, ts_col: s
         gap = pl.when(same_case).then(gap.dt.total_seconds(fractional=True))
     else:
         gap = pl.lit(None, dtype=pl.Float64)
-    inner = frame.select(
+    weight = pl.col("_w") if "_w" in frame.columns else pl.lit(1, dtype=pl.Int64)
+    code = pl.col("_step")
+    inner = frame.lazy().select(
         pl.col(intent_col),
-        src=pl.col(activity_col),
-        dst=pl.when(same_case).then(pl.col(activity_col).shift(-1)).otherwise(pl.lit(END)),
+        src=code,
+        dst=pl.when(same_case).then(code.shift(-1)).otherwise(pl.lit(end, dtype=pl.UInt32)),
         gap=gap.cast(pl.Float64),
+        _w=weight,
     )
-    starts = frame.filter(pl.col("_pos") == 0).select(
-        pl.col(intent_col),
-        src=pl.lit(START, dtype=pl.String),
-        dst=pl.col(activity_col),
-        gap=pl.lit(None, dtype=pl.Float64),
+    starts = (
+        frame.lazy()
+        .filter(pl.col("_pos") == 0)
+        .select(
+            pl.col(intent_col),
+            src=pl.lit(start, dtype=pl.UInt32),
+            dst=code,
+            gap=pl.lit(None, dtype=pl.Float64),
+            _w=weight,
+        )
     )
     return pl.concat([starts, inner])
 
 
 def _dfg(frame: pl.DataFrame, *, intent_col: str, activity_col: str, ts_col: str | None):
+    """Edge counts (``_w``-weighted on a :func:`_by_variant` frame, which has no gaps)."""
+    if ts_col and "_w" in frame.columns:
+        raise ValueError("gaps need every case: build the graph from the full frame")
+    names = pl.concat(
+        [pl.Series([START, END], dtype=pl.String), frame[activity_col].unique().sort()]
+    ).unique(maintain_order=True)
+    codes = pl.int_range(names.len(), dtype=pl.UInt32, eager=True)
+    coded = frame.with_columns(
+        _step=pl.col(activity_col).replace_strict(names, codes, return_dtype=pl.UInt32)
+    )
+    back = {"old": codes, "new": names, "return_dtype": pl.String}
     return (
-        _edges(frame, intent_col=intent_col, activity_col=activity_col, ts_col=ts_col)
+        _edges(coded, intent_col=intent_col, ts_col=ts_col, start=0, end=1)
         .group_by(intent_col, "src", "dst")
-        .agg(n=pl.len().cast(pl.Int64), median_gap_s=pl.col("gap").median())
+        .agg(n=pl.col("_w").sum().cast(pl.Int64), median_gap_s=pl.col("gap").median())
+        .collect()
         .with_columns(share=pl.col("n") / pl.col("n").sum().over(intent_col, "src"))
+        .with_columns(pl.col("src").replace_strict(**back), pl.col("dst").replace_strict(**back))
     )
 
 
@@ -306,6 +396,10 @@ def discover_dfg(
         order_col=order_col,
         ts_col=ts_col,
     )
+    return _dfg_table(frame, intent_col=intent_col, activity_col=activity_col, ts_col=ts_col)
+
+
+def _dfg_table(frame: pl.DataFrame, *, intent_col: str, activity_col: str, ts_col: str | None):
     return (
         _dfg(frame, intent_col=intent_col, activity_col=activity_col, ts_col=ts_col)
         .sort([intent_col, "n", "src", "dst"], descending=[False, True, False, False])
@@ -317,13 +411,16 @@ def discover_dfg(
 def _precedence(firsts: pl.DataFrame, *, intent_col: str, activity_col: str) -> pl.DataFrame:
     # A self-join of first occurrences per case: O(sum over cases of distinct steps^2);
     # keeping a < b halves it, and both directions come from the same counts.
-    left = firsts.lazy().select("_case", intent_col, a=activity_col, _pa="_first")
+    left = firsts.lazy().select("_case", intent_col, "_w", a=activity_col, _pa="_first")
     right = firsts.lazy().select("_case", b=activity_col, _pb="_first")
     pairs = (
         left.join(right, on="_case")
         .filter(pl.col("a") < pl.col("b"))
         .group_by(intent_col, "a", "b")
-        .agg(n_both=pl.len().cast(pl.Int64), _ab=(pl.col("_pa") < pl.col("_pb")).sum())
+        .agg(
+            n_both=pl.col("_w").sum().cast(pl.Int64),
+            _ab=pl.col("_w").filter(pl.col("_pa") < pl.col("_pb")).sum().cast(pl.Int64),
+        )
         .collect()
     )
     both = pl.col("n_both")
@@ -464,17 +561,40 @@ def discover_candidate_sop(
         intent_col=intent_col,
         order_col=order_col,
     )
+    return _candidate(
+        frame,
+        mandatory_support=mandatory_support,
+        rare_support=rare_support,
+        precedence_share=precedence_share,
+        branch_share=branch_share,
+        intent_col=intent_col,
+        activity_col=activity_col,
+    )
+
+
+def _candidate(
+    frame: pl.DataFrame,
+    *,
+    mandatory_support: float,
+    rare_support: float,
+    precedence_share: float,
+    branch_share: float,
+    intent_col: str,
+    activity_col: str,
+) -> pl.DataFrame:
     key = [intent_col, "step"]
+    frame = _by_variant(frame, intent_col=intent_col, activity_col=activity_col)
     firsts = _first_occurrences(frame, intent_col=intent_col, activity_col=activity_col)
     # The case count comes through a window, not a join: polars divides by a broadcast
     # (scalar) column as a multiplication by its reciprocal, so 7 / 10 would give
     # 0.7000000000000001 and a support exactly at a bound could land on the wrong side.
+    case_weight = pl.col("_w").filter(pl.col("_case").is_first_distinct())
     steps = (
-        firsts.with_columns(_cases=pl.col("_case").n_unique().over(intent_col))
+        firsts.with_columns(_cases=case_weight.sum().over(intent_col))
         .group_by(intent_col, activity_col)
         .agg(
-            n_conversations=pl.len().cast(pl.Int64),
-            position=pl.col("_norm").median(),
+            n_conversations=pl.col("_w").sum().cast(pl.Int64),
+            position=_weighted_median("_norm", "_w"),
             _cases=pl.col("_cases").first(),
         )
         .rename({activity_col: "step"})
@@ -684,18 +804,38 @@ def discover_process(
         ``variants``, ``dfg_edges`` and ``candidate_sops`` frames keyed by ``workflow_id``
         (a documented SOP's id, or an intent id where no SOP applies).
     """
-    events = step_events.filter(~pl.col("is_repeat"))
-    roles = {"intent_col": "workflow_id"}
-    steps_only = events.filter(~pl.col("step_id").is_in(list(not_steps)))
-    return {
-        "variants": discover_variants(events, **roles),
-        "dfg_edges": discover_dfg(events, **roles),
-        "candidate_sops": discover_candidate_sop(
-            steps_only,
-            mandatory_support=config.mandatory_support,
-            rare_support=config.rare_support,
-            precedence_share=config.precedence_share,
-            branch_share=config.branch_share,
-            **roles,
-        ),
-    }
+    roles = {"intent_col": "workflow_id", "activity_col": "step_id"}
+    _check_shares(
+        mandatory_support=config.mandatory_support,
+        rare_support=config.rare_support,
+        precedence_share=config.precedence_share,
+        branch_share=config.branch_share,
+    )
+    # One sort of the log serves all three tables; the candidate SOP's frame drops the
+    # non-steps and renumbers positions (the order holds, so no second sort).
+    frame = _ordered(
+        step_events.lazy().filter(~pl.col("is_repeat")),
+        case_col="conversation_id",
+        order_col="seq",
+        ts_col="ts",
+        **roles,
+    )
+    variants = _variants(frame, case_col="conversation_id", **roles)
+    dfg_edges = _dfg_table(frame, ts_col="ts", **roles)
+    steps_only = (
+        frame.lazy()
+        .filter(~pl.col("step_id").is_in(list(not_steps)))
+        .select("workflow_id", "step_id", "_case")
+        .with_columns(_positions())
+        .collect()
+    )
+    del frame  # a large log's frame is the biggest thing held here
+    candidate_sops = _candidate(
+        steps_only,
+        mandatory_support=config.mandatory_support,
+        rare_support=config.rare_support,
+        precedence_share=config.precedence_share,
+        branch_share=config.branch_share,
+        **roles,
+    )
+    return {"variants": variants, "dfg_edges": dfg_edges, "candidate_sops": candidate_sops}

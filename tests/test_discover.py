@@ -5,10 +5,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from pipeline.config import DiscoverConfig
 from pipeline.discover import (
     SEP,
     discover_candidate_sop,
     discover_dfg,
+    discover_process,
     discover_variants,
     draft_sop,
     precedence,
@@ -310,6 +312,63 @@ def test_candidate_sop_exact():
         schema_overrides={"after": pl.List(pl.String), "branches": pl.List(pl.String)},
     )
     assert_frame_equal(candidate, expected)
+
+
+def test_position_is_the_median_over_cases_not_over_variants():
+    # check at .5 in two identical cases, at 0 in two different ones: the median over
+    # the four cases is (0 + .5) / 2, though two of the three variants put it at 0.
+    cases = [("a0", "x", ["go", "check", "end"]), ("a1", "x", ["go", "check", "end"]),
+             ("b", "x", ["check", "go", "end"]), ("c", "x", ["check", "end"])]  # fmt: skip
+    candidate = discover_candidate_sop(log(*cases))
+    assert dict(zip(candidate["step"], candidate["position"], strict=True)) == {
+        "check": 0.25, "go": 0.0, "end": 1.0}  # fmt: skip
+
+
+def test_repeating_every_case_only_scales_the_counts():
+    once = discover_candidate_sop(log(*REFUND), rare_support=0.2)
+    thrice = discover_candidate_sop(
+        log(*[(f"{case}-{k}", intent, steps) for case, intent, steps in REFUND for k in range(3)]),
+        rare_support=0.2,
+    )
+    assert_frame_equal(thrice, once.with_columns(pl.col("n_conversations") * 3))
+
+
+def test_discover_process_equals_the_tables_built_one_by_one():
+    events = log(*REFUND, ("d0", "refund", ["greet", "other", "verify", "other", "close"]))
+    events = events.rename({"intent_id": "workflow_id"}).with_columns(is_repeat=pl.col("seq") == 4)
+    config = DiscoverConfig(mandatory_support=0.6, rare_support=0.1)
+    tables = discover_process(events, config, not_steps=("other",))
+    kept = events.filter(~pl.col("is_repeat"))
+    roles = {"intent_col": "workflow_id"}
+    assert_frame_equal(tables["variants"], discover_variants(kept, **roles))
+    assert_frame_equal(tables["dfg_edges"], discover_dfg(kept, **roles))
+    assert_frame_equal(
+        tables["candidate_sops"],
+        discover_candidate_sop(
+            kept.filter(pl.col("step_id") != "other"),
+            mandatory_support=0.6,
+            rare_support=0.1,
+            precedence_share=config.precedence_share,
+            branch_share=config.branch_share,
+            **roles,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "discover",
+    [discover_variants, discover_dfg, discover_candidate_sop, precedence, variant_of_case],
+)
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_log_already_in_case_order_gives_the_same_tables(discover, mixed):
+    # In case order the log is not sorted again; a case with two intents (mixed) must
+    # still be split per intent as the sorted path does.
+    cases = [*REFUND, ("d0", "billing", ["greet", "charge", "close"])]
+    if mixed:
+        cases.append(("a0", "billing", ["charge"]))
+    reversed_log = log(*cases)
+    in_order = reversed_log.sort("conversation_id", "seq", "intent_id")
+    assert_frame_equal(discover(in_order), discover(reversed_log))
 
 
 def test_after_is_the_transitive_reduction_of_a_mandatory_chain():
