@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipeline.step_library import CLOSING, GREETING, StepLibrary
+from pipeline.step_library import CLOSING, GREETING, HOLD, StepLibrary
 from pipeline.step_scores import EXACT
 
 _TIE = 1e-6  # the context weight when the data give none: it only breaks exact ties
@@ -28,7 +28,13 @@ class Roles:
 
     emit: tuple[str, ...]  # per type: the step id its events carry
     shared: np.ndarray  # the role types, offered in every conversation
-    role: dict[int, str]  # shared type -> greeting / closing
+    role: dict[int, str]  # shared type -> greeting / closing / hold
+
+    def aside(self, library: StepLibrary) -> np.ndarray:
+        """Return the generic hold types: said anywhere, they keep the context like other."""
+        return np.array(
+            [t for t, r in self.role.items() if r == HOLD and library.generic[t]], dtype=np.int64
+        )
 
 
 def find_roles(library: StepLibrary, proto_vectors: np.ndarray, threshold: float) -> Roles:
@@ -245,7 +251,9 @@ def decode_steps(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each unit's type (or ``OTHER_CODE``/``ACTION_CODE``) and confidence.
 
-    In unguided conversations only action events are decided (through bindings).
+    In unguided conversations only action events are decided (through bindings). A turn
+    whose best type is a generic hold, at the threshold, is a hold: the SOP graph has no
+    place for it, so the path goes through it as through ``other``.
     """
     code = conversation_codes(units)
     anywhere: dict[str, list[int]] = defaultdict(list)  # an API call means one step anywhere
@@ -257,6 +265,7 @@ def decode_steps(
     actions = units["action_name"].to_list()
     is_action = units["is_action"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, np.diff(code) != 0, True])
+    aside = roles.aside(library)
     cases, first_scores, transitions = [], [], []
     for c, sop_id in enumerate(chosen):
         lo, hi = bounds[c], bounds[c + 1]
@@ -279,6 +288,15 @@ def decode_steps(
             else scores[rows[i], cand]
             for i in inside
         ])  # fmt: skip
+        best = sims.argmax(axis=1)
+        held = np.isin(cand[best], aside) & (sims.max(axis=1) >= threshold)
+        for j in np.flatnonzero(held):
+            state[inside[j]], confidence[inside[j]] = cand[best[j]], float(sims[j, best[j]])
+        path_types = ~np.isin(cand, aside)  # the path never enters a hold
+        inside = [i for i, h in zip(inside, held, strict=True) if not h]
+        cand, sims = cand[path_types], sims[~held][:, path_types]
+        if not inside:
+            continue
         matrix, ends = _transition_matrix(sop_id, cand, library, roles)
         cases.append((inside, cand, sims, matrix, ends))
         previous = len(cand)  # the start

@@ -19,8 +19,9 @@ import numpy as np
 
 from pipeline.sop import Sop
 
-GREETING, CLOSING = "greeting", "closing"
-#: Generic phrasings of the conversation-management steps (no data set's wording).
+GREETING, CLOSING, HOLD = "greeting", "closing", "hold"
+#: Generic phrasings of the conversation-management steps (no data set's wording). A
+#: hold (asking the customer to wait, thanking them for it) can come anywhere in a call.
 ROLE_PHRASINGS: dict[str, tuple[str, ...]] = {
     GREETING: (
         "Hello, how can I help you?",
@@ -31,6 +32,14 @@ ROLE_PHRASINGS: dict[str, tuple[str, ...]] = {
         "Is there anything else I can help you with?",
         "Thank you for contacting us, goodbye.",
         "Have a nice day, bye!",
+    ),
+    HOLD: (
+        "Please hold while I look into it.",
+        "Could you wait a moment while I check?",
+        "I will be right back, please wait.",
+        "Bear with me for a second.",
+        "Hang on, this will only take a moment.",
+        "Sorry for the wait, I'm back now.",
     ),
 }
 _SLOT = re.compile(r"\{(\w+)(?::(\w*))?\}")
@@ -46,7 +55,7 @@ class StepLibrary:
     type_ids, labels, sop_steps
         Per type: its id, a readable label, the ``sop_id/step_id`` it stands for.
     generic
-        Per type: whether it is a built-in role type (greeting, closing).
+        Per type: whether it is a built-in role type (greeting, closing, hold).
     proto_type, proto_texts, proto_patterns, proto_anchors, proto_sops
         Per phrasing: its type, its text with slots named, its template pattern, the
         pattern's longest literal part (lowercase: a cheap test before the pattern) and
@@ -197,8 +206,12 @@ def _expected_next(
 ) -> dict[int, frozenset[int]]:
     """Map each type to the types the SOP expects next (``next`` and ``after``).
 
-    Steps never observed (decision outcomes) are looked through.
+    Steps never observed (decision outcomes) are looked through. A SOP that gives no
+    ``next`` is a partial order (:func:`_may_follow`): its ``after`` lists say what comes
+    before what, not what comes straight after.
     """
+    if not any(step.next for step in sop.steps):
+        return _may_follow(sop, type_of, observable)
     successors: dict[str, set[str]] = {step.id: set(step.next) for step in sop.steps}
     for step in sop.steps:
         for before in step.after:
@@ -216,3 +229,30 @@ def _expected_next(
             else:
                 stack.extend(successors[nxt])
     return {k: frozenset(v) for k, v in expected.items()}
+
+
+def _may_follow(
+    sop: Sop, type_of: dict[str, int], observable: set[str]
+) -> dict[int, frozenset[int]]:
+    """Map each type to the types that may come straight after it in the partial order.
+
+    ``t`` may follow ``s`` in some order the ``after`` lists allow when ``t`` is not
+    required before ``s`` and nothing required before ``t`` is required after ``s``:
+    two steps that are both ``after: [verify_identity]`` may come in either order, and
+    a step of no ``after`` may come anywhere. Unobserved steps drop out of the order,
+    their constraints kept (the closure is taken first). Cost O(steps^3), per SOP.
+    """
+    ids = [step.id for step in sop.steps]
+    before: dict[str, set[str]] = {step.id: set(step.after) for step in sop.steps}
+    for k in ids:  # transitive closure (Warshall): before[x] = everything required before x
+        for x in ids:
+            if k in before[x]:
+                before[x] |= before[k]
+    seen = [s for s in ids if s in observable]
+    later = {s: {t for t in seen if s in before[t]} for s in seen}  # unsaid steps: silent
+    return {
+        type_of[s]: frozenset(
+            type_of[t] for t in seen if t != s and t not in before[s] and not before[t] & later[s]
+        )
+        for s in seen
+    }

@@ -19,7 +19,9 @@ Guided mode, where a documented SOP applies:
    as a turn must be to a step plays that role. Role steps are shared by every SOP's
    conversations, and role steps with a phrasing or id in common are one step (a
    library repeats "Thank you and goodbye." under per-SOP ids). With no role step in
-   the library, generic ``greeting``/``closing`` types stand in.
+   the library, generic ``greeting``/``closing`` types stand in. A generic ``hold``
+   ("please wait while I check") can come anywhere: a turn whose best type it is, at
+   the threshold, takes it, and decoding goes through it as through ``other``.
 4. Each conversation takes the SOP whose own phrasings and bindings explain most of its
    units (ties: higher total score, then the SOP more conversations took). Below
    ``min_explained`` of its units no SOP applies and the conversation is unguided. With
@@ -29,7 +31,8 @@ Guided mode, where a documented SOP applies:
    threshold, ``other`` scores 0 and keeps the context, and a transition the SOP graph
    expects (``next``, ``after``, through steps never said; start, end, roles) earns a
    weight calibrated from the first pass (noise of the wording times the log-odds of
-   following the graph). Context can lift a turn at most that weight below the
+   following the graph; a SOP without ``next`` is a partial order: any order its
+   ``after`` lists allow is expected). Context can lift a turn at most that weight below the
    threshold; an action event takes one of the steps bound to it (in its SOP, else in
    any SOP).
 6. The ``other`` residue of each SOP is clustered (:func:`cluster_turns`); recurring
@@ -187,7 +190,7 @@ def extract_steps(
     speakers
         Speakers whose utterances are steps.
     roles
-        Generic greeting/closing phrasings.
+        Generic greeting/closing/hold phrasings.
     cluster_config
         Reduction and HDBSCAN settings for clustering turns.
     threshold

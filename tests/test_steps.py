@@ -140,8 +140,8 @@ def test_library_shares_ids_binds_actions_and_looks_through_outcomes():
     library = step_library([BALANCE, FRAUD])
     ids = list(library.type_ids)
     assert ids == ["ask_account", "lookup", "found", "inform_balance", "ask_fraud_details",
-                   "file_report", "greeting", "closing"]  # fmt: skip
-    assert library.generic == (False,) * 6 + (True, True)
+                   "file_report", "greeting", "closing", "hold"]  # fmt: skip
+    assert library.generic == (False,) * 6 + (True, True, True)
     # "Query" is a button label in a SOP that words its steps: matched by binding only
     assert ids.index("lookup") not in library.proto_type
     assert ids.index("found") not in library.proto_type
@@ -225,6 +225,41 @@ def test_greetings_and_closings_get_generic_types_when_no_sop_has_them():
     assert steps_of(events, "c1") == ["greeting", "ask_account", "closing"]
     row = types.filter(pl.col("step_id") == "closing").row(0, named=True)
     assert (row["source"], row["sop_id"], row["sop_steps"]) == ("sop", None, [])
+
+
+def test_a_hold_is_a_role_step_that_keeps_the_context():
+    call = conversation(
+        "c1",
+        ("agent", "Can you tell me your account number?"),
+        ("agent", "Please hold while I look into it."),
+        ("action", "bank.lookup"),
+        ("agent", "Your balance is 12 dollars."),
+    )
+    events, types = extract_steps(frame(call), [BALANCE], embedder=WordsEmbedder(),
+                                  threshold=0.6)  # fmt: skip
+    assert steps_of(events, "c1") == ["ask_account", "hold", "lookup", "inform_balance"]
+    row = types.filter(pl.col("step_id") == "hold").row(0, named=True)
+    assert (row["source"], row["sop_id"], row["sop_steps"]) == ("sop", None, [])
+
+
+def test_steps_said_in_either_order_of_a_partial_order_sop():
+    card = sop(
+        "card",
+        Step(id="verify", examples=("Can I have your full name please?",)),
+        Step(id="security", examples=("What is your date of birth?",), after=("verify",)),
+        Step(id="block", examples=("I have blocked your card.",), after=("verify",)),
+    )
+    calls = frame(
+        conversation("c1", ("agent", "Can I have your full name please?"),
+                     ("agent", "What is your date of birth?"),
+                     ("agent", "I have blocked your card.")),
+        conversation("c2", ("agent", "Can I have your full name please?"),
+                     ("agent", "I have blocked your card."),
+                     ("agent", "What is your date of birth?")),
+    )  # fmt: skip
+    events, _ = extract_steps(calls, [card], embedder=WordsEmbedder(), threshold=0.6)
+    assert steps_of(events, "c1") == ["verify", "security", "block"]
+    assert steps_of(events, "c2") == ["verify", "block", "security"]
 
 
 def test_a_closing_repeated_under_several_ids_is_one_shared_step():
