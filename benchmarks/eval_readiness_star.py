@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from eval_conformance_star import dialogue_facts, star_sops, step_events  # noqa: E402
 
 from pipeline import schema  # noqa: E402
+from pipeline.adapters.star import result_kind  # noqa: E402
 from pipeline.analysis import read_readiness  # noqa: E402
 from pipeline.conformance import check_conformance  # noqa: E402
 from pipeline.labels import labels_from_format  # noqa: E402
@@ -65,13 +66,6 @@ from pipeline.readiness import COMPONENTS  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 
 DEFAULT_STAR = Path("/work/shared/data/star")
-# What a KnowledgeBase result says, by its status text (Message, RequestStatus,
-# ChangeStatus...). "error": the call failed (authentication refused, the booking or
-# change failed); "unavailable": it worked but found no slot / venue / room (the
-# flowcharts' ``unavailable`` branch). A result without an Item (TotalItems 0) is "empty".
-_ERROR = r"(?i)must provide|failed|unable"
-_UNAVAILABLE = r"(?i)unavailable|conflicting|booked at that time|too small"
-_STATUS_KEYS = ("Message", "RequestStatus", "ChangeStatus", "Confirmation", "RideStatus")
 STAR_FIELDS = (
     "complete",
     "happy",
@@ -134,9 +128,15 @@ def read_run(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             "min(started_at)::date as first, max(started_at)::date as last "
             f"from {schema.CONVERSATIONS}"
         ).row(0, named=True)
+        # what ingest stored of the adapter's result statuses (null: unknown)
+        statuses = store.sql(
+            f"select coalesce(action_status, 'unknown') as status, count(*) as n "
+            f"from {schema.TURNS} where event_type = 'action' group by all order by all"
+        ).rows()
     print(
         f"database: {span['conversations']} conversations, {span['customers']} distinct "
-        f"customer hashes, started {span['first']} to {span['last']}"
+        f"customer hashes, started {span['first']} to {span['last']}; action statuses: "
+        + ", ".join(f"{status} {n}" for status, n in statuses)
     )
     return ranking, workflows
 
@@ -160,8 +160,10 @@ def query_results(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         ``conflicts``.
     results
         Per ``KnowledgeBase`` result (one follows every ``query`` call):
-        ``conversation_id``, ``api``, ``status`` (the result's status text; null when
-        it returned no item).
+        ``conversation_id``, ``api``, ``outcome``: the STAR adapter's
+        :func:`~pipeline.adapters.star.result_kind` (``empty`` and ``error`` are the
+        failed calls, which the adapter stores as ``action_status`` "failed"), so the
+        benchmark and the pipeline read a result by one rule.
     """
     rows, results = [], []
     with gzip.open(path, "rb") as handle:
@@ -181,12 +183,7 @@ def query_results(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             )
             for event in dialogue["Events"]:
                 if event.get("Agent") == "KnowledgeBase":
-                    item = event.get("Item")
-                    status = None
-                    if isinstance(item, dict):
-                        texts = [str(item[k]) for k in _STATUS_KEYS if k in item]
-                        status = texts[0] if texts else ""
-                    results.append((cid, event.get("APIName"), status))
+                    results.append((cid, event.get("APIName"), result_kind(event)))
     dialogues = pl.DataFrame(
         rows,
         schema={
@@ -200,16 +197,8 @@ def query_results(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     results = pl.DataFrame(
         results,
-        schema={"conversation_id": pl.String, "api": pl.String, "status": pl.String},
+        schema={"conversation_id": pl.String, "api": pl.String, "outcome": pl.String},
         orient="row",
-    ).with_columns(
-        outcome=pl.when(pl.col("status").is_null())
-        .then(pl.lit("empty"))
-        .when(pl.col("status").str.contains(_ERROR))
-        .then(pl.lit("error"))
-        .when(pl.col("status").str.contains(_UNAVAILABLE))
-        .then(pl.lit("unavailable"))
-        .otherwise(pl.lit("success"))
     )
     return dialogues, results
 

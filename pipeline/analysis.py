@@ -84,8 +84,8 @@ def update_drift(
     by_id = {sop.sop_id: sop for sop in sops}
     conversations = store.sql(_CONVERSATIONS)
     turns = store.sql(
-        "select conversation_id, turn_idx, speaker, event_type, text, action_name, ts "
-        f"from {schema.TURNS} order by conversation_id, turn_idx"
+        "select conversation_id, turn_idx, speaker, event_type, text, action_name, "
+        f"action_status, ts from {schema.TURNS} order by conversation_id, turn_idx"
     )
     types = store.sql(f"select * from {schema.STEP_TYPES}")
     skip = not_steps(types)

@@ -62,7 +62,15 @@ _AGENT_SPEAKERS = ("agent", "bot")
 _US_PER_DAY = 86_400_000_000
 _UTC = pl.Datetime("us", "UTC")
 _CONVERSATION_COLUMNS = ("conversation_id", "customer_hash", "started_at", "ended_at", "outcome")
-_TURN_COLUMNS = ("conversation_id", "turn_idx", "speaker", "event_type", "text", "action_name")
+_TURN_COLUMNS = (
+    "conversation_id",
+    "turn_idx",
+    "speaker",
+    "event_type",
+    "text",
+    "action_name",
+    "action_status",
+)
 _OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),
     "workflow_id": pl.String(),
@@ -73,6 +81,7 @@ _OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "repeat_contact": pl.Boolean(),
     "repeat_gap_days": pl.Float64(),
     "n_agent_turns": pl.Int32(),
+    "failed_actions": pl.Int32(),
     "duration_s": pl.Float64(),
 }
 
@@ -96,7 +105,7 @@ def derive_outcomes(
         ``outcome`` (free text or null); other columns are ignored.
     turns
         ``conversation_id``, ``turn_idx``, ``speaker``, ``event_type``, ``text``,
-        ``action_name`` and, if present, ``ts``.
+        ``action_name``, ``action_status`` and, if present, ``ts``.
     workflows
         ``conversation_id`` -> ``workflow_id`` (null: none); a conversation missing
         here has no workflow.
@@ -118,9 +127,10 @@ def derive_outcomes(
         ``repeat_days`` days apart (A, B, C a day apart each: A and B are marked);
         ``repeat_gap_days`` is the days to that next start, null when not a repeat. A
         null customer, workflow or start is never a repeat. ``n_agent_turns`` counts
-        agent and bot utterances (not actions). ``duration_s`` is ``ended_at -
-        started_at``; where either is missing or the span is negative, the span of the
-        turns' ``ts``; else null.
+        agent and bot utterances (not actions); ``failed_actions`` the action events
+        whose ``action_status`` is ``failed`` (0 when none, or none known).
+        ``duration_s`` is ``ended_at - started_at``; where either is missing or the span
+        is negative, the span of the turns' ``ts``; else null.
 
     Raises
     ------
@@ -170,7 +180,7 @@ def derive_outcomes(
             maintain_order="left",
         )
         .with_columns(
-            pl.col("_n_agent", "_n_customer").fill_null(0),
+            pl.col("_n_agent", "_n_customer", "_n_failed").fill_null(0),
             pl.col("_escalation", "_transfer", "_closing").fill_null(False),
         )
         .with_columns(
@@ -191,6 +201,7 @@ def derive_outcomes(
             resolved=pl.col("outcome") == "resolved",
             repeat_contact=pl.col("repeat_gap_days").is_not_null(),
             n_agent_turns=pl.col("_n_agent"),
+            failed_actions=pl.col("_n_failed"),
         )
         .select([pl.col(name).cast(_OUTPUT_SCHEMA[name]) for name in batch_columns(OUTCOMES)])
     )
@@ -224,11 +235,11 @@ def _data_outcome(values: pl.Expr, aliases: Mapping[str, str]) -> pl.Expr:
 def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig) -> pl.LazyFrame:
     """Return one row per conversation ``_key`` with the counts and flags the rules read.
 
-    ``_n_agent``, ``_n_customer`` (utterances), ``_escalation``, ``_transfer``,
-    ``_closing``, ``_customer_last`` (the customer spoke last), ``_first_ts``,
-    ``_last_ts``. Turns of conversations not in ``keys`` are left out. Cost: one join on
-    the string id, then group-bys of plain aggregations on an integer key; only agent and
-    bot utterances are lower-cased and searched.
+    ``_n_agent``, ``_n_customer`` (utterances), ``_n_failed`` (failed actions),
+    ``_escalation``, ``_transfer``, ``_closing``, ``_customer_last`` (the customer spoke
+    last), ``_first_ts``, ``_last_ts``. Turns of conversations not in ``keys`` are left
+    out. Cost: one join on the string id, then group-bys of plain aggregations on an
+    integer key; only agent and bot utterances are lower-cased and searched.
     """
     utterance = pl.col("event_type") == "utterance"
     agent = utterance & pl.col("speaker").is_in(_AGENT_SPEAKERS)
@@ -240,6 +251,8 @@ def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig
         _agent=agent,
         _customer=customer,
         _action=pl.col("event_type") == "action",
+        _failed=(pl.col("event_type") == "action")
+        & (pl.col("action_status").cast(pl.String) == "failed"),
         text=pl.col("text").cast(pl.String),
         action_name=pl.col("action_name").cast(pl.String).str.to_lowercase(),
         ts=ts,
@@ -248,6 +261,7 @@ def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig
     per_conversation = rows.group_by("_key").agg(
         _n_agent=pl.col("_agent").sum(),
         _n_customer=pl.col("_customer").sum(),
+        _n_failed=pl.col("_failed").fill_null(False).sum(),
         _first_customer=pl.when("_customer").then("turn_idx").min(),
         _last_customer=pl.when("_customer").then("turn_idx").max(),
         _last_agent=pl.when("_agent").then("turn_idx").max(),
@@ -284,6 +298,7 @@ def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig
         "_key",
         "_n_agent",
         "_n_customer",
+        "_n_failed",
         "_first_ts",
         "_last_ts",
         _escalation=pl.col("_acted_escalation") | pl.col("_said_escalation").fill_null(False),

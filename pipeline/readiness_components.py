@@ -21,8 +21,9 @@ conformance
 resolution, repeat_contact, escalation, exceptions, handle_time_spread
     A level where 0 is ideal, mapped to ``max(0, 1 - level / zero_at[component])``:
     the share not resolved; followed by a repeat contact; escalated or transferred;
-    exceptional (an undocumented step, or an off-script turn: ``other``, which no step
-    explains); and the coefficient of variation of agent turns (or duration).
+    exceptional (an undocumented step, an off-script turn: ``other``, which no step
+    explains, or a failed system action: a tool or API call whose result was a
+    failure); and the coefficient of variation of agent turns (or duration).
 stability
     ``1 - c / w``: of the ``w`` windows in which the drift stage tested the workflow,
     ``c`` start a change (a flagged finding of ``stability_kinds`` whose series was not
@@ -137,8 +138,10 @@ def workflow_components(
         "repeat_contact": _said(repeat[0], "{:.0%} of calls followed by a repeat contact"),
         "escalation": _said(escalated[0], "{:.0%} of calls escalated or transferred"),
         "exceptions": _said(
-            exception[0], "{:.0%} of calls with undocumented steps or off-script turns"
-        ),
+            exception[0],
+            "{:.0%} of calls with undocumented steps, off-script turns or failed system calls",
+        )
+        + _failed_share(part),
         "handle_time_spread": _said(cv[0], unit + " vary by {:.0%} around their mean"),
         "stability": "not tested for drift"
         if stability is None
@@ -166,6 +169,14 @@ def _resampled_sums(
         sums.append(draws.astype(np.float64) @ columns)  # float: BLAS, not numpy's int loop
         counts.append(np.asarray((onehot.T @ draws.T).T))
     return np.vstack(sums), np.vstack(counts)
+
+
+def _failed_share(part: pl.DataFrame) -> str:
+    """``, 12% with a failed system call``; nothing where no call is known to have failed."""
+    share = (part["failed_actions"] > 0).mean() if part.height else None
+    if not share:
+        return ""
+    return f", {'<1%' if share < 0.005 else f'{share:.0%}'} with a failed system call"
 
 
 def _said(value: float, template: str) -> str:

@@ -2,11 +2,11 @@
 
 :func:`readiness_inputs` returns one row per conversation (the unit the bootstrap of
 :func:`pipeline.readiness.score_readiness` resamples: its workflow, variant, fitness,
-exceptions, outcomes, handle time and steps) and one row per workflow (the facts that do
-not vary with the sample: its intent, drift stability and candidate playbook). A
-workflow is the ``workflow_id`` of the event log: the documented SOP where one applies,
-else the intent. The components computed from these are defined in
-:mod:`pipeline.readiness_components`.
+exceptions, failed system actions, outcomes, handle time and steps) and one row per
+workflow (the facts that do not vary with the sample: its intent, drift stability and
+candidate playbook). A workflow is the ``workflow_id`` of the event log: the documented
+SOP where one applies, else the intent. The components computed from these are defined
+in :mod:`pipeline.readiness_components`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ CONVERSATION_SCHEMA = pl.Schema(
         "variant_id": pl.String,
         "fitness": pl.Float64,
         "has_exception": pl.Boolean,
+        "failed_actions": pl.Int64,
         "resolved": pl.Boolean,
         "escalated": pl.Boolean,
         "repeat_contact": pl.Boolean,
@@ -90,7 +91,7 @@ def readiness_inputs(
         optionally ``intent_label`` (the intent's label).
     outcomes
         ``conversation_id, workflow_id, resolved, escalated, repeat_contact,
-        n_agent_turns, duration_s``.
+        n_agent_turns, failed_actions, duration_s``.
     conformance
         ``conversation_id, version, fitness, undocumented`` (the highest version counts).
     step_events
@@ -111,7 +112,10 @@ def readiness_inputs(
     -------
     ReadinessInputs
         A conversation takes the workflow of its step events, else of its outcome,
-        else its intent; one with none of these is left out.
+        else its intent; one with none of these is left out. It ``has_exception`` when
+        it has an undocumented step (``conformance.undocumented``), an off-script turn
+        (step ``other``) or a failed system action (``failed_actions`` > 0: a tool or
+        API call that failed departs from the documented path as much).
 
     Raises
     ------
@@ -123,7 +127,7 @@ def readiness_inputs(
     _require(
         outcomes,
         ("conversation_id", "workflow_id", "resolved", "escalated", "repeat_contact")
-        + ("n_agent_turns", "duration_s"),
+        + ("n_agent_turns", "failed_actions", "duration_s"),
         "outcomes",
     )
     _require(conformance, ("conversation_id", "version", "fitness", "undocumented"), "conformance")
@@ -165,7 +169,14 @@ def readiness_inputs(
         .group_by("conversation_id")
         .agg(pl.col("fitness").last(), _undocumented=pl.col("undocumented").last().list.len() > 0)
     )
-    outcome_cols = ["resolved", "escalated", "repeat_contact", "n_agent_turns", "duration_s"]
+    outcome_cols = [
+        "resolved",
+        "escalated",
+        "repeat_contact",
+        "n_agent_turns",
+        "failed_actions",
+        "duration_s",
+    ]
     label = ["intent_label"] if "intent_label" in conversations.columns else []
     frame = (
         conversations.select("conversation_id", "intent_id", "started_at", *label)
@@ -185,9 +196,10 @@ def readiness_inputs(
     )
     frame = frame.with_columns(
         pl.col("variant_id").fill_null(variant_id(())),
-        pl.col("n_steps", "n_action_steps").fill_null(0),
+        pl.col("n_steps", "n_action_steps", "failed_actions").fill_null(0),
         has_exception=pl.col("_undocumented").fill_null(False)
-        | pl.col("conversation_id").is_in(outliers.implode()),
+        | pl.col("conversation_id").is_in(outliers.implode())
+        | (pl.col("failed_actions") > 0).fill_null(False),
     )
     conversations_out = frame.select(
         [pl.col(name).cast(dtype) for name, dtype in CONVERSATION_SCHEMA.items()]

@@ -33,6 +33,7 @@ SCHEMA_VERSION = "schema_version"
 
 SPEAKERS = ("customer", "agent", "bot", "system")
 EVENT_TYPES = ("utterance", "action")
+ACTION_STATUSES = ("ok", "failed")  # of an action event; null: unknown
 RUN_STATUSES = ("running", "ok", "failed")
 OUTCOME_VALUES = ("resolved", "escalated", "transferred", "abandoned", "unknown")
 OUTCOME_SOURCES = ("data", "derived")
@@ -117,6 +118,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "args",
         "ts",
         "run_id",
+        "action_status",
     ),
     REDACTIONS: ("conversation_id", "turn_idx", "pii_type", "n", "run_id"),
     EMBEDDINGS: ("text_hash", "model_id", "vector", "run_id"),
@@ -202,6 +204,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "repeat_contact",
         "repeat_gap_days",
         "n_agent_turns",
+        "failed_actions",
         "duration_s",
         "run_id",
     ),
@@ -567,6 +570,41 @@ _V5 = [
     )""",
 ]
 
+# v6: whether a system action (tool / API call) failed. ``turns.action_status`` is "ok",
+# "failed" or null (unknown; every turn stored before v6). A status that reached the
+# database before v6 sits in the conversation's ``metadata.turn_fields`` (the place of
+# unknown turn fields then): it is copied over, since re-ingesting the unchanged file
+# would not replace the conversation. ``outcomes`` is a snapshot that each drift run
+# rewrites whole, and rows computed before v6 cannot know ``failed_actions``: it is
+# recreated (empty until the next run) with the column beside ``n_agent_turns``.
+_V6 = [
+    f"alter table {TURNS} add column action_status varchar",
+    f"""update {TURNS} t set action_status = s.status
+    from (
+        select t2.conversation_id, t2.turn_idx, lower(trim(json_extract_string(c.metadata,
+            '$.turn_fields."' || t2.turn_idx || '".status'))) as status
+        from {TURNS} t2 join {CONVERSATIONS} c using (conversation_id)
+        where t2.event_type = 'action' and json_exists(c.metadata, '$.turn_fields')
+    ) s
+    where t.conversation_id = s.conversation_id and t.turn_idx = s.turn_idx
+        and s.status in ('ok', 'failed')""",
+    f"drop table {OUTCOMES}",
+    f"""create table {OUTCOMES} (
+        conversation_id varchar not null,
+        workflow_id varchar,
+        outcome varchar not null,
+        outcome_source varchar not null,
+        escalated boolean not null,
+        resolved boolean not null,
+        repeat_contact boolean not null,
+        repeat_gap_days double,
+        n_agent_turns integer not null,
+        failed_actions integer not null,
+        duration_s double,
+        run_id varchar not null
+    )""",
+]
+
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 LATEST_VERSION = max(MIGRATIONS)

@@ -196,13 +196,16 @@ class Store:
         """Insert a batch of conversations idempotently, keyed by content hash.
 
         A conversation already stored with the same content hash is skipped; one stored
-        with a different hash is replaced (its turns and redaction counts too).
+        with a different hash is replaced (its turns and redaction counts too). ``turns``
+        without an ``action_status`` column are stored with it null (status unknown).
 
         Returns
         -------
         dict
             ``loaded`` (new), ``replaced`` and ``unchanged`` conversation counts.
         """
+        if "action_status" not in turns.columns:
+            turns = turns.with_columns(action_status=pl.lit(None, dtype=pl.String))
         with (
             self.transaction() as con,
             _registered(

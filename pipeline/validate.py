@@ -2,6 +2,12 @@
 
 All checks run on whole columns (polars); a record with any problem is quarantined
 whole, with the first problem named (``turns[3].speaker``) and a count of the others.
+
+An action event's optional ``status`` ("ok" or "failed", case ignored; absent or blank:
+unknown) becomes ``action_status``; any other value quarantines the record
+(``bad_status``). A ``status`` on an utterance is ignored: it is no system action's
+result (chat exports put message delivery states such as "read" there), and a
+conversation should not be lost over it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.adapters import RawBatch
-from pipeline.schema import EVENT_TYPES, SPEAKERS
+from pipeline.schema import ACTION_STATUSES, EVENT_TYPES, SPEAKERS
 
 # Timestamp forms accepted, tried in order; timezone-less values are taken as UTC.
 _TS_WITH_ZONE = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
@@ -200,9 +206,17 @@ def _check_turns(
         .then(pl.lit("action"))
         .otherwise(pl.lit("utterance"))
     )
+    # ``status`` is optional in a raw batch (the table adapter maps no status column)
+    status = pl.col("status") if "status" in turns.columns else pl.lit(None, dtype=pl.String)
     turns = turns.with_columns(
-        speaker=speaker, event_type=event_type, ts_parsed=parse_timestamp("ts")
+        speaker=speaker,
+        event_type=event_type,
+        ts_parsed=parse_timestamp("ts"),
+        status=status.cast(pl.String),
     )
+    is_action = pl.col("event_type") == "action"
+    # blank is absent, as in exports that write "" for a missing value
+    action_status = pl.col("status").str.strip_chars().str.to_lowercase().replace("", None)
     place = pl.format("turns[{}]", "turn_idx")
     empty_text = pl.col("text").is_null() | (pl.col("text").str.strip_chars() == "")
     checks = [
@@ -240,6 +254,16 @@ def _check_turns(
             pl.lit("action: missing; an action event needs an action name"),
         ),
         (
+            is_action & action_status.is_not_null() & ~action_status.is_in(list(ACTION_STATUSES)),
+            pl.lit("bad_status"),
+            pl.format(
+                "status: expected "
+                + " or ".join(f'"{v}"' for v in ACTION_STATUSES)
+                + ', found "{}"',
+                pl.col("status").str.slice(0, 40),
+            ),
+        ),
+        (
             pl.col("ts").is_not_null() & pl.col("ts_parsed").is_null(),
             pl.lit("bad_timestamp"),
             pl.lit("ts: not a timestamp; expected ISO-8601 like 2026-03-01T10:00:03Z"),
@@ -255,7 +279,11 @@ def _check_turns(
     ]
     reason = _first_match([(c, r, r) for c, r, _ in checks], 1)
     message = _first_match([(c, m, m) for c, _, m in checks], 1)
-    return turns.with_columns(problem_reason=reason, problem_message=message).with_columns(
+    return turns.with_columns(
+        problem_reason=reason,
+        problem_message=message,
+        action_status=pl.when(is_action).then(action_status),
+    ).with_columns(
         problem_field=pl.when(pl.col("problem_reason").is_not_null()).then(
             pl.format("{}.{}", place, pl.col("problem_message").str.extract(r"^(\w+):"))
         ),

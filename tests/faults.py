@@ -20,13 +20,20 @@ def _good(cid: str, rng: random.Random) -> dict:
             "text": f"I need help with order {rng.randint(1000, 9999)}",
             "ts": "2026-03-01T10:00:00Z",
         },
-        {"speaker": "agent", "text": "sure, let me check", "ts": "2026-03-01T10:00:05+00:00"},
+        # a chat export's delivery state on an utterance is no action status: ignored
+        {
+            "speaker": "agent",
+            "text": "sure, let me check",
+            "ts": "2026-03-01T10:00:05+00:00",
+            "status": "read",
+        },
         {
             "speaker": "agent",
             "event_type": "action",
             "action": "orders.lookup",
             "args": {"n": 1},
             "ts": "2026-03-01 10:00:09",
+            "status": rng.choice(["ok", "Failed", " OK ", ""]),  # case and blanks are fine
         },
         {"speaker": "bot", "text": "survey sent"},
     ]
@@ -90,6 +97,10 @@ def _faults(rng: random.Random) -> list[tuple[bytes, str]]:
     r = _good("bad-action", rng)
     r["turns"][2]["action"] = None
     add(r, "missing_action")
+    for k, value in enumerate(["maybe", "error"]):
+        r = _good(f"bad-status-{k}", rng)
+        r["turns"][2]["status"] = value
+        add(r, "bad_status")
     return out
 
 

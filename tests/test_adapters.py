@@ -15,11 +15,11 @@ import pytest
 from conftest import HASH_KEY
 from polars.testing import assert_frame_equal
 
-from pipeline.adapters import table
+from pipeline.adapters import canonical_hash, table
 from pipeline.adapters.abcd import read_abcd
 from pipeline.adapters.banking77 import read_banking77
 from pipeline.adapters.jsonl import read_jsonl
-from pipeline.adapters.star import dialogue_to_record, read_star
+from pipeline.adapters.star import dialogue_to_record, read_star, result_kind
 from pipeline.adapters.table import read_table
 from pipeline.cli import EXIT_ERROR, EXIT_USAGE, main
 from pipeline.config import IngestConfig, TableColumns
@@ -549,6 +549,81 @@ def test_star_labels_point_at_picked_agent_turns():
         assert "ActionLabel" not in json.dumps(record)
         n_labels += len(labels)
     assert n_labels > 50
+
+
+def kb_result(item=None, total=-1):
+    """A STAR KnowledgeBase result event (no ``Item`` when ``item`` is None)."""
+    event = {"Agent": "KnowledgeBase", "Action": "return_item", "APIName": "bank_fraud_report"}
+    return event | ({"TotalItems": 0} if item is None else {"Item": item, "TotalItems": total})
+
+
+REFUSED = (
+    "You must provide either AccountNumber/FullName/PIN or FullName/DateOfBirth/SecurityAnswer"
+)
+
+
+@pytest.mark.parametrize(
+    ("event", "kind", "status"),
+    [
+        (kb_result(), "empty", "failed"),  # nothing found for a search
+        (kb_result({"Name": "x"}, total=0), "empty", "failed"),
+        (kb_result({"Message": REFUSED}), "error", "failed"),  # authentication refused
+        (kb_result({"Message": "Reservation Failed"}), "error", "failed"),
+        (kb_result({"RequestStatus": "Request Failed"}), "error", "failed"),
+        (kb_result({"ChangeStatus": "We are unable to change your trip."}), "error", "failed"),
+        # the call worked; the flowchart has a branch for what it found
+        (kb_result({"Message": "Unavailable"}), "unavailable", "ok"),
+        (kb_result({"Message": "The doctor has a conflicting appointment at that time."}),
+         "unavailable", "ok"),
+        (kb_result({"Message": "The venue is too small for your party. Try another venue."}),
+         "unavailable", "ok"),
+        (kb_result({"Message": "The venue is booked at that time. Try another meeting time."}),
+         "unavailable", "ok"),
+        (kb_result({"Confirmation": "Fraud report submitted successfully."}), "success", "ok"),
+        (kb_result({"Message": "Available"}), "success", "ok"),
+        (kb_result({"Name": "Hotel Ritz", "Price": 120}, total=3), "success", "ok"),  # a search
+        # the first status key counts: Message before RequestStatus
+        (kb_result({"Message": "Request received", "RequestStatus": "Request Failed"}),
+         "success", "ok"),
+    ],
+)  # fmt: skip
+def test_star_a_knowledge_base_result_says_whether_the_call_failed(event, kind, status):
+    assert result_kind(event) == kind
+    record, _ = dialogue_to_record({"DialogueID": 7, "Events": [event]})
+    (turn,) = record["turns"]
+    assert (turn["action"], turn["status"]) == ("bank_fraud_report.result", status)
+
+
+def test_star_only_knowledge_base_results_carry_a_status():
+    query = {"Agent": "Wizard", "Action": "query", "APIName": "bank_fraud_report",
+             "Constraints": [{"FullName": "x"}]}  # fmt: skip
+    user = {"Agent": "User", "Action": "utter", "Text": "hi"}
+    record, _ = dialogue_to_record({"DialogueID": 7, "Events": [user, query, kb_result()]})
+    assert [turn.get("status") for turn in record["turns"]] == [None, None, "failed"]
+
+
+def test_star_the_content_hash_covers_the_result_status(tmp_path):
+    dialogue = {"DialogueID": 7, "Events": [kb_result({"Message": "Reservation Failed"})]}
+    path = write_lines(tmp_path / "s.jsonl", [dialogue])
+    conversations, _, _ = read_all(read_star(path, batch_size=10))
+    record, _ = dialogue_to_record(dialogue)
+    assert conversations["content_hash"][0] == canonical_hash(record)
+    record["turns"][0]["status"] = "ok"
+    assert canonical_hash(record) != conversations["content_hash"][0]
+
+
+def test_star_excerpt_statuses_follow_result_kind():
+    kinds = [
+        result_kind(e) for d in STAR_LINES for e in d["Events"] if e["Agent"] == "KnowledgeBase"
+    ]
+    statuses = [
+        t["status"]
+        for d in STAR_LINES
+        for t in dialogue_to_record(d)[0]["turns"]
+        if t.get("status")
+    ]
+    assert statuses == ["failed" if k in ("empty", "error") else "ok" for k in kinds]
+    assert "failed" in statuses and "ok" in statuses
 
 
 # ---------------------------------------------------------------- ABCD

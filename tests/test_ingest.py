@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 
 import polars as pl
@@ -46,6 +47,10 @@ def test_fault_corpus_loads_every_good_record_and_quarantines_every_bad_one(tmp_
     assert by_reason["text_too_long"].startswith("turns[0].text: ")
     assert by_reason["bad_timestamp"].split(":")[0] in ("turns[2].ts", "started_at")
     assert by_reason["duplicate_id"].startswith("conversation_id: ok-")
+    assert by_reason["bad_status"] in (
+        'turns[2].status: expected "ok" or "failed", found "maybe"',
+        'turns[2].status: expected "ok" or "failed", found "error"',
+    )
 
 
 def test_truncated_gzip_keeps_the_lines_before_the_cut(tmp_path):
@@ -190,3 +195,70 @@ def test_seen_ids_carry_duplicates_across_batches():
     )
     assert valid.conversations.height == 0
     assert sorted(valid.quarantine["reason"]) == ["duplicate_id", "unknown_speaker"]
+
+
+def _action_record(cid: str, status) -> dict:
+    record = conversation(cid, ("customer", "my card was charged twice"))
+    action = {"speaker": "agent", "event_type": "action", "action": "billing.lookup"}
+    record["turns"].append(action if status is None else action | {"status": status})
+    return record
+
+
+@pytest.mark.parametrize(
+    ("status", "stored"),
+    [(None, None), ("ok", "ok"), ("failed", "failed"), (" FAILED ", "failed"), ("", None)],
+)
+def test_an_action_status_is_stored_normalised(tmp_path, status, stored):
+    result = ingest_all(write_jsonl(tmp_path / "s.jsonl", [_action_record("c1", status)]))
+    assert result.quarantine.is_empty()
+    assert result.turns["action_status"].to_list() == [None, stored]
+
+
+def test_a_status_on_an_utterance_is_ignored(tmp_path):
+    record = conversation("c1", ("customer", "hi"), ("agent", "hello"))
+    record["turns"][1]["status"] = "read"  # a chat export's delivery state
+    result = ingest_all(write_jsonl(tmp_path / "u.jsonl", [record]))
+    assert result.quarantine.is_empty()
+    assert result.turns["action_status"].to_list() == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("maybe", 'turns[1].status: expected "ok" or "failed", found "maybe"'),
+        (" Error ", 'turns[1].status: expected "ok" or "failed", found " Error "'),
+        (True, "turns[1].status: expected a string, found a boolean"),
+    ],
+)
+def test_a_bad_action_status_quarantines_the_record(tmp_path, status, message):
+    path = write_jsonl(tmp_path / "b.jsonl", [_action_record("c1", status)])
+    result = ingest_all(path)
+    assert result.conversations.is_empty()
+    reason = "bad_type" if status is True else "bad_status"
+    assert result.quarantine.select("field", "reason", "message").rows() == [
+        ("turns[1].status", reason, message)
+    ]
+
+
+def test_a_changed_status_changes_the_content_hash(tmp_path):
+    one = ingest_all(write_jsonl(tmp_path / "1.jsonl", [_action_record("c1", "ok")]))
+    two = ingest_all(write_jsonl(tmp_path / "2.jsonl", [_action_record("c1", "failed")]))
+    assert one.conversations["content_hash"][0] != two.conversations["content_hash"][0]
+
+
+def test_validate_reads_an_optional_status_column():
+    """A raw batch without ``status`` (the table adapter's) has every status unknown."""
+    records = [Record("line 1", _action_record("c1", None), "h1", "{}")]
+    batch = build_batch(records, [])
+    for turns, expected in (
+        (batch.turns.drop("status", strict=False), [None, None]),
+        (batch.turns.with_columns(status=pl.Series([None, "Failed"])), [None, "failed"]),
+    ):
+        valid, _ = validate_batch(
+            dataclasses.replace(batch, turns=turns),
+            source_id="s",
+            max_text_chars=100,
+            speaker_aliases={},
+            seen_ids=set(),
+        )
+        assert valid.turns["action_status"].to_list() == expected

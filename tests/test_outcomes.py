@@ -27,11 +27,13 @@ TURN_SCHEMA = {
     "event_type": pl.String,
     "text": pl.String,
     "action_name": pl.String,
+    "action_status": pl.String,
     "ts": TIME,
 }
 WORKFLOW_SCHEMA = {"conversation_id": pl.String, "workflow_id": pl.String}
 
-# Transcripts as (speaker, text); a text starting with "!" is an action event of that name.
+# Transcripts as (speaker, text); a text starting with "!" is an action event of that name,
+# "!name:failed" one with that status.
 RESOLVED = [
     ("agent", "hello, thanks for calling, how can I help?"),
     ("customer", "where is my parcel?"),
@@ -52,7 +54,7 @@ def turns(transcripts: dict[str, list[tuple[str, str]]], *, timed: bool = True) 
     rows = []
     for cid, transcript in transcripts.items():
         for idx, (speaker, text) in enumerate(transcript):
-            action = text[1:] if text.startswith("!") else None
+            action, _, status = text[1:].partition(":") if text.startswith("!") else (None,) * 3
             rows.append(
                 {
                     "conversation_id": cid,
@@ -61,6 +63,7 @@ def turns(transcripts: dict[str, list[tuple[str, str]]], *, timed: bool = True) 
                     "event_type": "action" if action else "utterance",
                     "text": None if action else text,
                     "action_name": action,
+                    "action_status": status or None,
                     "ts": T0 + timedelta(seconds=10 * idx) if timed else None,
                 }
             )
@@ -109,13 +112,21 @@ def test_output_is_the_outcomes_contract_and_duckdb_takes_it():
             "repeat_contact": [False],
             "repeat_gap_days": [None],
             "n_agent_turns": [2],
+            "failed_actions": [0],
             "duration_s": [120.0],
         },
-        schema_overrides={"repeat_gap_days": pl.Float64, "n_agent_turns": pl.Int32},
+        schema_overrides={
+            "repeat_gap_days": pl.Float64,
+            "n_agent_turns": pl.Int32,
+            "failed_actions": pl.Int32,
+        },
     )
     assert_frame_equal(out, expected)
     con = duckdb.connect()
-    (create,) = [s for s in schema.MIGRATIONS[5] if f"table {schema.OUTCOMES} (" in s]
+    *_, create = [
+        s for v in sorted(schema.MIGRATIONS) for s in schema.MIGRATIONS[v]
+        if f"table {schema.OUTCOMES} (" in s
+    ]  # fmt: skip
     con.execute(create)
     con.register("batch", out.to_arrow())
     con.execute(f"insert into {schema.OUTCOMES} select *, 'run-1' from batch")
@@ -302,6 +313,34 @@ def test_n_agent_turns_counts_agent_and_bot_utterances_only():
 
 
 @pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ((), 0),  # no action at all
+        ((None, None), 0),  # actions of unknown status
+        (("ok", "ok"), 0),
+        (("failed", "ok", "failed"), 2),
+    ],
+)
+def test_failed_actions_counts_action_events_whose_status_is_failed(statuses, expected):
+    transcript = [("customer", "q"), *[("agent", f"!crm.x:{s or ''}") for s in statuses]]
+    out = derive(conversations({"conversation_id": "c1"}), {"c1": transcript})
+    assert out["failed_actions"].to_list() == [expected]
+
+
+def test_a_failed_status_on_an_utterance_is_not_a_failed_action():
+    turn_rows = turns({"c1": [("customer", "q"), ("agent", "!crm.x:failed")]}).with_columns(
+        event_type=pl.lit("utterance")
+    )
+    out = derive_outcomes(
+        conversations({"conversation_id": "c1"}),
+        turn_rows,
+        workflows({}),
+        config=OutcomeConfig(),
+    )
+    assert out["failed_actions"].to_list() == [0]
+
+
+@pytest.mark.parametrize(
     ("ended_after_s", "timed", "expected"),
     [
         (95, True, 95.0),  # ended_at - started_at
@@ -443,11 +482,12 @@ def test_bad_input_is_a_schema_error(convs, flows, message):
         derive_outcomes(convs, turns({}), flows, config=OutcomeConfig())
 
 
-def test_missing_turn_column_is_a_schema_error():
-    with pytest.raises(SchemaError, match="turns: expected columns .* missing action_name"):
+@pytest.mark.parametrize("column", ["action_name", "action_status"])
+def test_missing_turn_column_is_a_schema_error(column):
+    with pytest.raises(SchemaError, match=f"turns: expected columns .* missing {column}"):
         derive_outcomes(
             conversations({"conversation_id": "a"}),
-            turns({}).drop("action_name"),
+            turns({}).drop(column),
             workflows({}),
             config=OutcomeConfig(),
         )
@@ -458,12 +498,13 @@ def test_empty_input_gives_an_empty_contract_frame():
     assert out.height == 0
     assert out.columns == schema.batch_columns(schema.OUTCOMES)
     assert out.schema["n_agent_turns"] == pl.Int32
+    assert out.schema["failed_actions"] == pl.Int32
     assert out.schema["repeat_gap_days"] == pl.Float64
 
 
 def test_does_not_modify_its_input():
     convs = contacts(("a", "u1", 0), ("b", "u1", 1)).with_columns(outcome=pl.lit("Solved"))
-    turn_rows = turns({"a": RESOLVED, "b": [("customer", "q")]})
+    turn_rows = turns({"a": RESOLVED, "b": [("customer", "q"), ("agent", "!crm.x:failed")]})
     flows = workflows({"a": "w", "b": "w"})
     before = (convs.clone(), turn_rows.clone(), flows.clone())
     derive_outcomes(convs, turn_rows, flows, config=OutcomeConfig())

@@ -53,6 +53,7 @@ PERFECT = {
     "variant_id": "v1",
     "fitness": 1.0,
     "has_exception": False,
+    "failed_actions": 0,
     "resolved": True,
     "escalated": False,
     "repeat_contact": False,

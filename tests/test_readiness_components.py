@@ -62,6 +62,31 @@ def test_each_replicate_is_a_row_and_volume_stability_risk_stay():
     assert details["risk"] == "no documented SOP: risk unknown"
 
 
+@pytest.mark.parametrize(
+    ("exceptions", "failed", "detail"),
+    [
+        ([False] * 4, [0] * 4, "0% of calls with undocumented steps, off-script turns or "
+                               "failed system calls"),
+        ([True, False, False, False], [0] * 4, "25% of calls with undocumented steps, "
+                                               "off-script turns or failed system calls"),
+        ([True, True, False, False], [2, 0, 0, 0], "50% of calls with undocumented steps, "
+         "off-script turns or failed system calls, 25% with a failed system call"),
+        ([True] * 4, [1, 1, 1, 1], "100% of calls with undocumented steps, off-script turns "
+                                   "or failed system calls, 100% with a failed system call"),
+    ],
+)  # fmt: skip
+def test_the_exceptions_detail_names_the_share_with_a_failed_system_call(
+    exceptions, failed, detail
+):
+    part = PART.with_columns(
+        has_exception=pl.Series(exceptions), failed_actions=pl.Series(failed, dtype=pl.Int64)
+    )
+    values, details = workflow_components(part, FACT, None, config=CONFIG,
+                                          rng=np.random.default_rng(0))  # fmt: skip
+    assert details["exceptions"] == detail
+    assert values[0, COMPONENTS.index("exceptions")] == pytest.approx(1 - sum(exceptions) / 4)
+
+
 def test_workflow_components_do_not_modify_their_input():
     before = PART.clone()
     workflow_components(PART, FACT, None, config=CONFIG, rng=np.random.default_rng(0))

@@ -54,9 +54,10 @@ OUTCOMES = pl.DataFrame(
         "escalated": [False, True, False, False],
         "repeat_contact": [False, True, False, False],
         "n_agent_turns": [5, 3, 2, 1],
+        "failed_actions": [0, 1, 0, 2],
         "duration_s": [100.0, 50.0, None, 10.0],
     },
-    schema_overrides={"n_agent_turns": pl.Int32},
+    schema_overrides={"n_agent_turns": pl.Int32, "failed_actions": pl.Int32},
 )
 CONFORMANCE = pl.DataFrame(
     {
@@ -129,9 +130,11 @@ def test_inputs_per_conversation_exact():
                 variant_id([]),
             ],
             "fitness": [None, 1.0, 0.75, None],
-            # c1: an undocumented step; c2: an off-script turn ("other"); the latest
-            # conformance version counts
-            "has_exception": [False, True, True, False],
+            # c1: an undocumented step; c2: an off-script turn ("other") and a failed
+            # system action; c4: failed system actions only; the latest conformance
+            # version counts
+            "has_exception": [False, True, True, True],
+            "failed_actions": [0, 0, 1, 2],
             "resolved": [True, True, False, False],
             "escalated": [False, False, True, False],
             "repeat_contact": [False, False, True, False],
@@ -203,9 +206,27 @@ def test_stability_counts_windows_where_a_change_starts(flags, starts):
     assert refund["stability"][0] == pytest.approx(1 - starts / 4)
 
 
-def test_inputs_require_columns():
-    with pytest.raises(SchemaError, match=r"outcomes: expected columns .* missing resolved"):
-        build(outcomes=OUTCOMES.drop("resolved"))
+@pytest.mark.parametrize("column", ["resolved", "failed_actions"])
+def test_inputs_require_columns(column):
+    with pytest.raises(SchemaError, match=rf"outcomes: expected columns .* missing {column}"):
+        build(outcomes=OUTCOMES.drop(column))
+
+
+@pytest.mark.parametrize(
+    ("failed", "expected"),
+    [
+        # failed_actions of c1, c2, c3, c4 -> has_exception: c1 has an undocumented step,
+        # c2 an off-script turn
+        ([0, 0, 0, 0], {"c1": True, "c2": True, "c3": False, "c4": False}),
+        ([0, 0, 1, 3], {"c1": True, "c2": True, "c3": True, "c4": True}),
+        ([None, None, None, None], {"c1": True, "c2": True, "c3": False, "c4": False}),
+    ],
+)
+def test_a_failed_system_action_is_an_exception(failed, expected):
+    outcomes = OUTCOMES.with_columns(failed_actions=pl.Series(failed, dtype=pl.Int32))
+    got = build(outcomes=outcomes).conversations.sort("conversation_id")
+    assert dict(got.select("conversation_id", "has_exception").iter_rows()) == expected
+    assert got["failed_actions"].to_list() == [f or 0 for f in failed]  # unknown: 0
 
 
 def test_inputs_do_not_modify_their_input():

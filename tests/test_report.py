@@ -139,9 +139,10 @@ def fill(store: Store) -> None:
             ("refund_request", "issue_refund", 1.0, 3, "mandatory", 0.9, [], [], R2),
         ])  # fmt: skip
         insert(con, schema.OUTCOMES, [
-            ("c1", "refund_request", "resolved", "data", False, True, False, None, 3, 60.0, R2),
-            ("c2", "refund_request", "escalated", "derived", True, False, False, None, 3, 90.0, R2),
-            ("c3", "refund_request", "resolved", "data", False, True, True, 2.0, 3, 30.0, R2),
+            ("c1", "refund_request", "resolved", "data", False, True, False, None, 3, 0, 60.0, R2),
+            ("c2", "refund_request", "escalated", "derived", True, False, False, None, 3, 0, 90.0,
+             R2),
+            ("c3", "refund_request", "resolved", "data", False, True, True, 2.0, 3, 1, 30.0, R2),
         ])  # fmt: skip
         insert(con, schema.CONFORMANCE, [
             ("c1", "refund_request", 2, "v1", 1.0, [], [], [], [], True, R2),

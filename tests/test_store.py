@@ -332,3 +332,59 @@ def test_write_readiness_keeps_runs_and_replaces_the_same_run(db_path):
         store.write_readiness(_readiness(60.0), run_id="r2")  # the same run again
         rows = store.sql("select run_id, score from readiness order by run_id").rows()
     assert rows == [("r1", 40.0), ("r2", 60.0)]
+
+
+def test_turns_keep_the_action_status_and_a_frame_without_it_stores_null(db_path):
+    with_status = frames("c1", "hi", "h1")
+    with_status["turns"] = with_status["turns"].with_columns(
+        event_type=pl.Series(["utterance", "action"]), action_status=pl.Series([None, "failed"])
+    )
+    with open_store(db_path) as store:
+        store.write_conversations(**with_status, run_id="r1")
+        store.write_conversations(**frames("c2", "hi", "h2"), run_id="r1")  # no column
+        rows = store.sql(
+            "select conversation_id, turn_idx, action_status from turns order by all"
+        ).rows()
+    assert rows == [("c1", 0, None), ("c1", 1, "failed"), ("c2", 0, None), ("c2", 1, None)]
+
+
+def _v5_database(db_path) -> None:
+    """A database at schema v5 holding one conversation whose turns had a status then."""
+    con = duckdb.connect(str(db_path))
+    con.execute(f"create table {schema.SCHEMA_VERSION} (version integer, applied_at timestamptz)")
+    for version in range(1, 6):
+        for statement in schema.MIGRATIONS[version]:
+            con.execute(statement)
+        con.execute(f"insert into {schema.SCHEMA_VERSION} values (?, now())", [version])
+    # before v6 a turn's status was an unknown turn field, kept in metadata.turn_fields
+    metadata = '{"turn_fields": {"1": {"status": " Failed "}, "2": {"status": "maybe"}, '
+    metadata += '"3": {"status": "ok"}, "0": {"status": "read"}}}'
+    con.execute(
+        f"insert into {schema.CONVERSATIONS} values ('c1', 's', 'line 1', null, null, null, "
+        "null, null, null, null, null, ?, 5, 'h', 'r0')",
+        [metadata],
+    )
+    for idx, event_type in enumerate(["utterance", "action", "action", "action", "action"]):
+        con.execute(
+            f"insert into {schema.TURNS} values ('c1', ?, 'agent', ?, null, null, null, null, "
+            "'r0')",
+            [idx, event_type],
+        )
+    con.execute(
+        f"insert into {schema.OUTCOMES} values ('c1', 'w', 'resolved', 'data', false, true, "
+        "false, null, 1, 2.0, 'r0')"
+    )
+    con.close()
+
+
+def test_a_v5_database_migrates_to_v6(db_path):
+    _v5_database(db_path)
+    with open_store(db_path) as store:
+        assert store.schema_version() == schema.LATEST_VERSION
+        statuses = store.sql("select turn_idx, action_status from turns order by turn_idx")
+        # an action's valid status moves over; a bad one, an utterance's, none: unknown
+        assert statuses.rows() == [(0, None), (1, "failed"), (2, None), (3, "ok"), (4, None)]
+        # outcomes is a snapshot recreated empty, with failed_actions beside n_agent_turns
+        assert store.count(schema.OUTCOMES) == 0
+        columns = store.sql(f"select * from {schema.OUTCOMES} limit 0").columns
+        assert columns[8:10] == ["n_agent_turns", "failed_actions"]

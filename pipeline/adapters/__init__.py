@@ -29,7 +29,7 @@ CONVERSATION_FIELDS = (
     "ended_at",
     "outcome",
 )
-TURN_FIELDS = ("speaker", "event_type", "text", "action", "args", "ts")
+TURN_FIELDS = ("speaker", "event_type", "text", "action", "args", "status", "ts")
 _KNOWN_RECORD_KEYS = frozenset((*CONVERSATION_FIELDS, "turns", "metadata"))
 _KNOWN_TURN_KEYS = frozenset(TURN_FIELDS)
 
@@ -138,6 +138,7 @@ def build_batch(records: list[Record], rejects: list[dict]) -> RawBatch:
     turn_cols: dict[str, list] = {name: [] for name in TURN_FIELDS}
     speaker, event_type, text = turn_cols["speaker"], turn_cols["event_type"], turn_cols["text"]
     action, args, ts = turn_cols["action"], turn_cols["args"], turn_cols["ts"]
+    status = turn_cols["status"]
     for rec, record in enumerate(records):
         data = record.data
         problem = _record_problem(data)
@@ -163,6 +164,7 @@ def build_batch(records: list[Record], rejects: list[dict]) -> RawBatch:
                 value = get("args")
                 args.append(None if value is None else orjson.dumps(value).decode())
                 ts.append(get("ts"))
+                status.append(get("status"))
                 if not _KNOWN_TURN_KEYS.issuperset(turn):
                     extra.setdefault("turn_fields", {})[str(j)] = {
                         k: turn[k] for k in turn.keys() - _KNOWN_TURN_KEYS

@@ -2,7 +2,8 @@
 
 Mapping: ``User`` -> customer; ``Wizard`` -> agent, for what the customer saw (free
 ``utter`` text and the picked reply of ``pick_suggestion``); the wizard's ``query`` and
-the ``KnowledgeBase`` result become action turns. ``UserGuide`` instructions,
+the ``KnowledgeBase`` result become action turns; a result's ``status`` says whether the
+call failed (:func:`result_kind`). ``UserGuide`` instructions,
 ``request_suggestions`` drafts and UI selections are not conversation turns.
 ``ActionLabel`` (ground truth) never enters the record: :func:`dialogue_to_record`
 returns it separately, for ``cxminer labels``.
@@ -10,6 +11,7 @@ returns it separately, for ``cxminer labels``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,15 @@ from pipeline.adapters.jsonl import parse_line
 
 _OUTCOMES = {"Complete": "resolved"}  # every disconnect level maps to "abandoned"
 _GROUND_TRUTH_KEYS = ("Events", "Scenario", "UserQuestionnaire", "WizardQuestionnaire")
+# A KnowledgeBase result's status text is the first of these keys its Item has.
+RESULT_STATUS_KEYS = ("Message", "RequestStatus", "ChangeStatus", "Confirmation", "RideStatus")
+# Status texts of a call that failed: authentication refused ("You must provide either
+# AccountNumber/FullName/PIN or ..."), "Reservation Failed", "We are unable to change
+# your trip".
+_FAILED = re.compile(r"must provide|failed|unable", re.IGNORECASE)
+# Status texts of a call that worked and found nothing free: the flowcharts branch on it.
+_UNAVAILABLE = re.compile(r"unavailable|conflicting|booked at that time|too small", re.IGNORECASE)
+RESULT_KINDS = ("empty", "error", "unavailable", "success")
 
 
 def read_star(path: Path, *, batch_size: int) -> Iterator[RawBatch]:
@@ -96,12 +107,14 @@ def dialogue_to_record(dialogue: dict[str, Any]) -> tuple[dict[str, Any], dict[i
                 }
             )
         elif agent == "KnowledgeBase":
+            kind = result_kind(event)
             turns.append(
                 {
                     "speaker": "system",
                     "event_type": "action",
                     "action": f"{event.get('APIName', 'kb')}.result",
                     "args": {"item": event.get("Item"), "total_items": event.get("TotalItems")},
+                    "status": "failed" if kind in ("empty", "error") else "ok",
                     "ts": iso,
                 }
             )
@@ -126,6 +139,30 @@ def dialogue_to_record(dialogue: dict[str, Any]) -> tuple[dict[str, Any], dict[i
         "turns": turns,
     }
     return record, labels
+
+
+def result_kind(event: dict[str, Any]) -> str:
+    """Classify a ``KnowledgeBase`` result event, telling failed calls from the others.
+
+    Returns
+    -------
+    str
+        One of :data:`RESULT_KINDS`. ``empty``: no item (``TotalItems`` 0, nothing found
+        for a search); ``error``: its status text (the first of
+        :data:`RESULT_STATUS_KEYS` in ``Item``) says the call was refused or failed;
+        ``unavailable``: the call worked and found no free slot, venue or room (the
+        flowcharts have a branch for it); ``success`` otherwise, an item without a
+        status text included. ``empty`` and ``error`` are failed calls.
+    """
+    item = event.get("Item")
+    if not isinstance(item, dict) or event.get("TotalItems") == 0:
+        return "empty"
+    status = next((str(item[k]) for k in RESULT_STATUS_KEYS if k in item), "")
+    if _FAILED.search(status):
+        return "error"
+    if _UNAVAILABLE.search(status):
+        return "unavailable"
+    return "success"
 
 
 def looks_like_star(first: dict[str, Any]) -> bool:
