@@ -505,9 +505,11 @@ def discover_candidate_sop(
 ) -> pl.DataFrame:
     """Mine a candidate SOP per intent: each step's support, role, position, order, branches.
 
-    Reads the step event log; produces the ``candidate_sops`` table. Cost: the sort and
-    group-bys over events, plus the precedence self-join of first occurrences (sum over
-    cases of distinct steps squared); ``after`` works on steps x steps per intent.
+    Reads the step event log; produces the ``candidate_sops`` table. Cost: one sort
+    (none for a log in case order) and a group-by over events to find each case's trace;
+    everything after runs on one case per distinct trace, weighted by its cases (the
+    precedence self-join: sum over variants of distinct steps squared); ``after`` works
+    on steps x steps per intent.
 
     Parameters
     ----------

@@ -10,18 +10,12 @@ from pipeline.conformance import CONFORMANCE_SCHEMA, check_conformance, check_tr
 from pipeline.discover import variant_of_case
 from pipeline.errors import SchemaError, SopError
 from pipeline.sop import Sop, Step, parse_sop
+from pipeline.steps import STEP_EVENTS_SCHEMA
 
+# step_events as the store holds them: the steps stage's columns plus the workflow
 EVENTS_SCHEMA = {
-    "conversation_id": pl.String,
-    "seq": pl.Int32,
-    "turn_idx": pl.Int32,
-    "step_id": pl.String,
-    "source": pl.String,
-    "confidence": pl.Float64,
-    "ts": pl.Datetime("us", "UTC"),
-    "sop_id": pl.String,
-    "workflow_id": pl.String,
-    "is_repeat": pl.Boolean,
+    name: {**STEP_EVENTS_SCHEMA, "workflow_id": pl.String}[name]
+    for name in schema.batch_columns(schema.STEP_EVENTS)
 }
 
 # after constraints: lookup<-verify, approve<-lookup, refund<-lookup, confirm<-refund (e = 4);
