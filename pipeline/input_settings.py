@@ -19,7 +19,8 @@ FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77")
 class TableColumns:
     """Column names of a turn-per-row CSV/Parquet export (canonical field -> column).
 
-    An empty string means the export has no such column.
+    An empty string means the export has no such column. ``status`` is an action row's
+    result (ok/failed), read as the JSONL turn field ``status`` is.
     """
 
     conversation_id: str = "conversation_id"
@@ -29,6 +30,7 @@ class TableColumns:
     turn_idx: str = ""
     event_type: str = "event_type"
     action: str = "action"
+    status: str = "status"
     channel: str = "channel"
     queue: str = "queue"
     team: str = "team"

@@ -206,7 +206,7 @@ def _check_turns(
         .then(pl.lit("action"))
         .otherwise(pl.lit("utterance"))
     )
-    # ``status`` is optional in a raw batch (the table adapter maps no status column)
+    # ``status`` is optional in a raw batch (an export may have no status column)
     status = pl.col("status") if "status" in turns.columns else pl.lit(None, dtype=pl.String)
     turns = turns.with_columns(
         speaker=speaker,

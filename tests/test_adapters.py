@@ -43,6 +43,21 @@ def read_all(batches):
     )
 
 
+def ingest_file(path, *, fmt, **config) -> IngestBatch:
+    """Read, validate and redact one file as ingest does (quarantine included)."""
+    batches = list(
+        read_source(
+            path, source_id="src", fmt=fmt, config=IngestConfig(**config), hash_key=HASH_KEY
+        )
+    )
+    return IngestBatch(
+        *(
+            pl.concat([getattr(b, name) for b in batches])
+            for name in ("conversations", "turns", "redactions", "quarantine")
+        )
+    )
+
+
 def conv(cid, *texts, **fields):
     speakers = ("customer", "agent")
     turns = [{"speaker": speakers[i % 2], "text": t} for i, t in enumerate(texts)]
@@ -415,6 +430,98 @@ def test_tsv_detected_as_csv_is_readable(tmp_path):
     assert conversations["conversation_id"].to_list() == ["c1"]
 
 
+def write_table(path, text):
+    """Write CSV text as ``path`` (.csv as is; .parquet with blank cells null)."""
+    if path.suffix == ".csv":
+        path.write_text(text)
+    else:
+        pl.read_csv(text.encode(), infer_schema=False).write_parquet(path)
+    return path
+
+
+STATUS_CSV = (
+    "conversation_id,speaker,text,event_type,action,status\n"
+    "c1,customer,charged twice,,,read\n"  # an utterance's status is ignored
+    "c1,agent,,action,billing.lookup,ok\n"
+    "c1,agent,,action,billing.refund, Failed \n"
+    "c1,agent,,action,billing.notify,\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_status_column_becomes_action_status(tmp_path, fmt):
+    result = ingest_file(write_table(tmp_path / f"s.{fmt}", STATUS_CSV), fmt=fmt)
+    assert result.quarantine.is_empty()
+    assert result.turns["action_status"].to_list() == [None, "ok", "failed", None]
+    assert result.conversations["metadata"].to_list() == [None]  # mapped, not an extra
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_bad_status_quarantines_the_conversation(tmp_path, fmt):
+    text = (
+        "conversation_id,speaker,text,event_type,action,status\n"
+        "c1,customer,charged twice,,,\n"
+        "c1,agent,,action,billing.lookup,maybe\n"
+        "c2,customer,hello,,,\n"
+    )
+    result = ingest_file(write_table(tmp_path / f"b.{fmt}", text), fmt=fmt)
+    locator = "rows 2-3" if fmt == "csv" else "rows 1-2"
+    assert result.quarantine.select(
+        "source_id", "locator", "field", "reason", "message"
+    ).rows() == [
+        (
+            "src",
+            locator,
+            "turns[1].status",
+            "bad_status",
+            'turns[1].status: expected "ok" or "failed", found "maybe"',
+        )
+    ]
+    assert result.conversations["conversation_id"].to_list() == ["c2"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_without_status_column_gives_unknown_status(tmp_path, fmt):
+    text = "conversation_id,speaker,text,event_type,action\nc1,agent,,action,billing.lookup\n"
+    result = ingest_file(write_table(tmp_path / f"n.{fmt}", text), fmt=fmt)
+    assert result.quarantine.is_empty()
+    assert result.turns.select("action_name", "action_status").rows() == [("billing.lookup", None)]
+
+
+@pytest.mark.parametrize(
+    ("status_column", "expected", "metadata"),
+    [
+        ("result", [None, "failed"], {"status": "closed"}),
+        (  # "" = no such column: both stay metadata, per turn as "result" varies
+            "",
+            [None, None],
+            {
+                "result": None,
+                "status": "closed",
+                "turn_fields": [
+                    {"result": None, "status": "closed"},
+                    {"result": "failed", "status": "closed"},
+                ],
+            },
+        ),
+    ],
+)
+def test_table_status_column_is_renamed_by_config(tmp_path, status_column, expected, metadata):
+    text = (
+        "conversation_id,speaker,text,event_type,action,result,status\n"
+        "c1,customer,hi,,,,closed\n"
+        "c1,agent,,action,billing.refund,failed,closed\n"
+    )
+    result = ingest_file(
+        write_table(tmp_path / "r.csv", text),
+        fmt="csv",
+        table=TableColumns(status=status_column),
+    )
+    assert result.quarantine.is_empty()
+    assert result.turns["action_status"].to_list() == expected
+    assert [json.loads(m) for m in result.conversations["metadata"]] == [metadata]
+
+
 # ---------------------------------------------------------------- STAR
 
 STAR_TURN_EVENTS = {
@@ -696,21 +803,7 @@ def test_abcd_non_json_file_is_an_input_error(tmp_path):
 
 def b77_ingest(path, **config) -> IngestBatch:
     """Read, validate and redact a Banking77 file as ingest does (quarantine included)."""
-    batches = list(
-        read_source(
-            path,
-            source_id="src",
-            fmt="banking77",
-            config=IngestConfig(**config),
-            hash_key=HASH_KEY,
-        )
-    )
-    return IngestBatch(
-        *(
-            pl.concat([getattr(b, name) for b in batches])
-            for name in ("conversations", "turns", "redactions", "quarantine")
-        )
-    )
+    return ingest_file(path, fmt="banking77", **config)
 
 
 def test_banking77_rows_become_one_turn_customer_chats():

@@ -247,7 +247,7 @@ def test_a_changed_status_changes_the_content_hash(tmp_path):
 
 
 def test_validate_reads_an_optional_status_column():
-    """A raw batch without ``status`` (the table adapter's) has every status unknown."""
+    """A raw batch without ``status`` (an export with no status column): every status unknown."""
     records = [Record("line 1", _action_record("c1", None), "h1", "{}")]
     batch = build_batch(records, [])
     for turns, expected in (

@@ -52,6 +52,7 @@ RAW_TURN_SCHEMA = {
     "text": pl.String,
     "action": pl.String,
     "args": pl.String,
+    "status": pl.String,
     "ts": pl.String,
 }
 REJECT_SCHEMA = {

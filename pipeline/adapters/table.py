@@ -21,6 +21,7 @@ from pipeline.adapters import (
     RAW_CONVERSATION_SCHEMA,
     RAW_TURN_SCHEMA,
     REJECT_SCHEMA,
+    TURN_FIELDS,
     RawBatch,
     content_hash,
 )
@@ -28,7 +29,7 @@ from pipeline.adapters.files import GZIP_MAGIC
 from pipeline.config import TableColumns
 from pipeline.errors import InputError
 
-_TURN_COLUMNS = ("speaker", "event_type", "text", "action", "ts")
+_TURN_COLUMNS = ("speaker", "event_type", "text", "action", "status", "ts")
 _BLOCK_ROWS = 65536
 
 
@@ -272,12 +273,10 @@ def _turns(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select(
         "rec",
         "turn_idx",
-        *[
+        *[  # args is never a column: a table export has no structured arguments
             (pl.col(f) if f in rows.columns else pl.lit(None, pl.String)).alias(f)
-            for f in ("speaker", "event_type", "text", "action")
+            for f in TURN_FIELDS
         ],
-        pl.lit(None, pl.String).alias("args"),
-        (pl.col("ts") if "ts" in rows.columns else pl.lit(None, pl.String)).alias("ts"),
         pl.lit(None, pl.String).alias("type_problem"),
     ).cast({**RAW_TURN_SCHEMA, "type_problem": pl.String})
 
