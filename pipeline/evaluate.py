@@ -11,12 +11,13 @@ read (others are ignored; ``team`` may be missing):
 - ``step_events(conversation_id, seq, step_id, turn_idx, run_id)``: sequences ordered by
   ``seq``; per-turn accuracy joins ``(conversation_id, turn_idx)`` with the labels'
   ``turn_steps``. Sequence and process scores compare the extracted sequence *in the
-  labels' vocabulary* (events whose mapped step is a true label) with the true one:
-  labels say nothing about the events they have no name for (``other``, off-script
-  turns, action events in data whose labels hold only utterances, undocumented steps),
-  so those neither count for nor against; a labelled step extracted as something else
-  still counts as wrong. The same scores on the full log are reported beside them
-  (``*_full_log``);
+  labels' vocabulary* (events whose mapped step is a label the true sequences hold)
+  with the true one: labels say nothing about the events they have no name for
+  (``other``, off-script turns, action events in data whose labels hold only
+  utterances, undocumented steps), nor about turn labels their sequences leave out
+  (a greeting, a closing or ``other`` labelled on a turn), so those neither count for
+  nor against; a labelled step extracted as something else still counts as wrong.
+  The same scores on the full log are reported beside them (``*_full_log``);
 - ``drift_findings(sop_id, step, kind, window_start, flagged, team, run_id)``;
 - ``readiness(intent_id, score, tier, run_id)``.
 
@@ -272,7 +273,7 @@ def _step_data(events: _Table, labels: pl.DataFrame) -> _Steps:
     pairs = [(turn_pred[(c, t)], step) for c, t, step in turn_truth if (c, t) in turn_pred]
     full = {cid: pred[cid] for cid in labelled["conversation_id"]}
     mapping = map_labels(full, true, turn_pairs=pairs)
-    vocabulary = {s for steps in true.values() for s in steps} | {t for _, _, t in turn_truth}
+    vocabulary = {s for steps in true.values() for s in steps}
     return _Steps(
         run_id=events.run_id,
         intents=dict(labelled.select("conversation_id", "intent").iter_rows()),

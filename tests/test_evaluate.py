@@ -177,6 +177,28 @@ def test_intents_steps_and_process_on_fake_tables(tmp_path, db_path):
     json.dumps(result, allow_nan=False)
 
 
+def test_turn_labels_the_sequences_leave_out_are_not_scored_in_sequences(tmp_path, db_path):
+    # the sample's labels: greetings, closings and `other` on turns, not in `steps`
+    labels = tmp_path / "labels.jsonl"
+    turn_steps = {"0": "greeting", "1": "other", "2": "verify", "4": "closing"}
+    write_labels([{"conversation_id": "c1", "intent": "A", "steps": ["verify"],
+                   "turn_steps": turn_steps}], labels)  # fmt: skip
+    with open_store(db_path) as store:
+        store.con.execute(
+            "create or replace table step_events (conversation_id varchar, seq integer, "
+            "step_id varchar, turn_idx integer, run_id varchar)"
+        )
+        store.con.execute(
+            "insert into step_events values ('c1', 0, 'greeting', 0, 'r1'), "
+            "('c1', 1, 'other', 1, 'r1'), ('c1', 2, 'verify', 2, 'r1'), "
+            "('c1', 3, 'd_3', 3, 'r1'), ('c1', 4, 'closing', 4, 'r1')"
+        )
+    steps = evaluate(db_path, labels)["steps"]
+    assert steps["per_turn_accuracy"] == 1.0  # turn labels still score every turn
+    assert steps["edit_similarity"] == 1.0  # the sequence: verify, as the label's
+    assert steps["edit_similarity_full_log"] == pytest.approx(1 / 5)
+
+
 def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
     labels = make_fake_db(
         db_path,
