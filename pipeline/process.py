@@ -1,7 +1,8 @@
 """The steps and discovery stages on a store: event log, process tables, drafts, XES.
 
 :func:`update_process` reads ``turns``, ``intent_assignments`` and the documented SOPs,
-extracts the step event log (:func:`pipeline.steps.extract_steps`), summarises each
+extracts the step event log (:func:`pipeline.steps.extract_steps`, with each customer's
+opening request to settle which SOP a conversation follows), summarises each
 workflow's process (:func:`pipeline.discover.discover_process`) and writes the five
 snapshot tables at once. A workflow is the conversation's documented SOP where one
 applies, else its intent (so an intent without a SOP still gets a candidate SOP).
@@ -9,18 +10,21 @@ applies, else its intent (so an intent without a SOP still gets a candidate SOP)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config
 from pipeline.discover import discover_process, draft_sop, not_steps
-from pipeline.embed import CachedEmbedder, Embedder
+from pipeline.embed import CachedEmbedder, Embedder, embed_with_cache
 from pipeline.errors import SopError, StoreError
+from pipeline.intent_requests import opening_requests, request_vectors
 from pipeline.sop import Sop, load_sops, sop_to_yaml
 from pipeline.steps import extract_steps
 from pipeline.store import Store, open_store
@@ -64,7 +68,8 @@ def update_process(
     if callable(embedder) and not hasattr(embedder, "encode"):
         embedder = embedder()
     cached = CachedEmbedder(store, embedder, run_id=run_id, max_chars=config.embed.max_chars)
-    events, types = extract_steps(turns, sops, embedder=cached)
+    requests = first_requests(store, config=config, embedder=cached) if sops else None
+    events, types = extract_steps(turns, sops, embedder=cached, requests=requests)
     intents = turns.select("conversation_id", "intent_id").unique("conversation_id")
     events = events.join(intents, on="conversation_id", how="left").with_columns(
         workflow_id=pl.coalesce("sop_id", "intent_id")
@@ -87,6 +92,29 @@ def update_process(
         "sops": len(sops),
         "encoded": cached.encoded,
     }
+
+
+def first_requests(
+    store: Store, *, config: Config, embedder: CachedEmbedder
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Each conversation's first customer turn with content, embedded through the cache.
+
+    The first request says what the customer came for; later turns mostly answer the
+    agent (names, order numbers), so one turn, not the intent stage's ``opening_turns``.
+    The turn is usually among the intent stage's, so already cached. Returns
+    :func:`~pipeline.intent_requests.request_vectors`' pair.
+    """
+    turns = store.sql(
+        f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS} "
+        "where speaker = 'customer'"
+    )
+    requests = opening_requests(turns, dataclasses.replace(config.intents, opening_turns=1))
+    hashes, matrix, encoded = embed_with_cache(
+        store, requests["text"], embedder=embedder.embedder, run_id=embedder.run_id,
+        max_chars=embedder.max_chars,
+    )  # fmt: skip
+    embedder.encoded += encoded
+    return request_vectors(requests.with_columns(text_hash=hashes), matrix)
 
 
 def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:

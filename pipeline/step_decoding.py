@@ -20,6 +20,9 @@ from pipeline.step_scores import EXACT
 
 _TIE = 1e-6  # the context weight when the data give none: it only breaks exact ties
 OTHER_CODE, ACTION_CODE = -1, -2
+#: Conversations whose requests are compared with each query (an even spread beyond it).
+MAX_REFERENCES = 20_000
+_QUERY_BATCH = 1024  # queries per similarity block: 1024 x MAX_REFERENCES floats = 80 MB
 
 
 @dataclass(frozen=True)
@@ -94,16 +97,29 @@ def choose_sops(
     *,
     threshold: float,
     min_explained: float,
+    requests: np.ndarray | None = None,
+    neighbours: int = 10,
 ) -> list[str | None]:
     """Pick for each conversation (in order) the SOP that explains most of its units.
 
     A unit is explained by a SOP when it scores at least ``threshold`` against one of the
     SOP's own phrasings (one step id may be worded per SOP) or is an action bound in it;
     units best explained by conversation management count for none. Ties go to the
-    higher total score, then to the SOP most conversations took. With ``intent_id``, an
-    intent at least ``min_explained`` of whose conversations fit one SOP follows it:
-    each of its conversations that this SOP explains at all takes it, unless another
-    explains more of it. Cost O(units x SOPs).
+    higher total score, then to the SOP most conversations took.
+
+    Then the customer's side: conversations whose customers ask alike follow one
+    process. With ``requests`` (one unit row per conversation, in order; a zero row for
+    none), a conversation's peers are the ``neighbours`` conversations with the most
+    similar opening requests, and the request counts as one more explained unit: when at
+    least ``min_explained`` of the peers took one SOP, the conversation takes it too if
+    that SOP explains part of it and at most one unit less than its own pick
+    (:func:`_follow_requests`). Without ``requests``, an intent (``intent_id``) at least
+    ``min_explained`` of whose conversations fit one SOP settles its conversations'
+    ties of the agent's evidence. Either way, a conversation that takes its peers' SOP
+    is guided by it even when the SOP explains less than ``min_explained`` of it. Cost
+    O(units x SOPs), plus O(queries x references x dim) for the requests, where queries
+    are the conversations the peers could change and references at most
+    :data:`MAX_REFERENCES`.
     """
     code = conversation_codes(units)
     n_conv = int(code[-1]) + 1 if code.size else 0
@@ -139,7 +155,9 @@ def choose_sops(
     pick = np.where(tied, prior[None, :], -1).argmax(axis=1)
     chosen = count[np.arange(n_conv), pick]
     fits = (chosen > 0) & (chosen >= min_explained * n_content)
-    if "intent_id" in units.columns:
+    if requests is not None and neighbours > 0:
+        _follow_requests(pick, fits, count, requests, neighbours, min_explained)
+    elif "intent_id" in units.columns:
         first = np.flatnonzero(np.r_[True, np.diff(code) != 0])
         intent = units["intent_id"].gather(first).to_list()
         size = Counter(intent)
@@ -157,6 +175,54 @@ def choose_sops(
                 pick[c] = majority
             fits[c] = count[c, pick[c]] > 0
     return [sop_ids[p] if ok else None for p, ok in zip(pick, fits, strict=True)]
+
+
+def _follow_requests(
+    pick: np.ndarray,
+    fits: np.ndarray,
+    count: np.ndarray,
+    requests: np.ndarray,
+    neighbours: int,
+    min_share: float,
+) -> None:
+    """Let each conversation follow the SOP its nearest requests took (in place).
+
+    References are the conversations with a request (an even spread of at most
+    :data:`MAX_REFERENCES`); each votes for its first pick, or for none when no SOP fits
+    it, so that a group of calls no SOP covers (a new intent) stays unguided. A
+    conversation is never its own peer. A majority needs ``min_share`` of the
+    ``neighbours`` votes; ties go to the lower SOP index. The majority SOP is taken when
+    it explains at least one unit and at most one fewer than the pick (the request is
+    worth one unit). Only conversations whose pick that could change are queried: the
+    runner-up SOP within one unit of the pick, or no SOP fitting.
+    """
+    n_conv, n_sops = count.shape
+    has_request = np.abs(requests).sum(axis=1) > 0
+    references = np.flatnonzero(has_request)
+    if references.size > MAX_REFERENCES:
+        spread = np.linspace(0, references.size - 1, MAX_REFERENCES).astype(np.int64)
+        references = references[spread]
+    top = count.max(axis=1)
+    runner_up = np.sort(count, axis=1)[:, -2] if n_sops > 1 else np.zeros(n_conv)
+    queries = np.flatnonzero(has_request & (top > 0) & ((runner_up + 1 >= top) | ~fits))
+    k = min(neighbours, references.size - 1)
+    if k < 1 or not queries.size:
+        return
+    ref_vectors = requests[references]
+    ref_picks = np.where(fits[references], pick[references], n_sops)  # n_sops: none
+    for lo in range(0, queries.size, _QUERY_BATCH):
+        batch = queries[lo : lo + _QUERY_BATCH]
+        sims = requests[batch] @ ref_vectors.T
+        sims[batch[:, None] == references[None, :]] = -np.inf  # never one's own peer
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        votes = np.zeros((batch.size, n_sops + 1), dtype=np.int64)
+        np.add.at(votes, (np.repeat(np.arange(batch.size), k), ref_picks[nearest].ravel()), 1)
+        majority = votes[:, :n_sops].argmax(axis=1)
+        agreed = votes[np.arange(batch.size), majority] >= min_share * k
+        for c, m in zip(batch[agreed], majority[agreed], strict=True):
+            if count[c, m] > 0 and count[c, m] + 1 >= count[c, pick[c]]:
+                pick[c] = m
+            fits[c] = count[c, pick[c]] > 0
 
 
 def _context_weight(first_scores: list[tuple[int, float]], transitions: list[bool]) -> float:

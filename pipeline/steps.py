@@ -25,8 +25,11 @@ Guided mode, where a documented SOP applies:
 4. Each conversation takes the SOP whose own phrasings and bindings explain most of its
    units (ties: higher total score, then the SOP more conversations took). Below
    ``min_explained`` of its units no SOP applies and the conversation is unguided. With
-   an ``intent_id`` column, an intent at least ``min_explained`` of whose conversations
-   fit one SOP follows it: its conversations take that SOP unless another explains more.
+   ``requests`` (the customers' first requests), the request is one more unit of
+   evidence: the SOP most of the ``neighbours`` most similar requests took wins when it
+   explains at most one unit less. Without them but with an ``intent_id`` column, an
+   intent at least ``min_explained`` of whose conversations fit one SOP follows it: its
+   conversations take that SOP unless another explains more.
 5. Each conversation is decoded by Viterbi: a step scores its similarity minus the
    threshold, ``other`` scores 0 and keeps the context, and a transition the SOP graph
    expects (``next``, ``after``, through steps never said; start, end, roles) earns a
@@ -37,7 +40,9 @@ Guided mode, where a documented SOP applies:
    any SOP).
 6. The ``other`` residue of each SOP is clustered (:func:`cluster_turns`); recurring
    clusters become discovered types ``d_<sop>_<n>``, labelled by class-based TF-IDF
-   terms and their most typical turn.
+   terms and their most typical turn. A cluster more than half of whose turns are a
+   call's first (last) agent utterance is the greeting (closing) role instead: a team's
+   own sign-off that no generic phrasing is near.
 
 Unguided mode (no SOP applies): turns matching a shared role step take it; the rest is
 clustered the same way into ``u_<n>`` types (with no SOP at all, the clusters nearest
@@ -72,7 +77,7 @@ from pipeline.step_decoding import (
     decode_steps,
     find_roles,
 )
-from pipeline.step_library import ROLE_PHRASINGS, StepLibrary, step_library
+from pipeline.step_library import CLOSING, GREETING, ROLE_PHRASINGS, StepLibrary, step_library
 from pipeline.step_scores import calibrate_threshold, score_phrases, score_types
 from pipeline.turn_clusters import CLUSTERING, TurnClusters, cluster_turns
 
@@ -167,6 +172,8 @@ def extract_steps(
     roles: Mapping[str, Sequence[str]] = ROLE_PHRASINGS,
     cluster_config: IntentConfig = CLUSTERING,
     threshold: float | None = None,
+    requests: tuple[pl.DataFrame, np.ndarray] | None = None,
+    neighbours: int = 10,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn agent turns and action events into the step event log.
 
@@ -198,6 +205,12 @@ def extract_steps(
         (:func:`calibrate_threshold`), which needs both on-script paraphrases and
         off-script turns among the turns that fill no template: pass a value for a few
         turns only.
+    requests
+        The customers' opening requests as :func:`~pipeline.intent_requests.request_vectors`
+        returns them (``conversation_id`` rows and their unit vectors): when the agent's
+        steps fit several SOPs alike, a conversation follows the SOP that the
+        ``neighbours`` most similar requests took (:func:`choose_sops`). Without them,
+        the intent prior (``intent_id``) plays that part.
 
     Returns
     -------
@@ -238,6 +251,7 @@ def extract_steps(
     chosen = choose_sops(
         units, scores, phrase_scores, rows, library, roles_found.shared,
         threshold=threshold, min_explained=min_explained,
+        requests=_aligned(units, requests), neighbours=neighbours,
     )  # fmt: skip
     state, confidence = decode_steps(units, scores, rows, library, roles_found, chosen, threshold)
     sop_of = np.array([chosen[c] for c in conversation_codes(units)], dtype=object)
@@ -259,16 +273,21 @@ def extract_steps(
     groups = [(f"d_{s}_", s, pending & (sop_of == s)) for s in library.sop_ids if discover]
     groups.append(("u_", None, pending & unguided))
     described: dict[str, dict] = {}
+    at_ends = _said_at_ends(units, rows >= 0, library, roles_found)
     for prefix, sop_id, mask in groups:
         members = np.flatnonzero(mask)
         found = _cluster_units(units, members, vectors[rows[members]], cluster_config)
         names = [f"{prefix}{c}" for c in range(len(found.centroids))]
-        if sop_id is None and not library.sop_ids:
-            names = _role_names(names, found, library, proto_vectors)
+        if not library.sop_ids:  # no documented management steps to read roles by
+            names, at_ends = _role_names(names, found, library, proto_vectors), []
         for c, name in enumerate(names):
             in_c = members[found.labels == c]
-            step_id[in_c], source[in_c] = name, "discovered"
             confidence[in_c] = vectors[rows[in_c]] @ found.centroids[c]
+            role = next((r for r, at in at_ends if at[in_c].mean() > 0.5), None)
+            if role is not None:  # mostly said where calls open or close: management
+                step_id[in_c], source[in_c] = role, "sop"
+                continue
+            step_id[in_c], source[in_c] = name, "discovered"
             described[name] = {**found.descriptions[c], "sop_id": sop_id}
     events = units.select("conversation_id", "seq", "turn_idx", "ts").with_columns(
         step_id=pl.Series(step_id.tolist(), dtype=pl.String),
@@ -281,11 +300,46 @@ def extract_steps(
     return events, _types_frame(events, units["text"], library, roles_found, described)
 
 
+def _aligned(
+    units: pl.DataFrame, requests: tuple[pl.DataFrame, np.ndarray] | None
+) -> np.ndarray | None:
+    """One request vector per conversation of ``units``, in order (zeros where none)."""
+    if requests is None:
+        return None
+    frame, vectors = requests
+    conversations = units["conversation_id"].unique(maintain_order=True)
+    row_of = dict(zip(frame["conversation_id"].to_list(), range(frame.height), strict=True))
+    rows = np.array([row_of.get(c, -1) for c in conversations.to_list()], dtype=np.int64)
+    aligned = np.zeros((rows.size, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32)
+    aligned[rows >= 0] = vectors[rows[rows >= 0]]
+    return aligned
+
+
 def _repeats(conversations: pl.Series, step_id: np.ndarray) -> np.ndarray:
     """Whether each event repeats the step of its conversation's previous event."""
     same_case = (conversations == conversations.shift(1)).fill_null(False).to_numpy()
     same_step = np.r_[False, step_id[1:] == step_id[:-1]]
     return same_case & same_step
+
+
+def _said_at_ends(
+    units: pl.DataFrame, said: np.ndarray, library: StepLibrary, roles: Roles
+) -> list[tuple[str, np.ndarray]]:
+    """Per role said at a call's edge, the id it carries and where units are at that edge.
+
+    Greeting: the conversation's first agent utterance; closing: its last. The id is the
+    one the role's generic type carries.
+    """
+    code = conversation_codes(units)
+    at = np.flatnonzero(said)
+    first, last = np.zeros(code.size, dtype=bool), np.zeros(code.size, dtype=bool)
+    if at.size:
+        new = np.r_[True, code[at][1:] != code[at][:-1]]
+        first[at[new]] = True
+        last[at[np.r_[new[1:], True]]] = True
+    generic = {library.labels[t]: t for t in np.flatnonzero(library.generic)}
+    edges = ((GREETING, first), (CLOSING, last))
+    return [(roles.emit[generic[r]], edge) for r, edge in edges if r in generic]
 
 
 def _cluster_units(

@@ -320,6 +320,50 @@ def test_an_intents_majority_sop_settles_conversations_that_fit_several():
     assert sop_of(with_prior) == "fraud"
 
 
+def _requests(axis_of: dict[str, int], seed: int = 0):
+    """Request vectors near one axis per conversation, as ``request_vectors`` returns them."""
+    rng = np.random.default_rng(seed)
+    rows = np.eye(DIM)[list(axis_of.values())] + rng.normal(scale=0.05, size=(len(axis_of), DIM))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return pl.DataFrame({"conversation_id": list(axis_of)}), rows.astype(np.float32)
+
+
+def test_customers_who_ask_alike_settle_what_the_agents_steps_leave_open():
+    ask = ("agent", "Can you tell me your account number?")
+    fraud = ("agent", "Please describe the suspicious transaction.")
+    balance = ("agent", "Your balance is 10 dollars.")
+    chat = [("agent", "Our loyalty scheme gives double points"),
+            ("agent", "Points arrive within three working days")]  # fmt: skip
+    calls = [conversation(f"f{i}", ask, fraud) for i in range(8)]
+    calls += [conversation(f"b{i}", ask, balance) for i in range(9)]  # the commoner SOP
+    calls += [conversation(f"p{i}", *chat) for i in range(8)]  # no SOP fits these
+    calls += [
+        conversation("tie", ask),  # both SOPs explain it alike
+        conversation("lead1", ask, balance),  # balance explains one unit more
+        conversation("lead2", ask, balance, ("agent", "Your balance is 12 dollars.")),
+        conversation("part", ask, *chat),  # a SOP explains a third of it
+    ]
+    axis = {f"f{i}": 0 for i in range(8)} | {f"b{i}": 1 for i in range(9)}
+    axis |= {f"p{i}": 2 for i in range(8)} | {"tie": 0, "lead1": 0, "lead2": 0, "part": 2}
+
+    def chosen(requests):
+        events, _ = extract_steps(frame(*calls), [BALANCE, FRAUD], embedder=WordsEmbedder(),
+                                  threshold=0.6, requests=requests, neighbours=5)  # fmt: skip
+        first = events.group_by("conversation_id").agg(pl.col("sop_id").first())
+        return dict(first.iter_rows())
+
+    without, with_requests = chosen(None), chosen(_requests(axis))
+    assert [without[c] for c in ("lead1", "lead2", "part")] == ["balance", "balance", None]
+    # the request is one more unit of evidence: it settles a tie and outweighs a one-unit
+    # lead, not two; peers that no SOP fits vote for none, so "part" stays unguided
+    assert [with_requests[c] for c in ("tie", "lead1", "lead2", "part")] == [
+        "fraud", "fraud", "balance", None,
+    ]  # fmt: skip
+    assert chosen(_requests(axis | {"tie": 1}))["tie"] == "balance"
+    assert {with_requests[f"f{i}"] for i in range(8)} == {"fraud"}
+    assert {with_requests[f"b{i}"] for i in range(9)} == {"balance"}
+
+
 def test_sequence_context_tells_apart_two_steps_bound_to_one_action():
     booking = sop(
         "booking",
@@ -377,6 +421,7 @@ def test_recurring_off_script_turns_of_a_sop_become_discovered_steps():
         lambda i: ("agent", f"Your balance is {100 + i} dollars."),
         lambda i: ("agent", f"I will transfer you to the fraud desk in {PLACES[i % 10]} now"),
         lambda i: ("agent", f"Our branch in {PLACES[(i + 4) % 10]} opens at nine on weekdays"),
+        lambda i: ("agent", "Thank you and goodbye."),
     ]
     calls = frame(*_family_calls(30, families))
     events, types = extract_steps(calls, [BALANCE], embedder=WordsEmbedder(), threshold=0.6)
@@ -386,10 +431,28 @@ def test_recurring_off_script_turns_of_a_sop_become_discovered_steps():
     ]  # fmt: skip
     discovered = {by_turn["3"].unique().item(), by_turn["4"].unique().item()}
     assert discovered == {"d_balance_0", "d_balance_1"}
+    assert by_turn["5"].unique().item() == "closing"
     assert set(types.filter(pl.col("source") == "discovered")["sop_id"]) == {"balance"}
     none, _ = extract_steps(calls, [BALANCE], embedder=WordsEmbedder(), threshold=0.6,
                             discover=False)  # fmt: skip
-    assert set(none.filter(pl.col("turn_idx") > 2)["step_id"]) == {"other"}
+    assert set(none.filter(pl.col("turn_idx").is_in([3, 4]))["step_id"]) == {"other"}
+
+
+def test_recurring_off_script_talk_that_ends_the_calls_is_their_closing():
+    # "cheerio ..." shares no word with the generic closings, so it scores as off-script;
+    # being the last agent utterance of most calls makes the cluster the closing role
+    # (and the same talk mid-call in a minority of calls goes with it)
+    families = [
+        lambda i: ("agent", "Can you tell me your account number?"),
+        lambda i: ("action", "bank.lookup"),
+        lambda i: ("agent", f"Your balance is {100 + i} dollars."),
+        lambda i: ("agent", f"Cheerio now, mind how you go {NAMES[i % 2]}"),
+    ]
+    calls = frame(*_family_calls(30, families))
+    events, types = extract_steps(calls, [BALANCE], embedder=WordsEmbedder(), threshold=0.6)
+    last = events.filter(pl.col("turn_idx") == 3)
+    assert set(last["step_id"]) == {"closing"} and set(last["source"]) == {"sop"}
+    assert not types.filter(pl.col("source") == "discovered").height
 
 
 def test_cluster_turns_needs_enough_turns():
