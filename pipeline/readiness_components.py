@@ -14,8 +14,10 @@ volume
     orders of magnitude of volume, not linearly.
 standardisation
     ``1 - H / log(n)``: ``H`` is the entropy of the workflow's trace variants (its
-    steps in order, without ``other``, greetings, closings and consecutive repeats),
-    ``log(n)`` its largest possible value (every conversation a variant of its own).
+    steps in order, without ``other``, greetings, closings and consecutive repeats;
+    with a documented SOP, its documented steps only, as undocumented ones count under
+    exceptions), ``log(n)`` its largest possible value (every conversation a variant of
+    its own).
 conformance
     Mean fitness against the documented SOP (``conformance.fitness``).
 resolution, repeat_contact, escalation, exceptions, handle_time_spread

@@ -82,7 +82,10 @@ def readiness_inputs(
     ``drift_findings``, ``candidate_sops`` and ``step_types`` (their ``schema.COLUMNS``;
     extra columns are ignored). The ``variants`` table is not read: its variants keep
     greetings, closings and ``other``, which standardisation leaves out, so they are
-    recounted from ``step_events``.
+    recounted from ``step_events``. In a workflow with a documented SOP, the variants
+    are paths through its documented steps: a discovered (undocumented) step already
+    makes its call an exception, and how finely such talk is clustered would otherwise
+    set the variant count.
 
     Parameters
     ----------
@@ -157,7 +160,11 @@ def readiness_inputs(
         .group_by("conversation_id")
         .agg(n_steps=pl.len().cast(pl.Int64), n_action_steps=pl.col("_backed").sum().cast(pl.Int64))
     )
-    of_case = variant_of_case(steps, intent_col="workflow_id").select(
+    documented = [s.sop_id for s in sops]
+    process_steps = steps.filter(
+        ~((pl.col("source") == "discovered") & pl.col("workflow_id").is_in(documented))
+    )
+    of_case = variant_of_case(process_steps, intent_col="workflow_id").select(
         "conversation_id", "variant_id"
     )
     outliers = step_events.filter(pl.col("step_id") == OTHER)["conversation_id"].unique()

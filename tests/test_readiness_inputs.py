@@ -249,3 +249,21 @@ def test_a_candidate_playbook_is_attached_to_an_undocumented_workflow():
         == built.workflows.filter(pl.col("workflow_id") == "loyalty")["candidate_playbook"][0]
     )
     assert loyalty["label"] == "points" and loyalty["intent_id"] == "loyalty"
+
+
+def test_a_discovered_step_leaves_a_documented_workflows_variant_alone():
+    # c2 gains an undocumented (discovered) step in the documented refund workflow: its
+    # variant stays the path through the documented steps (the step counts as performed
+    # and the call is an exception anyway); in the undocumented loyalty workflow, c3's
+    # discovered step is part of its variant (checked in the exact test above)
+    extra = pl.DataFrame(
+        [("c2", 3, "d_refund_0", "discovered", "refund", "refund", False)],
+        schema=EVENTS.schema,
+        orient="row",
+    )
+    base = build().conversations.filter(pl.col("conversation_id") == "c2")
+    got = build(step_events=pl.concat([EVENTS, extra])).conversations.filter(
+        pl.col("conversation_id") == "c2"
+    )
+    assert got["variant_id"].item() == base["variant_id"].item() == variant_id(["verify", "pay"])
+    assert got["n_steps"].item() == base["n_steps"].item() + 1
