@@ -207,10 +207,10 @@ def extract_steps(
         turns only.
     requests
         The customers' opening requests as :func:`~pipeline.intent_requests.request_vectors`
-        returns them (``conversation_id`` rows and their unit vectors): when the agent's
-        steps fit several SOPs alike, a conversation follows the SOP that the
-        ``neighbours`` most similar requests took (:func:`choose_sops`). Without them,
-        the intent prior (``intent_id``) plays that part.
+        returns them (``conversation_id`` rows and their unit vectors): a request counts
+        as one more explained unit for the SOP that most of the ``neighbours`` most
+        similar requests took (:func:`choose_sops`). Without them, the intent prior
+        (``intent_id``) settles ties.
 
     Returns
     -------

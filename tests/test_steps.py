@@ -414,11 +414,17 @@ def test_unguided_turns_cluster_into_labelled_step_types():
     assert found["exemplar"].startswith("Your taxi to")
 
 
+#: One turn each of a balance call on script: asking, looking up, telling the balance.
+ON_SCRIPT = [
+    lambda i: ("agent", "Can you tell me your account number?"),
+    lambda i: ("action", "bank.lookup"),
+    lambda i: ("agent", f"Your balance is {100 + i} dollars."),
+]
+
+
 def test_recurring_off_script_turns_of_a_sop_become_discovered_steps():
     families = [
-        lambda i: ("agent", "Can you tell me your account number?"),
-        lambda i: ("action", "bank.lookup"),
-        lambda i: ("agent", f"Your balance is {100 + i} dollars."),
+        *ON_SCRIPT,
         lambda i: ("agent", f"I will transfer you to the fraud desk in {PLACES[i % 10]} now"),
         lambda i: ("agent", f"Our branch in {PLACES[(i + 4) % 10]} opens at nine on weekdays"),
         lambda i: ("agent", "Thank you and goodbye."),
@@ -440,12 +446,9 @@ def test_recurring_off_script_turns_of_a_sop_become_discovered_steps():
 
 def test_recurring_off_script_talk_that_ends_the_calls_is_their_closing():
     # "cheerio ..." shares no word with the generic closings, so it scores as off-script;
-    # being the last agent utterance of most calls makes the cluster the closing role
-    # (and the same talk mid-call in a minority of calls goes with it)
+    # being the last agent utterance of the calls makes its cluster the closing role
     families = [
-        lambda i: ("agent", "Can you tell me your account number?"),
-        lambda i: ("action", "bank.lookup"),
-        lambda i: ("agent", f"Your balance is {100 + i} dollars."),
+        *ON_SCRIPT,
         lambda i: ("agent", f"Cheerio now, mind how you go {NAMES[i % 2]}"),
     ]
     calls = frame(*_family_calls(30, families))
