@@ -450,15 +450,16 @@ class CachedEmbedder:
         """Return unit vectors for ``texts``, encoding only those not cached yet."""
         if not len(texts):
             return np.empty((0, self.dim), dtype=np.float32)
-        _, matrix, encoded = embed_with_cache(
-            self.store,
-            pl.Series(list(texts), dtype=pl.String),
-            embedder=self.embedder,
-            run_id=self.run_id,
+        return self.encode_hashed(pl.Series(list(texts), dtype=pl.String))[1]
+
+    def encode_hashed(self, texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
+        """Return the texts' cache hashes and unit vectors (:func:`embed_with_cache`)."""
+        hashes, matrix, encoded = embed_with_cache(
+            self.store, texts, embedder=self.embedder, run_id=self.run_id,
             max_chars=self.max_chars,
-        )
+        )  # fmt: skip
         self.encoded += encoded
-        return matrix
+        return hashes, matrix
 
 
 def missing_texts(

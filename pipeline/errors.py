@@ -12,6 +12,14 @@ class ConfigError(CxminerError, ValueError):
     """A configuration file or value is wrong (names the key and what was expected)."""
 
 
+def require_positive(section: str, settings: object, names: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` naming ``section.name`` unless each setting is >= 1."""
+    for name in names:
+        value = getattr(settings, name)
+        if value < 1:
+            raise ConfigError(f"{section}.{name}: expected a positive integer, found {value}")
+
+
 class SchemaError(CxminerError, ValueError):
     """Data does not match the table or record contract."""
 

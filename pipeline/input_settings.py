@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, require_positive
 from pipeline.schema import SPEAKERS
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77")
@@ -63,14 +63,7 @@ class IngestConfig:
     table: TableColumns = field(default_factory=TableColumns)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(
-                f"ingest.batch_size: expected a positive integer, found {self.batch_size}"
-            )
-        if self.max_text_chars < 1:
-            raise ConfigError(
-                f"ingest.max_text_chars: expected a positive integer, found {self.max_text_chars}"
-            )
+        require_positive("ingest", self, ("batch_size", "max_text_chars"))
         for alias, speaker in self.speaker_aliases.items():
             if speaker not in SPEAKERS:
                 raise ConfigError(

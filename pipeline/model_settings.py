@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, require_positive
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,7 @@ class EmbedConfig:
             raise ConfigError(
                 f"embed.backend: expected one of {'/'.join(backends)}, found {self.backend!r}"
             )
-        if self.batch_size < 1:
-            raise ConfigError(
-                f"embed.batch_size: expected a positive integer, found {self.batch_size}"
-            )
-        if self.max_chars < 1:
-            raise ConfigError(
-                f"embed.max_chars: expected a positive integer, found {self.max_chars}"
-            )
+        require_positive("embed", self, ("batch_size", "max_chars"))
 
 
 # Words that carry no request: greetings, thanks, politeness, self-introductions.
@@ -93,13 +86,9 @@ class IntentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("opening_turns", "n_components", "n_neighbors", "min_samples",
-                    "min_cluster_floor", "fit_sample", "emerging_days", "n_terms")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"intents.{name}: expected a positive integer, found {getattr(self, name)}"
-                )
+        require_positive("intents", self, ("opening_turns", "n_components", "n_neighbors",
+                                           "min_samples", "min_cluster_floor", "fit_sample",
+                                           "emerging_days", "n_terms"))  # fmt: skip
         if self.min_content_words < 0 or self.refit_after_days < 0:
             raise ConfigError("intents.min_content_words/refit_after_days: expected >= 0")
         shares = ("assign_threshold", "match_threshold", "lineage_share", "refit_new_share",

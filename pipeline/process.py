@@ -22,7 +22,7 @@ import polars as pl
 from pipeline import schema
 from pipeline.config import Config
 from pipeline.discover import discover_process, draft_sop, not_steps
-from pipeline.embed import CachedEmbedder, Embedder, embed_with_cache
+from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.errors import SopError, StoreError
 from pipeline.intent_requests import opening_requests, request_vectors
 from pipeline.sop import Sop, load_sops, sop_to_yaml
@@ -109,11 +109,7 @@ def first_requests(
         "where speaker = 'customer'"
     )
     requests = opening_requests(turns, dataclasses.replace(config.intents, opening_turns=1))
-    hashes, matrix, encoded = embed_with_cache(
-        store, requests["text"], embedder=embedder.embedder, run_id=embedder.run_id,
-        max_chars=embedder.max_chars,
-    )  # fmt: skip
-    embedder.encoded += encoded
+    hashes, matrix = embedder.encode_hashed(requests["text"])
     return request_vectors(requests.with_columns(text_hash=hashes), matrix)
 
 

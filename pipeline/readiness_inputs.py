@@ -160,9 +160,9 @@ def readiness_inputs(
         .group_by("conversation_id")
         .agg(n_steps=pl.len().cast(pl.Int64), n_action_steps=pl.col("_backed").sum().cast(pl.Int64))
     )
-    documented = [s.sop_id for s in sops]
+    documented = {s.sop_id for s in sops}
     process_steps = steps.filter(
-        ~((pl.col("source") == "discovered") & pl.col("workflow_id").is_in(documented))
+        ~((pl.col("source") == "discovered") & pl.col("workflow_id").is_in(sorted(documented)))
     )
     of_case = variant_of_case(process_steps, intent_col="workflow_id").select(
         "conversation_id", "variant_id"
@@ -222,7 +222,6 @@ def readiness_inputs(
     workflows = per_workflow.join(
         _stability(drift_findings, config.stability_kinds), on="workflow_id", how="left"
     ).sort("workflow_id")
-    documented = {s.sop_id for s in sops}
     undocumented = [w for w in workflows["workflow_id"].to_list() if w not in documented]
     drafts = _drafts(candidate_sops, step_types, undocumented, ignore)
     workflows = workflows.with_columns(
