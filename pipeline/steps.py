@@ -38,7 +38,9 @@ Guided mode, where a documented SOP applies:
    ``after`` lists allow is expected). Context can lift a turn at most that weight below the
    threshold; an action event takes one of the steps bound to it (in its SOP, else in
    any SOP).
-6. The ``other`` residue of each SOP is clustered (:func:`cluster_turns`); recurring
+6. A recurring off-script wording that stands where a documented step is missing, far
+   more often than off-script talk does, is that step (:mod:`pipeline.step_slots`).
+7. The ``other`` residue of each SOP is clustered (:func:`cluster_turns`); recurring
    clusters become discovered types ``d_<sop>_<n>``, labelled by class-based TF-IDF
    terms and their most typical turn. A cluster more than half of whose turns are a
    call's first (last) agent utterance is the greeting (closing) role instead: a team's
@@ -54,7 +56,8 @@ passes (wrap the DuckDB cache in it). Ground-truth labels are never read.
 
 Modules: the library (:mod:`pipeline.step_library`), scores and the threshold
 (:mod:`pipeline.step_scores`), roles, SOP choice and decoding
-(:mod:`pipeline.step_decoding`), clusters of turns (:mod:`pipeline.turn_clusters`).
+(:mod:`pipeline.step_decoding`), wordings in empty slots (:mod:`pipeline.step_slots`),
+clusters of turns (:mod:`pipeline.turn_clusters`).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ from pipeline.step_decoding import (
 )
 from pipeline.step_library import CLOSING, GREETING, ROLE_PHRASINGS, StepLibrary, step_library
 from pipeline.step_scores import calibrate_threshold, score_phrases, score_types
+from pipeline.step_slots import fill_slots, slot_votes
 from pipeline.turn_clusters import CLUSTERING, TurnClusters, cluster_turns
 
 OTHER = "other"
@@ -219,7 +223,8 @@ def extract_steps(
         ``conversation_id, seq``. ``source`` is ``sop`` (a documented or role step),
         ``discovered``, ``action`` (an action bound to no step: its name is the step) or
         ``other``; ``confidence`` is the similarity to the step (1.0 for a template fill
-        or a bound action; null for other); ``sop_id`` is null when unguided;
+        or a bound action, at least 0 for a wording that fills an empty slot; null for
+        other); ``sop_id`` is null when unguided;
         ``is_repeat`` marks the same step as the conversation's previous event.
     step_types : polars.DataFrame
         :data:`STEP_TYPES_SCHEMA`: one row per step id used, with the SOP when only one
@@ -254,6 +259,11 @@ def extract_steps(
         requests=_aligned(units, requests), neighbours=neighbours,
     )  # fmt: skip
     state, confidence = decode_steps(units, scores, rows, library, roles_found, chosen, threshold)
+    votes = slot_votes(units, state, rows, library, roles_found, chosen)
+    filled = fill_slots(units, state, rows, votes, chosen)
+    changed = np.flatnonzero(filled != state)
+    confidence[changed] = np.maximum(scores[rows[changed], filled[changed]], 0.0)
+    state = filled
     sop_of = np.array([chosen[c] for c in conversation_codes(units)], dtype=object)
     step_id = np.full(units.height, OTHER, dtype=object)
     source = np.full(units.height, OTHER, dtype=object)
