@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, require_choice
 from pipeline.schema import DRIFT_KINDS, OUTCOME_VALUES
 
 
@@ -96,11 +96,7 @@ class OutcomeConfig:
                     "one (it would match every turn); remove it"
                 )
         for alias, outcome in self.outcome_aliases.items():
-            if outcome not in OUTCOME_VALUES:
-                raise ConfigError(
-                    f"outcomes.outcome_aliases.{alias}: expected one of "
-                    f"{'/'.join(OUTCOME_VALUES)}, found {outcome!r}"
-                )
+            require_choice(f"outcomes.outcome_aliases.{alias}", outcome, OUTCOME_VALUES)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pipeline.analysis_settings import (
     OutcomeConfig,
     ReadinessConfig,
 )
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, require_choice
 from pipeline.input_settings import FORMATS, IngestConfig, RedactConfig, TableColumns
 from pipeline.model_settings import DEFAULT_PLEASANTRIES, DiscoverConfig, EmbedConfig, IntentConfig
 
@@ -223,8 +223,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         inner = next(a for a in args if a is not type(None))
         return _coerce(inner, value, key)
     if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{key}: expected one of {'/'.join(map(str, args))}, found {value!r}")
+        require_choice(key, value, args)
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):

@@ -20,6 +20,12 @@ def require_positive(section: str, settings: object, names: tuple[str, ...]) -> 
             raise ConfigError(f"{section}.{name}: expected a positive integer, found {value}")
 
 
+def require_choice(key: str, value: object, allowed: tuple[object, ...]) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ConfigError(f"{key}: expected one of {'/'.join(map(str, allowed))}, found {value!r}")
+
+
 class SchemaError(CxminerError, ValueError):
     """Data does not match the table or record contract."""
 

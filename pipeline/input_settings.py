@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.errors import ConfigError, require_positive
+from pipeline.errors import ConfigError, require_choice, require_positive
 from pipeline.schema import SPEAKERS
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77")
@@ -65,11 +65,7 @@ class IngestConfig:
     def __post_init__(self) -> None:
         require_positive("ingest", self, ("batch_size", "max_text_chars"))
         for alias, speaker in self.speaker_aliases.items():
-            if speaker not in SPEAKERS:
-                raise ConfigError(
-                    f"ingest.speaker_aliases.{alias}: expected one of {'/'.join(SPEAKERS)}, "
-                    f"found {speaker!r}"
-                )
+            require_choice(f"ingest.speaker_aliases.{alias}", speaker, SPEAKERS)
 
 
 @dataclass(frozen=True)

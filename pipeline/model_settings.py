@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pipeline.errors import ConfigError, require_positive
+from pipeline.errors import ConfigError, require_choice, require_positive
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,7 @@ class EmbedConfig:
             raise ConfigError(
                 "embed.model: expected a model package name or a model directory, found ''"
             )
-        backends = ("torch", "onnx", "onnx-int8")
-        if self.backend not in backends:
-            raise ConfigError(
-                f"embed.backend: expected one of {'/'.join(backends)}, found {self.backend!r}"
-            )
+        require_choice("embed.backend", self.backend, ("torch", "onnx", "onnx-int8"))
         require_positive("embed", self, ("batch_size", "max_chars"))
 
 
