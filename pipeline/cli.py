@@ -446,10 +446,13 @@ def _cmd_sample(args: argparse.Namespace, config: Config) -> int:
 def _cmd_labels(args: argparse.Namespace, config: Config) -> int:
     from pipeline.labels import labels_from_format, write_labels
 
-    n = write_labels(
-        labels_from_format(args.format, [Path(p) for p in args.inputs]), Path(args.out)
-    )
+    unlabelled: list[str] = []
+    rows = labels_from_format(args.format, [Path(p) for p in args.inputs], unlabelled=unlabelled)
+    n = write_labels(rows, Path(args.out))
     print(f"wrote {n} label rows to {args.out}")
+    if unlabelled:
+        noun = "conversation has" if len(unlabelled) == 1 else "conversations have"
+        print(f"{len(unlabelled)} {noun} no task intent and got no label row")
     return EXIT_OK
 
 

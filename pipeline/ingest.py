@@ -19,6 +19,7 @@ from pipeline.adapters.abcd import looks_like_abcd, read_abcd
 from pipeline.adapters.banking77 import looks_like_banking77, read_banking77
 from pipeline.adapters.files import open_binary
 from pipeline.adapters.jsonl import read_jsonl
+from pipeline.adapters.multidogo import looks_like_multidogo, read_multidogo
 from pipeline.adapters.star import looks_like_star, read_star
 from pipeline.adapters.table import read_table
 from pipeline.config import FORMATS, IngestConfig
@@ -78,18 +79,24 @@ def detect_format(path: Path) -> str:
     """Guess a file's format from its name and its first record.
 
     A ``.csv`` whose header line is exactly ``text,category`` is Banking77 (a turn-per-row
-    export needs conversation id and speaker columns, so it cannot be one).
+    export needs conversation id and speaker columns, so it cannot be one); a ``.tsv``
+    whose header line is exactly MultiDoGO's (``conversationId``, ``turnNumber``,
+    ``utteranceId``, ``utterance``, ``slot-labels``, ``intent``) is MultiDoGO (it has no
+    speaker column either).
 
     Returns
     -------
     str
-        One of ``jsonl``, ``csv``, ``parquet``, ``star``, ``abcd``, ``banking77``.
+        One of ``jsonl``, ``csv``, ``parquet``, ``star``, ``abcd``, ``banking77``,
+        ``multidogo``.
     """
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith(".csv") and looks_like_banking77(_first_line(path, limit=64)):
         return "banking77"
+    if name.endswith(".tsv") and looks_like_multidogo(_first_line(path, limit=128)):
+        return "multidogo"
     if name.endswith((".csv", ".tsv")):
         return "csv"
     with open_binary(path) as handle:
@@ -123,6 +130,8 @@ def read_raw(path: Path, *, fmt: str, config: IngestConfig) -> Iterator[RawBatch
         return read_abcd(path, batch_size=config.batch_size)
     if fmt == "banking77":
         return read_banking77(path, batch_size=config.batch_size)
+    if fmt == "multidogo":
+        return read_multidogo(path, batch_size=config.batch_size)
     if fmt in ("csv", "parquet"):
         return read_table(path, fmt=fmt, columns=config.table, batch_size=config.batch_size)
     raise InputError(f"{path}: unknown format {fmt!r}; expected {'/'.join(FORMATS)}")

@@ -12,7 +12,7 @@ from typing import Literal
 from pipeline.errors import ConfigError, require_choice, require_positive
 from pipeline.schema import SPEAKERS
 
-FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77")
+FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ class TableColumns:
 class IngestConfig:
     """How input files are read and validated."""
 
-    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77"] = "auto"
+    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo"] = (
+        "auto"
+    )
     batch_size: int = 5000
     max_text_chars: int = 10000
     patterns: tuple[str, ...] = (

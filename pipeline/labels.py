@@ -1,4 +1,4 @@
-"""Ground truth in the labels format: built from STAR, ABCD and Banking77; JSONL on disk.
+"""Ground truth in the labels format: built from STAR, ABCD, Banking77 and MultiDoGO; JSONL.
 
 One object a line (DESIGN.md, "Interfaces")::
 
@@ -27,10 +27,11 @@ import polars as pl
 from pipeline.adapters.abcd import conversation_to_record, iter_abcd_items
 from pipeline.adapters.banking77 import column_problem, conversation_id, file_stem, iter_rows
 from pipeline.adapters.files import iter_lines
+from pipeline.adapters.multidogo import GENERIC_ACTS, iter_conversations, split_intents
 from pipeline.adapters.star import dialogue_to_record
 from pipeline.errors import InputError, LabelsError
 
-LABEL_FORMATS = ("star", "abcd", "banking77")
+LABEL_FORMATS = ("star", "abcd", "banking77", "multidogo")
 
 #: Schema of :func:`read_labels`' frame.
 LABELS_SCHEMA = pl.Schema(
@@ -171,8 +172,67 @@ def banking77_labels(path: Path) -> Iterator[dict[str, Any]]:
         raise LabelsError(str(exc)) from None
 
 
-def labels_from_format(fmt: str, inputs: Sequence[Path]) -> Iterator[dict[str, Any]]:
+def multidogo_labels(
+    path: Path, *, unlabelled: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield one label row per conversation with a task intent of a MultiDoGO TSV.
+
+    ``conversation_id`` is ``mdg-<conversationId>`` and turn order is ``turnNumber``
+    order, both from the functions ingest uses (:mod:`pipeline.adapters.multidogo`).
+    ``intent`` is the conversation's first task intent: the first intent, in turn order
+    and in ``<div>`` order within a turn, that is not a generic act
+    (:data:`~pipeline.adapters.multidogo.GENERIC_ACTS`: greetings, answers, thanks,
+    confirmations, ...). A conversation with no task intent gets no row; its id is
+    appended to ``unlabelled`` when given. A conversation with an empty utterance still
+    gets a row (ingest quarantines it); there are no steps.
+
+    Raises
+    ------
+    LabelsError
+        The file is not a MultiDoGO TSV, a row is malformed or has no intent, or a
+        conversation's rows are not together (names file, rows and field).
+    """
+    try:
+        for conversation in iter_conversations(path):
+            where = f"{path}: {conversation.locator}"
+            if conversation.problem is not None:
+                field, _, message = conversation.problem
+                raise LabelsError(
+                    f"{where}: {field}: {message}" if field else f"{where}: {message}"
+                )
+            intent = None
+            for fields in conversation.turn_rows():
+                intents = split_intents(fields[5])
+                if not all(intents):
+                    raise LabelsError(
+                        f"{where}: intent: expected intent names joined by <div>, found "
+                        f"{fields[5][:80]!r} (turnNumber {fields[1].strip()})"
+                    )
+                intent = next((name for name in intents if name not in GENERIC_ACTS), None)
+                if intent is not None:
+                    break
+            if intent is not None:
+                yield {"conversation_id": conversation.conversation_id, "intent": intent}
+            elif unlabelled is not None:
+                unlabelled.append(str(conversation.conversation_id))
+    except InputError as exc:
+        raise LabelsError(str(exc)) from None
+
+
+def labels_from_format(
+    fmt: str, inputs: Sequence[Path], *, unlabelled: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield label rows from each input file of format ``fmt`` (one of :data:`LABEL_FORMATS`).
+
+    Parameters
+    ----------
+    fmt
+        The dataset's format.
+    inputs
+        Its files, read in order.
+    unlabelled
+        When given, the ids of conversations that get no row (a MultiDoGO conversation
+        without a task intent) are appended to it.
 
     Raises
     ------
@@ -180,12 +240,15 @@ def labels_from_format(fmt: str, inputs: Sequence[Path]) -> Iterator[dict[str, A
         ``fmt`` is not a known labels format, or an input is malformed.
     """
     readers = {"star": star_labels, "abcd": abcd_labels, "banking77": banking77_labels}
-    if fmt not in readers:
+    if fmt not in (*readers, "multidogo"):
         raise LabelsError(
             f"labels format: expected one of {', '.join(LABEL_FORMATS)}, found {fmt!r}"
         )
     for path in inputs:
-        yield from readers[fmt](Path(path))
+        if fmt == "multidogo":
+            yield from multidogo_labels(Path(path), unlabelled=unlabelled)
+        else:
+            yield from readers[fmt](Path(path))
 
 
 def write_labels(rows: Iterable[Mapping[str, Any]], out: Path) -> int:
@@ -258,7 +321,7 @@ def read_labels(path: Path) -> pl.DataFrame:
     if not rows:
         raise LabelsError(
             f"{path}: no label rows; expected one JSON object a line "
-            "(make one with `cxminer labels --format star|abcd|banking77 IN -o OUT`)"
+            "(make one with `cxminer labels --format star|abcd|banking77|multidogo IN -o OUT`)"
         )
     return pl.DataFrame(rows, schema=LABELS_SCHEMA)
 

@@ -9,14 +9,18 @@ from conftest import FIXTURES, SHARED_DATA
 
 from pipeline.adapters.abcd import conversation_to_record
 from pipeline.adapters.banking77 import read_banking77
+from pipeline.adapters.multidogo import read_multidogo
 from pipeline.adapters.star import dialogue_to_record
 from pipeline.cli import EXIT_OK, main
+from pipeline.config import IngestConfig
 from pipeline.errors import LabelsError
+from pipeline.ingest import read_source
 from pipeline.labels import (
     LABELS_SCHEMA,
     abcd_labels,
     banking77_labels,
     labels_from_format,
+    multidogo_labels,
     read_labels,
     star_labels,
     write_labels,
@@ -25,6 +29,7 @@ from pipeline.labels import (
 STAR = FIXTURES / "star_excerpt.jsonl"
 ABCD = FIXTURES / "abcd_sample.json"
 BANKING77 = FIXTURES / "banking77_excerpt.csv"
+MULTIDOGO = FIXTURES / "multidogo_sample.tsv"
 STAR_DIALOGUES = [json.loads(line) for line in STAR.read_text().splitlines()]
 ABCD_ITEMS = json.loads(ABCD.read_text())
 BANKING77_ROWS = list(csv.reader(BANKING77.read_text(encoding="utf-8").splitlines(True)))[1:]
@@ -106,7 +111,10 @@ def test_labels_from_format_dispatches_and_rejects_unknown_formats():
     assert len(list(labels_from_format("star", [STAR]))) == 26
     assert len(list(labels_from_format("abcd", [ABCD, ABCD]))) == 6
     assert len(list(labels_from_format("banking77", [BANKING77]))) == 32
-    with pytest.raises(LabelsError, match="expected one of star, abcd, banking77, found 'csv'"):
+    assert len(list(labels_from_format("multidogo", [MULTIDOGO]))) == 3
+    with pytest.raises(
+        LabelsError, match="expected one of star, abcd, banking77, multidogo, found 'csv'"
+    ):
         list(labels_from_format("csv", [STAR]))
 
 
@@ -178,6 +186,87 @@ def test_labels_command_writes_banking77_labels(tmp_path, capsys):
     frame = read_labels(out)
     assert frame.height == frame["intent"].n_unique() == 32
     assert frame["steps"].null_count() == frame["turn_steps"].null_count() == 32
+
+
+MDG_HEADER = "conversationId\tturnNumber\tutteranceId\tutterance\tslot-labels\tintent\n"
+
+
+def mdg_rows(*rows: tuple[str, str, str, str]) -> str:
+    """MultiDoGO TSV text of ``(conversationId, turnNumber, utterance, intent)`` rows."""
+    lines = (f"{c}\t{t}\t<CONV>{c}<TURN>{t}\t{u}\tO\t{i}\n" for c, t, u, i in rows)
+    return MDG_HEADER + "".join(lines)
+
+
+def test_multidogo_labels_give_each_conversation_its_first_task_intent():
+    unlabelled: list[str] = []
+    rows = list(multidogo_labels(MULTIDOGO, unlabelled=unlabelled))
+    assert rows == [
+        {"conversation_id": "mdg-conv-book", "intent": "bookflight"},  # after a greeting
+        {"conversation_id": "mdg-conv-order", "intent": "orderpizzaintent"},  # first of a <div>
+        {"conversation_id": "mdg-conv-claim", "intent": "checkclaimstatus"},  # after generic acts
+    ]
+    assert unlabelled == ["mdg-conv-chat"]  # greeting, out of domain, goodbye: no row
+    conversations = pl.concat(b.conversations for b in read_multidogo(MULTIDOGO, batch_size=2))
+    ingested = conversations["conversation_id"].to_list()
+    assert [r["conversation_id"] for r in rows] == [c for c in ingested if c not in unlabelled]
+
+
+def test_multidogo_labels_read_turns_in_turn_number_order_and_keep_empty_utterances(tmp_path):
+    path = tmp_path / "dev.tsv"
+    path.write_text(
+        mdg_rows(
+            ("c1", "3", "and a coke", "orderdrinkintent"),
+            ("c1", "1", "a burger please", "orderburgerintent"),
+            ("c2", "0", "", "getboardingpass"),  # ingest quarantines it (missing_text)
+        )
+    )
+    assert list(multidogo_labels(path)) == [
+        {"conversation_id": "mdg-c1", "intent": "orderburgerintent"},
+        {"conversation_id": "mdg-c2", "intent": "getboardingpass"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            mdg_rows(("c1", "0", "hi", "openinggreeting"), ("c1", "two", "a pizza", "x")),
+            r"dev.tsv: rows 1-2: turnNumber: expected an integer, found 'two' \(row 2\)",
+        ),
+        (MDG_HEADER + "c1\t0\t<CONV>c1<TURN>0\thi\tO\n", r"dev.tsv: row 1: intent: missing"),
+        (
+            mdg_rows(("c1", "0", "hi", "openinggreeting"), ("c1", "1", "a pizza", "")),
+            r"dev.tsv: rows 1-2: intent: expected intent names joined by <div>, found ''",
+        ),
+        (
+            mdg_rows(
+                ("c1", "0", "hi", "bookflight"), ("c2", "0", "yo", "x"), ("c1", "1", "ok", "y")
+            ),
+            r"dev.tsv: row 3: conversationId: mdg-c1 appears again after other conversations",
+        ),
+        ("text,category\nhi,card_arrival\n", r"dev.tsv: expected a MultiDoGO TSV"),
+    ],
+)
+def test_multidogo_labels_name_the_bad_rows_and_field(tmp_path, content, message):
+    path = tmp_path / "dev.tsv"
+    path.write_text(content)
+    with pytest.raises(LabelsError, match=message):
+        list(multidogo_labels(path))
+
+
+def test_labels_command_writes_multidogo_labels_and_counts_the_unlabelled(tmp_path, capsys):
+    out = tmp_path / "mdg.jsonl"
+    assert main(["labels", "--format", "multidogo", str(MULTIDOGO), "-o", str(out)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote 3 label rows to {out}",
+        "1 conversation has no task intent and got no label row",
+    ]
+    frame = read_labels(out)
+    assert frame.select("conversation_id", "intent").rows() == [
+        ("mdg-conv-book", "bookflight"),
+        ("mdg-conv-order", "orderpizzaintent"),
+        ("mdg-conv-claim", "checkclaimstatus"),
+    ]
 
 
 # ---------------------------------------------------------------- write / read
@@ -292,3 +381,27 @@ def test_star_labels_cover_the_whole_shared_corpus():
     assert frame["conversation_id"].is_unique().all()
     assert frame["intent"].n_unique() == 12
     assert frame["steps"].list.len().sum() == 14341  # every pick_suggestion has a label
+
+
+@pytest.mark.shared_data
+def test_multidogo_dev_labels_point_at_the_ingested_conversations():
+    paths = [
+        SHARED_DATA / "multidogo" / d / "dev.tsv" for d in ("airline", "fastfood", "insurance")
+    ]
+    unlabelled: list[str] = []
+    labels = list(labels_from_format("multidogo", paths, unlabelled=unlabelled))
+    stored: list[str] = []
+    quarantined: list[str] = []
+    for path in paths:
+        for batch in read_source(
+            path, source_id="s", fmt="auto", config=IngestConfig(), hash_key=b"k"
+        ):
+            stored += batch.conversations["conversation_id"].to_list()
+            quarantined += batch.quarantine["conversation_id"].to_list()
+    label_ids = [row["conversation_id"] for row in labels]
+    assert (len(stored), len(quarantined), len(labels), len(unlabelled)) == (693, 2, 672, 23)
+    assert len(set(label_ids)) == len(label_ids)  # no collision across the three domains
+    assert set(label_ids).isdisjoint(unlabelled)
+    assert set(label_ids) | set(unlabelled) == set(stored) | set(quarantined)
+    assert set(label_ids) & set(stored) == set(stored) - set(unlabelled)
+    assert len({row["intent"] for row in labels}) == 14

@@ -15,6 +15,9 @@ pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.usefixtures
 
 STAR = SHARED_DATA / "star" / "dialogues.jsonl.gz"
 BANKING77_TEST = SHARED_DATA / "banking77" / "test.csv"
+MULTIDOGO_DEV = [
+    SHARED_DATA / "multidogo" / d / "dev.tsv" for d in ("airline", "fastfood", "insurance")
+]
 
 
 def test_star_every_dialogue_is_loaded_or_quarantined_and_reingest_adds_nothing(tmp_path):
@@ -69,3 +72,25 @@ def test_banking77_test_split_loads_whole_and_its_labels_name_77_intents(tmp_pat
     assert len(labels) == 3080
     assert {row["conversation_id"] for row in labels} == ids
     assert len({row["intent"] for row in labels}) == 77
+
+
+def test_multidogo_dev_splits_load_as_one_contact_centre_and_labels_point_at_them(tmp_path):
+    db = str(tmp_path / "mdg.duckdb")
+    result = ingest_flow(inputs=[str(p) for p in MULTIDOGO_DEV], db_path=db)  # format detected
+    assert [s["format"] for s in result["sources"]] == ["multidogo"] * 3
+    assert [(s["n_records"], s["n_quarantined"]) for s in result["sources"]] == [
+        (240, 0),
+        (223, 1),  # one conversation with an empty customer turn (missing_text)
+        (232, 1),
+    ]
+    with open_store(db, read_only=True) as store:
+        ids = set(store.sql("select conversation_id from conversations")["conversation_id"])
+        assert store.sql("select speaker, count(*) n from turns group by 1").rows() == [
+            ("customer", 5855)
+        ]
+        quarantined = set(store.sql("select conversation_id from quarantine")["conversation_id"])
+    labels = list(labels_from_format("multidogo", MULTIDOGO_DEV))
+    labelled = {row["conversation_id"] for row in labels}
+    assert len(labels) == len(labelled) == 672
+    assert labelled <= ids | quarantined and len(ids) == 693
+    assert len({row["intent"] for row in labels}) == 14
