@@ -103,7 +103,7 @@ def texts_to_embed(turns: pl.DataFrame, config: Config) -> pl.Series:
         ``conversation_id, turn_idx, speaker, event_type, text, action_name, ts`` (table
         ``turns``).
     config
-        ``intents`` picks the opening requests.
+        ``intents`` picks the opening requests, ``steps.speakers`` the utterances.
 
     Returns
     -------
@@ -115,7 +115,7 @@ def texts_to_embed(turns: pl.DataFrame, config: Config) -> pl.Series:
     from pipeline.steps import agent_units
 
     requests = opening_requests(turns, config.intents)["text"]
-    utterances = agent_units(turns)["text"].drop_nulls()
+    utterances = agent_units(turns, speakers=config.steps.speakers)["text"].drop_nulls()
     return pl.concat([requests, utterances]).rename("text")
 
 

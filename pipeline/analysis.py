@@ -67,7 +67,9 @@ def update_drift(
     """Compute outcomes, conformance and drift findings; write the three tables.
 
     Reads ``conversations``, ``turns``, ``intent_assignments``, ``intents``, the
-    process tables (``step_events``, ``step_types``, ``variants``) and ``sops``. The
+    process tables (``step_events``, ``step_types``, ``variants``) and ``sops``, with the
+    settings of ``config.outcomes`` and ``config.drift`` (the exception clusters also
+    ``config.steps``' speakers and clustering, as for the steps they cluster). The
     embedder (or a factory for it) is used only for the exception clusters' text, and
     only when there are deviating turns not yet in the embedding cache.
 
@@ -101,8 +103,9 @@ def update_drift(
         .select("conversation_id", workflow_id=pl.coalesce("workflow_id", "intent_id"))
     )
     outcomes = derive_outcomes(conversations, turns, workflows, config=config.outcomes)
-    conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip)
     drift = config.drift
+    conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip,
+                                    undocumented_weight=drift.undocumented_weight)  # fmt: skip
     if callable(embedder) and not hasattr(embedder, "encode"):
         embedder = embedder()
     cached = CachedEmbedder(store, embedder, run_id=run_id, max_chars=config.embed.max_chars)
@@ -118,12 +121,43 @@ def update_drift(
                 conversations,
                 config=drift,
                 labels=labels,
-            ),  # fmt: skip
-            find_variant_mix_drift(conformance, conversations, config=drift, variants=variants),
-            find_conformance_changes(conformance, conversations, config=drift),
+                n_permutations=drift.permutations,
+                seed=drift.seed,
+            ),
+            find_variant_mix_drift(
+                conformance,
+                conversations,
+                config=drift,
+                variants=variants,
+                rare_share=drift.variant_rare_share,
+                n_permutations=drift.permutations,
+                seed=drift.seed,
+            ),
+            find_conformance_changes(
+                conformance,
+                conversations,
+                config=drift,
+                min_shift=drift.change_min_shift,
+                min_segment=drift.change_min_segment,
+                medium_factor=drift.change_medium_factor,
+                high_factor=drift.change_high_factor,
+                n_permutations=drift.permutations,
+                seed=drift.seed,
+            ),
             find_exception_clusters(
-                conformance, events, turns, sops, embedder=cached, not_steps=skip, config=drift
-            ),  # fmt: skip
+                conformance,
+                events,
+                turns,
+                sops,
+                embedder=cached,
+                not_steps=skip,
+                config=drift,
+                min_lift=drift.exception_min_lift,
+                high_share=drift.exception_high_share,
+                medium_share=drift.exception_medium_share,
+                speakers=config.steps.speakers,
+                cluster_config=config.steps.clustering,
+            ),
         ],
         how="vertical_relaxed",
     ).unique("finding_id", keep="first", maintain_order=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.errors import ConfigError, require_choice
+from pipeline.errors import ConfigError, require_choice, require_positive
 from pipeline.schema import DRIFT_KINDS, OUTCOME_VALUES
 
 
@@ -75,6 +75,9 @@ class OutcomeConfig:
     # Extra spellings of the data's outcome field (normalised: lower case, runs of other
     # characters as "_"), e.g. {callback_booked: resolved}; added to the built-in ones.
     outcome_aliases: dict[str, str] = field(default_factory=dict)
+    # Values of the data's outcome field that say it has none (normalised the same way):
+    # treated as absent, so the outcome is derived from the transcript.
+    no_outcome_values: tuple[str, ...] = ("unknown", "none", "null", "na", "n_a", "nan")
 
     def __post_init__(self) -> None:
         for name in ("repeat_days", "closing_turns"):
@@ -95,6 +98,11 @@ class OutcomeConfig:
                     f"outcomes.{name}: expected non-empty words or phrases, found an empty "
                     "one (it would match every turn); remove it"
                 )
+        if any(not v.strip() for v in self.no_outcome_values):
+            raise ConfigError(
+                "outcomes.no_outcome_values: expected non-empty values, found an empty one "
+                "(a blank outcome is absent anyway); remove it"
+            )
         for alias, outcome in self.outcome_aliases.items():
             require_choice(f"outcomes.outcome_aliases.{alias}", outcome, OUTCOME_VALUES)
 
@@ -112,8 +120,29 @@ class DriftConfig:
     # A step-rate finding also needs the deviation rate to rise by this much (absolute);
     # outcome severity calls a harm of this size high.
     min_effect: float = 0.1
+    # Severity of a flagged step-rate row: "large" is a rise of at least large_rise_factor
+    # times min_effect, "strong" a q_value below alpha / strong_alpha_divisor.
+    large_rise_factor: float = 2.0
+    strong_alpha_divisor: float = 10.0
     breakdown: tuple[str, ...] = ("team", "agent_hash")  # groups tested besides "all"
     js_threshold: float = 0.1  # Jensen-Shannon divergence that flags a mix change
+    js_high_factor: float = 2.0  # a mix change of this times js_threshold is high
+    variant_rare_share: float = 0.01  # rarer variants of a workflow pool into "other variants"
+    permutations: int = 999  # draws per permutation test (mix drift, change points)
+    seed: int = 0  # of the permutation draws
+    # Conformance change points: a shift smaller than change_min_shift is not flagged; a
+    # fall of change_high_factor (change_medium_factor) times it is high (medium).
+    change_min_shift: float = 0.05
+    change_min_segment: int = 2  # windows on each side of a change point
+    change_medium_factor: float = 2.0
+    change_high_factor: float = 3.0
+    # Exception clusters: flagged when at least exception_min_lift times as common in
+    # their SOP as in the others; high from this share of the SOP's conversations, medium...
+    exception_min_lift: float = 2.0
+    exception_high_share: float = 0.2
+    exception_medium_share: float = 0.1  # ...from this one, else low
+    # The weight of an undocumented step in conformance fitness (a missing step weighs 1).
+    undocumented_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -135,6 +164,38 @@ class DriftConfig:
             raise ConfigError(
                 "drift.breakdown: expected columns among team, agent_hash, queue, channel, "
                 f"found {sorted(unknown)}"
+            )
+        require_positive("drift", self, ("permutations", "change_min_segment"))
+        at_least_one = ("large_rise_factor", "strong_alpha_divisor", "js_high_factor",
+                        "change_medium_factor", "exception_min_lift")  # fmt: skip
+        for name in at_least_one:
+            if not 1.0 <= getattr(self, name) < float("inf"):
+                raise ConfigError(
+                    f"drift.{name}: expected a number >= 1, found {getattr(self, name)}"
+                )
+        if self.change_high_factor < self.change_medium_factor:
+            raise ConfigError(
+                f"drift.change_high_factor ({self.change_high_factor}) must not be below "
+                f"drift.change_medium_factor ({self.change_medium_factor})"
+            )
+        shares = ("variant_rare_share", "change_min_shift", "exception_high_share",
+                  "exception_medium_share")  # fmt: skip
+        for name in shares:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(
+                    f"drift.{name}: expected a share in [0, 1], found {getattr(self, name)}"
+                )
+        if self.exception_medium_share > self.exception_high_share:
+            raise ConfigError(
+                f"drift.exception_medium_share ({self.exception_medium_share}) must not "
+                f"exceed drift.exception_high_share ({self.exception_high_share})"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"drift.seed: expected an integer >= 0, found {self.seed}")
+        if not 0.0 <= self.undocumented_weight < float("inf"):
+            raise ConfigError(
+                f"drift.undocumented_weight: expected a number >= 0, found "
+                f"{self.undocumented_weight}"
             )
 
 

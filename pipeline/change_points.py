@@ -32,8 +32,8 @@ def change_points(
     series: np.ndarray,
     *,
     alpha: float,
-    min_segment: int = 2,
-    n_permutations: int = 999,
+    min_segment: int = DriftConfig.change_min_segment,
+    n_permutations: int = DriftConfig.permutations,
     rng: np.random.Generator,
 ) -> tuple[list[tuple[int, float]], float]:
     """Find mean shifts in a short series by binary segmentation with permutation tests.
@@ -96,10 +96,12 @@ def find_conformance_changes(
     *,
     config: DriftConfig,
     metrics: Sequence[str] = ("conforming_share", "fitness"),
-    min_shift: float = 0.05,
-    min_segment: int = 2,
-    n_permutations: int = 999,
-    seed: int = 0,
+    min_shift: float = DriftConfig.change_min_shift,
+    min_segment: int = DriftConfig.change_min_segment,
+    medium_factor: float = DriftConfig.change_medium_factor,
+    high_factor: float = DriftConfig.change_high_factor,
+    n_permutations: int = DriftConfig.permutations,
+    seed: int = DriftConfig.seed,
 ) -> pl.DataFrame:
     """Find the windows where a SOP's conformance changed level.
 
@@ -113,9 +115,11 @@ def find_conformance_changes(
     tests of every (SOP, metric); ``window_start`` is the first window after the change;
     ``rate`` and ``baseline`` the conversation-weighted means of the segments after and
     before it (``n``, ``n_baseline`` their conversations). ``flagged`` when ``q_value``
-    is at most ``config.alpha`` and the shift is at least ``min_shift``; a fall of three
-    times ``min_shift`` is ``high``, of twice ``medium``; smaller falls and every rise
-    ``low``; unflagged rows ``info``.
+    is at most ``config.alpha`` and the shift is at least ``min_shift``; a fall of
+    ``high_factor`` (three) times ``min_shift`` is ``high``, of ``medium_factor`` (twice)
+    ``medium``; smaller falls and every rise ``low``; unflagged rows ``info``. The
+    keyword settings' defaults are :class:`~pipeline.config.DriftConfig`'s
+    (``drift.change_*``, ``drift.permutations``, ``drift.seed`` in config.yaml).
 
     Returns
     -------
@@ -186,7 +190,8 @@ def find_conformance_changes(
     q_values = bh_adjust(tests)
     for row in rows:
         row["q_value"] = q_values[row.pop("_test")]
-        _judge_change(row, config=config, min_shift=min_shift)
+        _judge_change(row, config=config, min_shift=min_shift, medium_factor=medium_factor,
+                      high_factor=high_factor)  # fmt: skip
     return findings_frame(sorted(rows, key=lambda r: (r["sop_id"], r["metric"], r["window_start"])))
 
 
@@ -196,16 +201,18 @@ def _segment(windows: list[date], sizes: np.ndarray, part: slice, window: str) -
             "windows": part.stop - part.start, "conversations": int(sizes[part].sum())}  # fmt: skip
 
 
-def _judge_change(row: dict, *, config: DriftConfig, min_shift: float) -> None:
+def _judge_change(
+    row: dict, *, config: DriftConfig, min_shift: float, medium_factor: float, high_factor: float
+) -> None:
     """Set flag, severity and sentence of a change row (in place; our own dict)."""
     shift = row["rate"] - row["baseline"]
     significant = row["q_value"] <= config.alpha
     row["flagged"] = bool(significant and abs(shift) >= min_shift - 1e-12)
     if not row["flagged"]:
         row["severity"] = "info"
-    elif shift <= -3 * min_shift + 1e-12:
+    elif shift <= -high_factor * min_shift + 1e-12:
         row["severity"] = "high"
-    elif shift <= -2 * min_shift + 1e-12:
+    elif shift <= -medium_factor * min_shift + 1e-12:
         row["severity"] = "medium"
     else:
         row["severity"] = "low"

@@ -4,7 +4,7 @@ Configuration flows one way: YAML -> these objects -> flow parameters -> keyword
 arguments. Library code never reads YAML or environment variables itself.
 
 The sections are defined by noun: :mod:`pipeline.input_settings` (ingest, redact),
-:mod:`pipeline.model_settings` (embed, intents, discover) and
+:mod:`pipeline.model_settings` (embed, intents, steps, discover) and
 :mod:`pipeline.analysis_settings` (outcomes, drift, readiness); this module holds the
 whole :class:`Config`, the flows section, and the generic loader that checks every key
 and type against the dataclass fields.
@@ -33,11 +33,24 @@ from pipeline.analysis_settings import (
 )
 from pipeline.errors import ConfigError, require_choice
 from pipeline.input_settings import FORMATS, IngestConfig, RedactConfig, TableColumns
-from pipeline.model_settings import DEFAULT_PLEASANTRIES, DiscoverConfig, EmbedConfig, IntentConfig
+from pipeline.model_settings import (
+    DEFAULT_CLOSING_PHRASINGS,
+    DEFAULT_GREETING_PHRASINGS,
+    DEFAULT_HOLD_PHRASINGS,
+    DEFAULT_PLEASANTRIES,
+    DiscoverConfig,
+    EmbedConfig,
+    IntentConfig,
+    StepsConfig,
+    TurnClusterConfig,
+)
 
 # The public names: the loader, and every section (each defined in the module of its
 # noun) so that callers need one import for all of configuration.
 __all__ = [
+    "DEFAULT_CLOSING_PHRASINGS",
+    "DEFAULT_GREETING_PHRASINGS",
+    "DEFAULT_HOLD_PHRASINGS",
     "DEFAULT_PLEASANTRIES",
     "DEFAULT_READINESS_WEIGHTS",
     "DEFAULT_READINESS_ZERO_AT",
@@ -54,7 +67,9 @@ __all__ = [
     "OutcomeConfig",
     "ReadinessConfig",
     "RedactConfig",
+    "StepsConfig",
     "TableColumns",
+    "TurnClusterConfig",
     "config_hash",
     "describe_value",
     "hash_key_from_env",
@@ -100,6 +115,7 @@ class Config:
     redact: RedactConfig = field(default_factory=RedactConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     intents: IntentConfig = field(default_factory=IntentConfig)
+    steps: StepsConfig = field(default_factory=StepsConfig)
     discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     outcomes: OutcomeConfig = field(default_factory=OutcomeConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)

@@ -36,7 +36,8 @@ Fitness::
 
 ``m`` required steps absent (``missing`` and ``skipped_gates`` together, each step
 once), ``o`` order violations, ``u`` undocumented steps, ``w`` ``undocumented_weight``
-(0.5 by default: an extra step is a weaker signal than a skipped one), ``r`` steps
+(``drift.undocumented_weight``, 0.5 by default: an extra step is a weaker signal than a
+skipped one), ``r`` steps
 required of this conversation (mandatory steps without a condition, plus steps whose
 condition holds), ``e`` the SOP's ``after`` constraints. No deviation gives 1.0; each
 further missing step or order violation lowers it, and each further undocumented step
@@ -61,6 +62,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipeline.config import DriftConfig
 from pipeline.discover import SEP, variant_id
 from pipeline.errors import SchemaError, SopError
 from pipeline.gates import Condition, condition_expr, condition_fields, parse_condition
@@ -133,7 +135,7 @@ def check_trace(
     *,
     gates: Mapping[str, bool | None] | None = None,
     ignore: Collection[str] = (),
-    undocumented_weight: float = 0.5,
+    undocumented_weight: float = DriftConfig.undocumented_weight,
 ) -> TraceCheck:
     """Check one trace against its SOP (the rules and the fitness of the module docstring).
 
@@ -190,7 +192,7 @@ def check_conformance(
     *,
     conversations: pl.DataFrame | None = None,
     ignore: Collection[str] = ("other",),
-    undocumented_weight: float = 0.5,
+    undocumented_weight: float = DriftConfig.undocumented_weight,
     case_col: str = "conversation_id",
     activity_col: str = "step_id",
     order_col: str = "seq",

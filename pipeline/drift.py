@@ -43,8 +43,9 @@ largest lower bound of harm, from the SOP's own row, else from the pooled row
 Severity (``schema.SEVERITIES``), unflagged rows ``info``:
 
 - step rate: ``high`` when it has a harmful outcome and either a large rise (at least
-  twice ``min_effect``) or strong evidence (``q_value < alpha / 10``); ``medium`` with a
-  harmful outcome alone, or with a large rise and strong evidence; else ``low``;
+  ``large_rise_factor`` (twice) ``min_effect``) or strong evidence (``q_value < alpha /
+  strong_alpha_divisor``, i.e. ``alpha / 10``); ``medium`` with a harmful outcome
+  alone, or with a large rise and strong evidence; else ``low``;
 - outcome impact: ``high`` when harmful (more repeat contact or escalation, less
   resolution) by at least ``min_effect``; ``medium`` when harmful by less; ``low`` when
   the deviation fares better (its sentence names it a candidate SOP change).
@@ -114,7 +115,7 @@ def find_drift(
         quoted in its sentences. SOPs absent here are still analysed.
     config
         ``window``, ``baseline_windows``, ``min_count``, ``alpha``, ``min_effect``,
-        ``breakdown``.
+        ``breakdown``, ``large_rise_factor``, ``strong_alpha_divisor``.
 
     Returns
     -------
@@ -256,8 +257,9 @@ def _link_outcomes(rates: pl.DataFrame, impact: pl.DataFrame) -> pl.DataFrame:
 def _rate_severity(rates: pl.DataFrame, *, config: DriftConfig) -> pl.DataFrame:
     """Add the severity of each step-rate row (see the module docstring)."""
     harm = pl.col("metric").is_not_null()
-    large = pl.col("rate") - pl.col("baseline") >= 2 * config.min_effect - 1e-12
-    strong = pl.col("q_value") < config.alpha / 10
+    rise = pl.col("rate") - pl.col("baseline")
+    large = rise >= config.large_rise_factor * config.min_effect - 1e-12
+    strong = pl.col("q_value") < config.alpha / config.strong_alpha_divisor
     return rates.with_columns(
         severity=pl.when(~pl.col("flagged"))
         .then(pl.lit("info"))

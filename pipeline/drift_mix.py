@@ -72,8 +72,8 @@ def find_mix_drift(
     labels: Mapping[str, str] | None = None,
     rare_share: float = 0.0,
     other_label: str = "other",
-    n_permutations: int = 999,
-    seed: int = 0,
+    n_permutations: int = DriftConfig.permutations,
+    seed: int = DriftConfig.seed,
 ) -> pl.DataFrame:
     """Test each window's category mix against the baseline windows' mix.
 
@@ -93,8 +93,9 @@ def find_mix_drift(
     conversations) from the other baseline windows pooled, 0 with fewer than two such
     windows. ``flagged`` when the distance is at least ``config.js_threshold`` and
     ``q_value`` at most
-    ``config.alpha``; severity ``high`` at twice the threshold, else ``medium``; unflagged
-    rows are ``info``. ``details`` names the three categories whose share moved most.
+    ``config.alpha``; severity ``high`` at ``config.js_high_factor`` (twice) the
+    threshold, else ``medium``; unflagged rows are ``info``. ``details`` names the three
+    categories whose share moved most.
 
     Parameters
     ----------
@@ -104,7 +105,8 @@ def find_mix_drift(
     conversations
         ``conversation_id, started_at``; conversations without a start are left out.
     config
-        ``window``, ``baseline_windows``, ``min_count``, ``alpha``, ``js_threshold``.
+        ``window``, ``baseline_windows``, ``min_count``, ``alpha``, ``js_threshold``,
+        ``js_high_factor``.
     kind
         The finding kind written (``intent_mix``, ``variant_mix``).
     key_col, group_col
@@ -216,7 +218,8 @@ def _judge_mix(row: dict, q: float, *, config: DriftConfig) -> None:
     js, threshold = row["rate"], config.js_threshold
     row["q_value"] = q
     row["flagged"] = bool(js >= threshold and q <= config.alpha)
-    row["severity"] = ("high" if js >= 2 * threshold else "medium") if row["flagged"] else "info"
+    high = js >= config.js_high_factor * threshold
+    row["severity"] = ("high" if high else "medium") if row["flagged"] else "info"
     moved, noun = row.pop("_moved"), row.pop("_noun")
     subject = f"the {noun} mix" + (f" of {row['workflow_id']}" if row["workflow_id"] else "")
     when = window_phrase(row["window_start"], row.pop("_window_name"))
@@ -254,9 +257,9 @@ def find_variant_mix_drift(
     *,
     config: DriftConfig,
     variants: pl.DataFrame | None = None,
-    rare_share: float = 0.01,
-    n_permutations: int = 999,
-    seed: int = 0,
+    rare_share: float = DriftConfig.variant_rare_share,
+    n_permutations: int = DriftConfig.permutations,
+    seed: int = DriftConfig.seed,
 ) -> pl.DataFrame:
     """Test each workflow's variant mix per window (kind ``variant_mix``).
 

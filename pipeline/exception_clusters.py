@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import hypergeom
 
-from pipeline.config import DriftConfig, IntentConfig
+from pipeline.config import DriftConfig, StepsConfig, TurnClusterConfig
 from pipeline.embed import Embedder, normalise_text
 from pipeline.findings import findings_frame
 from pipeline.frames import require_columns
@@ -56,7 +56,7 @@ def find_deviating_turns(
     sops: Sequence[Sop],
     *,
     not_steps: Sequence[str] = (OTHER,),
-    speakers: Sequence[str] = ("agent", "bot"),
+    speakers: Sequence[str] = StepsConfig.speakers,
 ) -> pl.DataFrame:
     """Return the agent turns where a conversation departs from its SOP.
 
@@ -188,9 +188,11 @@ def find_exception_clusters(
     not_steps: Sequence[str] = (OTHER,),
     min_cluster_size: int | None = None,
     config: DriftConfig | None = None,
-    min_lift: float = 2.0,
-    speakers: Sequence[str] = ("agent", "bot"),
-    cluster_config: IntentConfig = CLUSTERING,
+    min_lift: float = DriftConfig.exception_min_lift,
+    high_share: float = DriftConfig.exception_high_share,
+    medium_share: float = DriftConfig.exception_medium_share,
+    speakers: Sequence[str] = StepsConfig.speakers,
+    cluster_config: TurnClusterConfig = CLUSTERING,
 ) -> pl.DataFrame:
     """Find recurring off-script sub-flows per SOP and name them by their text.
 
@@ -212,9 +214,13 @@ def find_exception_clusters(
     ``flagged`` when it recurs in at least ``config.min_count`` conversations and is
     specific to the SOP (``q_value`` at most ``config.alpha`` and ``rate`` at least
     ``min_lift`` times ``baseline``; with no other SOP, recurring is enough); severity
-    ``high`` from 20% of the SOP's conversations, ``medium`` from 10%, else ``low``.
-    A SOP with fewer than 20 deviating turns, or whose turns form a single group, gives
-    no rows (:func:`~pipeline.turn_clusters.cluster_turns` needs two recurring groups).
+    ``high`` from ``high_share`` (20%) of the SOP's conversations, ``medium`` from
+    ``medium_share`` (10%), else ``low``. A SOP with fewer deviating turns than
+    ``cluster_config.min_turns`` (20), or whose turns form a single group, gives no rows
+    (:func:`~pipeline.turn_clusters.cluster_turns` needs two recurring groups). The
+    keyword settings' defaults are :class:`~pipeline.config.DriftConfig`'s
+    (``drift.exception_*``) and :class:`~pipeline.config.StepsConfig`'s (``steps.speakers``,
+    ``steps.clustering``).
 
     Parameters
     ----------
@@ -232,6 +238,9 @@ def find_exception_clusters(
         ``min_count`` and ``alpha``; None means the :class:`DriftConfig` defaults.
     min_lift
         How many times more common in its SOP than elsewhere a flagged sub-flow is.
+    high_share, medium_share
+        The shares of the SOP's conversations from which a flagged sub-flow is ``high``
+        and ``medium``.
     speakers, cluster_config
         Speakers whose utterances are agent turns; the clustering settings.
 
@@ -274,7 +283,8 @@ def find_exception_clusters(
     for row, q in zip(tested, bh_adjust([r["p_value"] for r in tested]), strict=True):
         row["q_value"] = q
     for row in rows:
-        _judge(row, min_count=config.min_count, alpha=config.alpha, min_lift=min_lift)
+        _judge(row, min_count=config.min_count, alpha=config.alpha, min_lift=min_lift,
+               high_share=high_share, medium_share=medium_share)  # fmt: skip
     return findings_frame(sorted(rows, key=lambda r: (r["sop_id"], -r["rate"], r["step"])))
 
 
@@ -286,7 +296,7 @@ def _sop_rows(
     *,
     totals: dict[str, int],
     documented: dict[str, list[str]],
-    cluster_config: IntentConfig,
+    cluster_config: TurnClusterConfig,
 ) -> list[dict]:
     """Cluster one SOP's deviating turns; one row (not yet judged) per recurring cluster."""
     own = off.filter(pl.Series(mine))
@@ -377,13 +387,21 @@ def _names(descriptions: list[dict]) -> list[str]:
     return names
 
 
-def _judge(row: dict, *, min_count: int, alpha: float, min_lift: float) -> None:
+def _judge(
+    row: dict,
+    *,
+    min_count: int,
+    alpha: float,
+    min_lift: float,
+    high_share: float,
+    medium_share: float,
+) -> None:
     """Set flag, severity, sentence and details of a row (in place; our own dict)."""
     rate, baseline, n = row["rate"], row["baseline"], row["n"]
     recurring = n >= min_count
     specific = baseline is None or (row["q_value"] <= alpha and rate >= min_lift * baseline)
     row["flagged"] = recurring and specific
-    severity = "high" if rate >= 0.2 else "medium" if rate >= 0.1 else "low"
+    severity = "high" if rate >= high_share else "medium" if rate >= medium_share else "low"
     row["severity"] = severity if row["flagged"] else "info"
     exemplar, details = row.pop("_exemplar"), row.pop("_details")
     quote = (

@@ -55,9 +55,6 @@ DATA_OUTCOMES: dict[str, str] = {
         "abandoned",
     ),
 }  # fmt: skip
-# Values that say the data has no outcome: treated as absent, so the outcome is derived.
-NO_OUTCOME = ("unknown", "none", "null", "na", "n_a", "nan")
-
 _AGENT_SPEAKERS = ("agent", "bot")
 _US_PER_DAY = 86_400_000_000
 _UTC = pl.Datetime("us", "UTC")
@@ -119,7 +116,7 @@ def derive_outcomes(
         data's outcome is present: a recognised spelling (:data:`DATA_OUTCOMES` plus
         ``config.outcome_aliases``) maps to its value, any other value to ``unknown``
         (the data said something this stage cannot read; it does not guess over it);
-        null, blank and :data:`NO_OUTCOME` values count as absent and the outcome is
+        null, blank and ``config.no_outcome_values`` count as absent and the outcome is
         derived (the module docstring gives the rules). ``escalated`` is true for
         escalated and transferred (the first agent handed the customer on), ``resolved``
         for resolved. ``repeat_contact`` marks the *first* of two conversations of one
@@ -160,7 +157,11 @@ def derive_outcomes(
             pl.col("customer_hash").cast(pl.String),
             _as_utc(conversations, "started_at"),
             _as_utc(conversations, "ended_at"),
-            _data_outcome(pl.col("outcome").cast(pl.String), config.outcome_aliases),
+            _data_outcome(
+                pl.col("outcome").cast(pl.String),
+                config.outcome_aliases,
+                absent=config.no_outcome_values,
+            ),
         )
         .with_row_index("_key")
     )
@@ -216,13 +217,13 @@ def normalise_outcome(values: pl.Expr) -> pl.Expr:
     return pl.when(normal != "").then(normal)
 
 
-def _data_outcome(values: pl.Expr, aliases: Mapping[str, str]) -> pl.Expr:
-    """Map the data's outcome to an outcome value; null where the data has none."""
-    # The config's keys, normalised as the data is (same rule, in Python: a few keys).
-    extra = {re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_"): v for key, v in aliases.items()}
+def _data_outcome(values: pl.Expr, aliases: Mapping[str, str], *, absent: Sequence[str]) -> pl.Expr:
+    """Map the data's outcome to an outcome value; null where the data has none (or says so)."""
+    # The config's values, normalised as the data is (same rule, in Python: a few keys).
+    extra = {_normal(key): v for key, v in aliases.items()}
     normal = normalise_outcome(values)
     return (
-        pl.when(normal.is_not_null() & ~normal.is_in(list(NO_OUTCOME)))
+        pl.when(normal.is_not_null() & ~normal.is_in([_normal(v) for v in absent]))
         .then(
             normal.replace_strict(
                 {**DATA_OUTCOMES, **extra}, default="unknown", return_dtype=pl.String
@@ -230,6 +231,11 @@ def _data_outcome(values: pl.Expr, aliases: Mapping[str, str]) -> pl.Expr:
         )
         .alias("_data")
     )
+
+
+def _normal(value: str) -> str:
+    """One configured spelling in the normal form of :func:`normalise_outcome`."""
+    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
 
 
 def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig) -> pl.LazyFrame:

@@ -26,6 +26,7 @@ from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.errors import SopError, StoreError
 from pipeline.intent_requests import opening_requests, request_vectors
 from pipeline.sop import Sop, load_sops, sop_to_yaml
+from pipeline.step_library import CLOSING, GREETING, HOLD
 from pipeline.steps import extract_steps
 from pipeline.store import Store, open_store
 from pipeline.xes import XesCounts, write_xes
@@ -45,7 +46,8 @@ def update_process(
 ) -> dict[str, Any]:
     """Run the steps and discovery stages on everything in the store; write their tables.
 
-    Reads ``turns``, ``intent_assignments`` and the SOPs under ``config.sops``; writes
+    Reads ``turns``, ``intent_assignments`` and the SOPs under ``config.sops``, with the
+    settings of ``config.steps`` and ``config.discover``; writes
     ``sops`` (the library as loaded), ``step_types``, ``step_events``, ``variants``,
     ``dfg_edges``, ``candidate_sops`` (snapshots: a re-run replaces them).
 
@@ -57,11 +59,14 @@ def update_process(
         ``mode: skipped`` with a ``reason`` when there are no agent turns.
     """
     sops = documented_sops(config.sops)
+    steps = config.steps
     turns = store.sql(
         f"select t.conversation_id, t.turn_idx, t.speaker, t.event_type, t.text, "
         f"t.action_name, t.ts, a.intent_id from {schema.TURNS} t "
         f"left join {schema.INTENT_ASSIGNMENTS} a using (conversation_id) "
-        "where t.speaker in ('agent', 'bot') order by t.conversation_id, t.turn_idx"
+        f"where t.speaker in ({', '.join('?' * len(steps.speakers))}) "
+        "order by t.conversation_id, t.turn_idx",
+        list(steps.speakers),
     )
     if turns.is_empty():
         return {"mode": "skipped", "reason": "no agent turns in the database", "sops": len(sops)}
@@ -69,7 +74,27 @@ def update_process(
         embedder = embedder()
     cached = CachedEmbedder(store, embedder, run_id=run_id, max_chars=config.embed.max_chars)
     requests = first_requests(store, config=config, embedder=cached) if sops else None
-    events, types = extract_steps(turns, sops, embedder=cached, requests=requests)
+    events, types = extract_steps(
+        turns,
+        sops,
+        embedder=cached,
+        requests=requests,
+        min_explained=steps.min_explained,
+        discover=steps.discover,
+        speakers=steps.speakers,
+        roles={
+            GREETING: steps.greeting_phrasings,
+            CLOSING: steps.closing_phrasings,
+            HOLD: steps.hold_phrasings,
+        },
+        cluster_config=steps.clustering,
+        threshold=steps.threshold,
+        neighbours=steps.neighbours,
+        edge_role_share=steps.edge_role_share,
+        slot_alpha=steps.slot_alpha,
+        slot_min_said=steps.slot_min_said,
+        slot_majority=steps.slot_majority,
+    )
     intents = turns.select("conversation_id", "intent_id").unique("conversation_id")
     events = events.join(intents, on="conversation_id", how="left").with_columns(
         workflow_id=pl.coalesce("sop_id", "intent_id")

@@ -17,30 +17,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.config import (
+    DEFAULT_CLOSING_PHRASINGS,
+    DEFAULT_GREETING_PHRASINGS,
+    DEFAULT_HOLD_PHRASINGS,
+)
 from pipeline.sop import Sop
 
 GREETING, CLOSING, HOLD = "greeting", "closing", "hold"
-#: Generic phrasings of the conversation-management steps (no data set's wording). A
-#: hold (asking the customer to wait, thanking them for it) can come anywhere in a call.
+#: Generic phrasings of the conversation-management steps, per role (``steps.*_phrasings``
+#: in config.yaml). A hold (asking the customer to wait, thanking them for it) can come
+#: anywhere in a call.
 ROLE_PHRASINGS: dict[str, tuple[str, ...]] = {
-    GREETING: (
-        "Hello, how can I help you?",
-        "Hi, thank you for contacting us.",
-        "Good morning, how may I assist you today?",
-    ),
-    CLOSING: (
-        "Is there anything else I can help you with?",
-        "Thank you for contacting us, goodbye.",
-        "Have a nice day, bye!",
-    ),
-    HOLD: (
-        "Please hold while I look into it.",
-        "Could you wait a moment while I check?",
-        "I will be right back, please wait.",
-        "Bear with me for a second.",
-        "Hang on, this will only take a moment.",
-        "Sorry for the wait, I'm back now.",
-    ),
+    GREETING: DEFAULT_GREETING_PHRASINGS,
+    CLOSING: DEFAULT_CLOSING_PHRASINGS,
+    HOLD: DEFAULT_HOLD_PHRASINGS,
 }
 _SLOT = re.compile(r"\{(\w+)(?::(\w*))?\}")
 _NUMBER = r"(?:[-+]?\d[\d,.]*|<[A-Z_]+>)"  # a number, or a redaction placeholder
@@ -129,7 +120,8 @@ def step_library(
         The documented SOPs (of a SOP with several versions, pass the one in force).
     roles
         Generic phrasings per conversation-management role; each becomes a generic
-        type, used only where no SOP step plays the role.
+        type, used only where no SOP step plays the role. A role without phrasings is
+        left out.
 
     Returns
     -------
@@ -164,6 +156,8 @@ def step_library(
         type_ids.append(name)
     n_documented = len(type_ids)
     for role, phrases in roles.items():
+        if not phrases:
+            continue
         phrasings.extend((len(type_ids), p, frozenset()) for p in phrases)
         type_ids.append(role if role not in groups else f"generic_{role}")
         labels.append(role)

@@ -16,10 +16,12 @@ first (last) agent utterance, with no greeting (closing) decoded: the greeting
 (closing). A turn with exactly one such step votes for it.
 
 :func:`fill_slots` then tests each wording (the same normalised text within one SOP's
-calls, said off-script at least twice). When more than half of its occurrences vote
-for one step, and that many votes are unlikely at the rate at which the SOP's
-off-script turns vote for that step (binomial test at ``alpha``, Bonferroni-corrected
-over the wordings tested), the wording is that step wherever it is off-script. The test
+calls, said off-script at least ``min_said`` times, twice by default). When more than
+``majority`` (half) of its occurrences vote for one step, and that many votes are
+unlikely at the rate at which the SOP's off-script turns vote for that step (binomial
+test at ``alpha``: the chance of relabelling at least one wording that only happens to
+stand in slots, Bonferroni-corrected over the wordings tested), the wording is that
+step wherever it is off-script. The three are ``steps.slot_*`` in config.yaml. The test
 needs contrast: where every off-script turn of a SOP stands in one step's slot, none
 is relabelled.
 """
@@ -32,11 +34,10 @@ import numpy as np
 import polars as pl
 from scipy.stats import binom
 
+from pipeline.config import StepsConfig
 from pipeline.step_decoding import OTHER_CODE, Roles, conversation_codes
 from pipeline.step_library import CLOSING, GREETING, StepLibrary
 
-#: The chance of relabelling at least one wording that only happens to stand in slots.
-ALPHA = 0.05
 NO_VOTE = -1
 _START = -1  # the slot before a call's first documented step
 
@@ -110,13 +111,16 @@ def fill_slots(
     votes: np.ndarray,
     chosen: list[str | None],
     *,
-    alpha: float = ALPHA,
+    alpha: float = StepsConfig.slot_alpha,
+    min_said: int = StepsConfig.slot_min_said,
+    majority: float = StepsConfig.slot_majority,
 ) -> np.ndarray:
     """Return ``state`` with each wording that fills one step's slot set to that step.
 
     ``votes`` is :func:`slot_votes`' answer for the same units. A wording is a text row
-    within one SOP's conversations; one said at least twice off-script is tested (see
-    the module docstring). Cost O(units).
+    within one SOP's conversations; one said at least ``min_said`` times off-script is
+    tested, and taken when more than ``majority`` of its occurrences vote for one step
+    and the binomial test at ``alpha`` holds (see the module docstring). Cost O(units).
     """
     sop_of = [chosen[c] for c in conversation_codes(units)]
     guided = np.array([s is not None for s in sop_of], dtype=bool)
@@ -132,12 +136,12 @@ def fill_slots(
         if votes[i] != NO_VOTE:
             tally[key][int(votes[i])] += 1
             base[(sop_of[i], int(votes[i]))] += 1
-    tested = sum(1 for n in said.values() if n >= 2)
+    tested = sum(1 for n in said.values() if n >= min_said)
     take: dict[tuple[int, str], int] = {}
     for key, counts in tally.items():
         t, k = counts.most_common(1)[0]
         n = said[key]
-        if n < 2 or 2 * k <= n:
+        if n < min_said or k <= majority * n:
             continue
         p = base[(key[1], t)] / per_sop[key[1]]
         if binom.sf(k - 1, n, p) < alpha / tested:

@@ -42,9 +42,9 @@ Guided mode, where a documented SOP applies:
    more often than off-script talk does, is that step (:mod:`pipeline.step_slots`).
 7. The ``other`` residue of each SOP is clustered (:func:`cluster_turns`); recurring
    clusters become discovered types ``d_<sop>_<n>``, labelled by class-based TF-IDF
-   terms and their most typical turn. A cluster more than half of whose turns are a
-   call's first (last) agent utterance is the greeting (closing) role instead: a team's
-   own sign-off that no generic phrasing is near.
+   terms and their most typical turn. A cluster more than ``edge_role_share`` (half) of
+   whose turns are a call's first (last) agent utterance is the greeting (closing) role
+   instead: a team's own sign-off that no generic phrasing is near.
 
 Unguided mode (no SOP applies): turns matching a shared role step take it; the rest is
 clustered the same way into ``u_<n>`` types (with no SOP at all, the clusters nearest
@@ -68,7 +68,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from pipeline.config import IntentConfig
+from pipeline.config import StepsConfig, TurnClusterConfig
 from pipeline.embed import Embedder, normalise_text
 from pipeline.errors import SchemaError
 from pipeline.sop import Sop
@@ -115,7 +115,9 @@ STEP_TYPES_SCHEMA = pl.Schema(
 )
 
 
-def agent_units(turns: pl.DataFrame, *, speakers: Sequence[str] = ("agent", "bot")) -> pl.DataFrame:
+def agent_units(
+    turns: pl.DataFrame, *, speakers: Sequence[str] = StepsConfig.speakers
+) -> pl.DataFrame:
     """Select the units of step extraction: agent utterances and every action event.
 
     Parameters
@@ -170,19 +172,24 @@ def extract_steps(
     sops: Sequence[Sop],
     *,
     embedder: Embedder,
-    min_explained: float = 0.5,
-    discover: bool = True,
-    speakers: Sequence[str] = ("agent", "bot"),
+    min_explained: float = StepsConfig.min_explained,
+    discover: bool = StepsConfig.discover,
+    speakers: Sequence[str] = StepsConfig.speakers,
     roles: Mapping[str, Sequence[str]] = ROLE_PHRASINGS,
-    cluster_config: IntentConfig = CLUSTERING,
-    threshold: float | None = None,
+    cluster_config: TurnClusterConfig = CLUSTERING,
+    threshold: float | None = StepsConfig.threshold,
     requests: tuple[pl.DataFrame, np.ndarray] | None = None,
-    neighbours: int = 10,
+    neighbours: int = StepsConfig.neighbours,
+    edge_role_share: float = StepsConfig.edge_role_share,
+    slot_alpha: float = StepsConfig.slot_alpha,
+    slot_min_said: int = StepsConfig.slot_min_said,
+    slot_majority: float = StepsConfig.slot_majority,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn agent turns and action events into the step event log.
 
     Reads table ``turns`` (joined with ``intent_assignments.intent_id`` for the intent
-    prior); produces ``step_events`` and ``step_types``.
+    prior); produces ``step_events`` and ``step_types``. The settings' defaults are those
+    of :class:`~pipeline.config.StepsConfig` (``steps`` in config.yaml).
 
     Parameters
     ----------
@@ -201,7 +208,7 @@ def extract_steps(
     speakers
         Speakers whose utterances are steps.
     roles
-        Generic greeting/closing/hold phrasings.
+        Generic greeting/closing/hold phrasings (a role without phrasings is left out).
     cluster_config
         Reduction and HDBSCAN settings for clustering turns.
     threshold
@@ -215,6 +222,14 @@ def extract_steps(
         as one more explained unit for the SOP that most of the ``neighbours`` most
         similar requests took (:func:`choose_sops`). Without them, the intent prior
         (``intent_id``) settles ties.
+    neighbours
+        How many similar requests vote (0: requests are not used).
+    edge_role_share
+        A discovered cluster more than this share of whose turns are a call's first
+        (last) agent utterance is the greeting (closing) role.
+    slot_alpha, slot_min_said, slot_majority
+        How a recurring off-script wording fills a missing step's slot
+        (:func:`~pipeline.step_slots.fill_slots`' ``alpha``, ``min_said``, ``majority``).
 
     Returns
     -------
@@ -235,9 +250,11 @@ def extract_steps(
     SchemaError
         ``turns`` lacks a required column.
     ValueError
-        ``min_explained`` or ``threshold`` is outside [0, 1].
+        ``min_explained``, ``threshold`` or ``edge_role_share`` is outside [0, 1].
     """
-    for name, value in (("min_explained", min_explained), ("threshold", threshold)):
+    shares = (("min_explained", min_explained), ("threshold", threshold),
+              ("edge_role_share", edge_role_share))  # fmt: skip
+    for name, value in shares:
         if value is not None and not 0.0 <= value <= 1.0:
             raise ValueError(f"steps: {name}: expected a number in [0, 1], found {value}")
     units = agent_units(turns, speakers=speakers)
@@ -260,7 +277,8 @@ def extract_steps(
     )  # fmt: skip
     state, confidence = decode_steps(units, scores, rows, library, roles_found, chosen, threshold)
     votes = slot_votes(units, state, rows, library, roles_found, chosen)
-    filled = fill_slots(units, state, rows, votes, chosen)
+    filled = fill_slots(units, state, rows, votes, chosen, alpha=slot_alpha,
+                        min_said=slot_min_said, majority=slot_majority)  # fmt: skip
     changed = np.flatnonzero(filled != state)
     confidence[changed] = np.maximum(scores[rows[changed], filled[changed]], 0.0)
     state = filled
@@ -293,7 +311,7 @@ def extract_steps(
         for c, name in enumerate(names):
             in_c = members[found.labels == c]
             confidence[in_c] = vectors[rows[in_c]] @ found.centroids[c]
-            role = next((r for r, at in at_ends if at[in_c].mean() > 0.5), None)
+            role = next((r for r, at in at_ends if at[in_c].mean() > edge_role_share), None)
             if role is not None:  # mostly said where calls open or close: management
                 step_id[in_c], source[in_c] = role, "sop"
                 continue
@@ -353,7 +371,7 @@ def _said_at_ends(
 
 
 def _cluster_units(
-    units: pl.DataFrame, members: np.ndarray, vectors: np.ndarray, config: IntentConfig
+    units: pl.DataFrame, members: np.ndarray, vectors: np.ndarray, config: TurnClusterConfig
 ) -> TurnClusters:
     """Cluster the text units ``members`` (rows of ``units``) with their ``vectors``."""
     chosen = units[members]

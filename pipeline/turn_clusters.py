@@ -7,22 +7,18 @@ TF-IDF terms and their most typical turn.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import IntentConfig
+from pipeline.config import TurnClusterConfig
 from pipeline.errors import ModelError
 from pipeline.intent_fit import fit_intents
 from pipeline.intent_labels import describe_intents
 
-#: Clustering settings: PCA is ~5x faster than UMAP on turns and keeps templated
-#: wording apart at least as well.
-CLUSTERING = IntentConfig(reducer="pca")
-_MIN_CLUSTER = 20  # fewer turns than this cannot hold two recurring steps
-_SILHOUETTE_SAMPLE = 3000  # distinct turns scored per candidate cut: O(sample^2)
+#: The default clustering settings (``steps.clustering`` in config.yaml).
+CLUSTERING = TurnClusterConfig()
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ def cluster_turns(
     vectors: np.ndarray,
     conversations: Sequence[str],
     *,
-    config: IntentConfig = CLUSTERING,
+    config: TurnClusterConfig = CLUSTERING,
 ) -> TurnClusters:
     """Cluster turns into recurring step types, every size chosen from the data.
 
@@ -63,7 +59,8 @@ def cluster_turns(
        silhouette over distinct wordings): one step said with different slot values,
        or worded per SOP, forms several dense groups;
     3. a turn HDBSCAN left as noise joins its nearest group only within the group's
-       radius; a group must recur in two conversations. The rest is -1.
+       radius; a group must recur in ``config.min_conversations`` conversations. The
+       rest is -1.
 
     Parameters
     ----------
@@ -74,15 +71,17 @@ def cluster_turns(
     conversations
         Each turn's conversation.
     config
-        Reduction and HDBSCAN settings.
+        Reduction and HDBSCAN settings; ``min_turns`` (fewer turns: no clusters),
+        ``min_conversations``, and ``silhouette_sample`` (the distinct turns scored per
+        candidate merge).
     """
     n = len(ids)
     none = TurnClusters(np.full(n, -1, dtype=np.int64), np.empty((0, vectors.shape[1])),
                         np.empty(0), [])  # fmt: skip
-    if n < _MIN_CLUSTER:
+    if n < config.min_turns:
         return none
     try:
-        fit = fit_intents(list(ids), vectors, dataclasses.replace(config, assign_threshold=0.0))
+        fit = fit_intents(list(ids), vectors, config.intent_config())
     except ModelError:  # too few turns, or not two recurring groups: nothing found
         return none
     placed = np.isin(fit.method, ("cluster", "predicted")) & (fit.labels >= 0)
@@ -90,7 +89,7 @@ def cluster_turns(
     _, first = np.unique(np.asarray(texts, dtype=object)[order], return_index=True)
     sample = np.sort(order[first])  # one turn per wording: repeats would weigh too much
     sample = sample[placed[sample]]
-    sample = sample[np.linspace(0, sample.size - 1, min(sample.size, _SILHOUETTE_SAMPLE),
+    sample = sample[np.linspace(0, sample.size - 1, min(sample.size, config.silhouette_sample),
                                 dtype=np.int64)] if sample.size else sample  # fmt: skip
     groups = _merge_groups(vectors[sample], fit.labels[sample], fit.centroids)
     merged = np.where(fit.labels >= 0, groups[np.maximum(fit.labels, 0)], -1)
@@ -105,7 +104,7 @@ def cluster_turns(
     joins = ~placed & (sims[np.arange(n), nearest] >= radius[nearest])
     merged = np.where(placed, merged, np.where(joins, nearest, -1))
     conv = np.asarray(conversations, dtype=object)
-    kept = [c for c in range(k) if len(set(conv[merged == c])) >= 2]
+    kept = [c for c in range(k) if len(set(conv[merged == c])) >= config.min_conversations]
     kept.sort(key=lambda c: (-int((merged == c).sum()), c))
     labels = np.full(n, -1, dtype=np.int64)
     for new, c in enumerate(kept):

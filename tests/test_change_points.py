@@ -88,6 +88,24 @@ def test_fitness_is_a_second_series():
     )
 
 
+@pytest.mark.parametrize(
+    ("settings", "flagged", "severity"),
+    [
+        ({}, True, "high"),  # a fall of 25 points: at least 3 x 5
+        ({"high_factor": 6.0}, True, "medium"),
+        ({"medium_factor": 6.0, "high_factor": 6.0}, True, "low"),
+        ({"min_shift": 0.3}, False, "info"),
+    ],
+)
+def test_the_configured_shift_and_factors_decide_flag_and_severity(settings, flagged, severity):
+    rows, dates = conformance(STEP)
+    found = find_conformance_changes(rows, dates, config=CONFIG, metrics=("conforming_share",),
+                                     **settings)  # fmt: skip
+    assert found.select("rate", "baseline", "flagged", "severity").rows() == [
+        (0.65, 0.9, flagged, severity)
+    ]
+
+
 def test_a_flat_noisy_series_gives_no_change():
     rows, dates = conformance(FLAT)
     assert find_conformance_changes(rows, dates, config=CONFIG).is_empty()

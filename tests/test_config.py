@@ -1,7 +1,9 @@
+import dataclasses
 from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import analysis_settings, config, input_settings, model_settings
 from pipeline.config import (
@@ -27,6 +29,32 @@ def test_repo_config_loads_and_matches_the_builtin_defaults():
     assert loaded.ingest == Config().ingest
     assert loaded.redact == Config().redact
     assert loaded.database == ROOT / "reports" / "cxminer.duckdb"
+
+
+def _keys(settings: object) -> set[str]:
+    """Every key of a settings object, nested sections as ``section.key``."""
+    keys = set()
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        nested = _keys(value) if dataclasses.is_dataclass(value) else set()
+        keys |= {f"{f.name}.{k}" for k in nested} or {f.name}
+    return keys
+
+
+def _written(mapping: dict) -> set[str]:
+    keys = set()
+    for key, value in mapping.items():
+        nested = _written(value) if isinstance(value, dict) and value else set()
+        keys |= {f"{key}.{k}" for k in nested} or {key}
+    return keys
+
+
+@pytest.mark.parametrize("section", ["intents", "steps", "outcomes", "drift"])
+def test_repo_config_writes_out_every_key_of_the_analytic_sections_at_its_default(section):
+    # every word list and threshold is visible in config.yaml, with its built-in value
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())[section]
+    assert _written(raw) == _keys(getattr(Config(), section))
+    assert getattr(load_config(ROOT / "config.yaml"), section) == getattr(Config(), section)
 
 
 def test_paths_resolve_relative_to_the_config_file(tmp_path):
@@ -72,6 +100,96 @@ def test_empty_file_gives_defaults(tmp_path):
             "outcomes.outcome_aliases.booked: expected one of",
         ),
         ("drift:\n  alpha: 2\n", "drift.alpha: expected a number in (0, 1), found 2.0"),
+        ("steps:\n  threshhold: 0.5\n", "steps.threshhold: unknown key"),
+        (
+            "steps:\n  clustering:\n    n_neighbours: 3\n",
+            "steps.clustering.n_neighbours: unknown key",
+        ),
+        (
+            "steps:\n  min_explained: half\n",
+            "steps.min_explained: expected a number, found str 'half'",
+        ),
+        (
+            "steps:\n  min_explained: 1.5\n",
+            "steps.min_explained: expected a number in [0, 1], found 1.5",
+        ),
+        ("steps:\n  threshold: -0.1\n", "steps.threshold: expected a number in [0, 1]"),
+        ("steps:\n  edge_role_share: 2\n", "steps.edge_role_share: expected a number in [0, 1]"),
+        ("steps:\n  neighbours: -1\n", "steps.neighbours: expected an integer >= 0, found -1"),
+        ("steps:\n  neighbours: 2.5\n", "steps.neighbours: expected an integer, found float"),
+        ("steps:\n  discover: sometimes\n", "steps.discover: expected true or false"),
+        (
+            "steps:\n  speakers: [agent, customer]\n",
+            "steps.speakers: expected one of agent/bot/system, found 'customer'",
+        ),
+        (
+            "steps:\n  speakers: []\n",
+            "steps.speakers: expected a non-empty list of distinct speakers",
+        ),
+        ("steps:\n  hold_phrasings: please hold\n", "steps.hold_phrasings: expected a list"),
+        (
+            "steps:\n  closing_phrasings: ['  ']\n",
+            "steps.closing_phrasings: expected non-empty phrasings",
+        ),
+        ("steps:\n  greeting_phrasings: [3]\n", "steps.greeting_phrasings[0]: expected a string"),
+        ("steps:\n  slot_alpha: 0\n", "steps.slot_alpha: expected a number in (0, 1), found 0"),
+        ("steps:\n  slot_majority: 1\n", "steps.slot_majority: expected a number in (0, 1)"),
+        (
+            "steps:\n  slot_min_said: 0\n",
+            "steps.slot_min_said: expected a positive integer, found 0",
+        ),
+        (
+            "steps:\n  clustering:\n    min_turns: 0\n",
+            "steps.clustering.min_turns: expected a positive integer, found 0",
+        ),
+        (
+            "steps:\n  clustering:\n    reducer: tsne\n",
+            "steps.clustering.reducer: expected one of umap/pca, found 'tsne'",
+        ),
+        (
+            "steps:\n  clustering:\n    min_cluster_shares: [0.5, 2]\n",
+            "steps.clustering.min_cluster_shares: expected a non-empty list of shares in (0, 1)",
+        ),
+        ("steps:\n  clustering: pca\n", "steps.clustering: expected a mapping"),
+        ("drift:\n  permutations: 0\n", "drift.permutations: expected a positive integer"),
+        (
+            "drift:\n  change_min_segment: 0\n",
+            "drift.change_min_segment: expected a positive integer",
+        ),
+        ("drift:\n  seed: -1\n", "drift.seed: expected an integer >= 0, found -1"),
+        (
+            "drift:\n  exception_min_lift: 0.5\n",
+            "drift.exception_min_lift: expected a number >= 1, found 0.5",
+        ),
+        ("drift:\n  large_rise_factor: 0\n", "drift.large_rise_factor: expected a number >= 1"),
+        (
+            "drift:\n  strong_alpha_divisor: 0.5\n",
+            "drift.strong_alpha_divisor: expected a number >= 1",
+        ),
+        ("drift:\n  js_high_factor: 0.9\n", "drift.js_high_factor: expected a number >= 1"),
+        (
+            "drift:\n  change_high_factor: 1.5\n",
+            "drift.change_high_factor (1.5) must not be below drift.change_medium_factor (2.0)",
+        ),
+        ("drift:\n  change_min_shift: 5\n", "drift.change_min_shift: expected a share in [0, 1]"),
+        (
+            "drift:\n  variant_rare_share: -0.1\n",
+            "drift.variant_rare_share: expected a share in [0, 1]",
+        ),
+        (
+            "drift:\n  exception_medium_share: 0.3\n",
+            "drift.exception_medium_share (0.3) must not exceed drift.exception_high_share (0.2)",
+        ),
+        (
+            "drift:\n  undocumented_weight: -1\n",
+            "drift.undocumented_weight: expected a number >= 0, found -1.0",
+        ),
+        ("drift:\n  permutations: many\n", "drift.permutations: expected an integer"),
+        (
+            "outcomes:\n  no_outcome_values: ['']\n",
+            "outcomes.no_outcome_values: expected non-empty values",
+        ),
+        ("outcomes:\n  no_outcome_values: n/a\n", "outcomes.no_outcome_values: expected a list"),
         (
             "readiness:\n  stability_kinds: [drifting]\n",
             "readiness.stability_kinds: expected drift kinds among",
@@ -111,6 +229,90 @@ def test_config_hash_is_stable_ignores_locations_and_tracks_settings(tmp_path):
     assert len(config_hash(a)) == 16
 
 
+ROUND_TRIP = """
+steps:
+  threshold: 0.7
+  min_explained: 0.4
+  neighbours: 0
+  speakers: [bot]
+  discover: false
+  edge_role_share: 0.8
+  greeting_phrasings: ["Ahoy, welcome aboard!"]
+  closing_phrasings: []
+  slot_min_said: 3
+  slot_majority: 0.6
+  slot_alpha: 0.01
+  clustering:
+    reducer: umap
+    min_turns: 40
+    min_conversations: 3
+    silhouette_sample: 500
+drift:
+  large_rise_factor: 3
+  strong_alpha_divisor: 20
+  js_high_factor: 1.5
+  variant_rare_share: 0.02
+  permutations: 199
+  seed: 4
+  change_min_shift: 0.1
+  change_min_segment: 3
+  change_medium_factor: 1.5
+  change_high_factor: 2.5
+  exception_min_lift: 1.5
+  exception_high_share: 0.4
+  exception_medium_share: 0.3
+  undocumented_weight: 1
+outcomes:
+  no_outcome_values: [unknown, not recorded]
+"""
+
+
+def test_the_new_sections_load_into_typed_settings(tmp_path):
+    loaded = load_config(write(tmp_path, ROUND_TRIP))
+    steps, drift = loaded.steps, loaded.drift
+    assert (steps.threshold, steps.min_explained, steps.neighbours, steps.speakers) == (
+        0.7, 0.4, 0, ("bot",),
+    )  # fmt: skip
+    assert (steps.discover, steps.edge_role_share) == (False, 0.8)
+    assert (steps.greeting_phrasings, steps.closing_phrasings) == (("Ahoy, welcome aboard!",), ())
+    assert steps.hold_phrasings == model_settings.DEFAULT_HOLD_PHRASINGS  # not given: default
+    assert (steps.slot_min_said, steps.slot_majority, steps.slot_alpha) == (3, 0.6, 0.01)
+    assert steps.clustering == model_settings.TurnClusterConfig(
+        reducer="umap", min_turns=40, min_conversations=3, silhouette_sample=500
+    )
+    assert dataclasses.asdict(drift) == dataclasses.asdict(Config().drift) | {
+        "large_rise_factor": 3.0, "strong_alpha_divisor": 20.0, "js_high_factor": 1.5,
+        "variant_rare_share": 0.02, "permutations": 199, "seed": 4, "change_min_shift": 0.1,
+        "change_min_segment": 3, "change_medium_factor": 1.5, "change_high_factor": 2.5,
+        "exception_min_lift": 1.5, "exception_high_share": 0.4, "exception_medium_share": 0.3,
+        "undocumented_weight": 1.0,
+    }  # fmt: skip
+    assert loaded.outcomes.no_outcome_values == ("unknown", "not recorded")
+    assert load_config(write(tmp_path, "steps:\n  threshold: null\n")).steps.threshold is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "steps:\n  threshold: 0.7\n",
+        "steps:\n  min_explained: 0.6\n",
+        "steps:\n  hold_phrasings: ['One moment, please.']\n",
+        "steps:\n  slot_alpha: 0.01\n",
+        "steps:\n  edge_role_share: 0.6\n",
+        "steps:\n  clustering:\n    min_turns: 30\n",
+        "drift:\n  exception_min_lift: 3\n",
+        "drift:\n  change_min_shift: 0.1\n",
+        "drift:\n  permutations: 199\n",
+        "drift:\n  undocumented_weight: 1\n",
+        "outcomes:\n  no_outcome_values: [unknown]\n",
+        "intents:\n  pleasantries: [hello]\n",
+    ],
+)
+def test_config_hash_changes_with_each_moved_setting(tmp_path, text):
+    default = load_config(write(tmp_path, ""))
+    assert config_hash(load_config(write(tmp_path, text))) != config_hash(default)
+
+
 def test_hash_key_from_env():
     assert hash_key_from_env("K", {}) == (DEV_HASH_KEY, True)
     assert hash_key_from_env("K", {"K": ""}) == (DEV_HASH_KEY, True)
@@ -123,7 +325,17 @@ def test_hash_key_from_env():
         (input_settings, ("FORMATS", "TableColumns", "IngestConfig", "RedactConfig")),
         (
             model_settings,
-            ("DEFAULT_PLEASANTRIES", "EmbedConfig", "IntentConfig", "DiscoverConfig"),
+            (
+                "DEFAULT_PLEASANTRIES",
+                "DEFAULT_GREETING_PHRASINGS",
+                "DEFAULT_CLOSING_PHRASINGS",
+                "DEFAULT_HOLD_PHRASINGS",
+                "EmbedConfig",
+                "IntentConfig",
+                "StepsConfig",
+                "TurnClusterConfig",
+                "DiscoverConfig",
+            ),
         ),
         (
             analysis_settings,

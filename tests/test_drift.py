@@ -366,3 +366,21 @@ def test_a_significant_rise_needs_min_effect_to_be_flagged(min_effect, flagged):
 def test_step_rate_severity_without_outcome_harm(window, severity):
     found = rates(drift(calls(10, 0) + window))
     assert found.select("flagged", "metric", "severity").rows() == [(True, None, severity)]
+
+
+@pytest.mark.parametrize(
+    ("window", "changes", "severity"),
+    [
+        # a large rise, q = 0.011: strong once alpha / 1 is the bar
+        (calls(6, 1, missing=["verify_identity"]) + calls(4, 1), {}, "low"),
+        (calls(6, 1, missing=["verify_identity"]) + calls(4, 1),
+         {"strong_alpha_divisor": 1.0}, "medium"),
+        # strong evidence, a rise of 0.6: no longer large at 7 x min_effect
+        (calls(12, 1, missing=["verify_identity"]) + calls(8, 1), {}, "medium"),
+        (calls(12, 1, missing=["verify_identity"]) + calls(8, 1),
+         {"large_rise_factor": 7.0}, "low"),
+    ],
+)  # fmt: skip
+def test_step_rate_severity_follows_the_configured_cut_offs(window, changes, severity):
+    found = rates(drift(calls(10, 0) + window, **changes))
+    assert found.select("flagged", "severity").rows() == [(True, severity)]

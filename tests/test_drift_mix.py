@@ -145,6 +145,13 @@ def test_a_small_or_insignificant_move_is_not_flagged():
 
 
 # ---- variant mix -----------------------------------------------------------------------
+@pytest.mark.parametrize(("factor", "severity"), [(2.0, "high"), (6.0, "medium")])
+def test_a_mix_change_is_high_from_js_high_factor_times_the_threshold(factor, severity):
+    assignments, conversations = intents(NEW_INTENT)  # a distance of 0.55 in week 2
+    found = find_mix_drift(assignments, conversations, config=DriftConfig(js_high_factor=factor))
+    assert found.select("flagged", "severity").rows() == [(False, "info"), (True, severity)]
+
+
 def test_variant_mix_is_tested_per_workflow_with_rare_variants_pooled():
     baseline = [{"v1": 18, "v2": 1, "v3": 1}] * 4
     rows = weekly(baseline + [{"v1": 2, "v2": 18}], prefix="w", sop_id="refund")

@@ -223,6 +223,18 @@ def test_min_cluster_size_reaches_the_clustering():
     assert found.is_empty()
 
 
+@pytest.mark.parametrize(
+    ("shares", "severity"),
+    [({}, "high"), ({"high_share": 0.7}, "medium"),
+     ({"high_share": 0.8, "medium_share": 0.7}, "low")],
+)  # fmt: skip
+def test_severity_follows_the_configured_shares(shares, severity):
+    turns, events, conformance = loyalty()  # both sub-flows in 2/3 of the calls
+    found = find_exception_clusters(conformance, events, turns, [SOP], embedder=WordsEmbedder(),
+                                    not_steps=NOT_STEPS, config=CONFIG, **shares)  # fmt: skip
+    assert found.select("flagged", "severity").rows() == [(True, severity)] * 2
+
+
 HOTEL = Sop("hotel_booking", 1, ("hotel",), (Step("ask_reference"), Step("close")))
 
 
@@ -279,6 +291,20 @@ def test_a_sub_flow_as_common_in_other_workflows_is_not_flagged():
         "undocumented sub-flow 'add, hand, loyalty' where the mandatory step check_points is "
         "missing"
     )
+
+
+@pytest.mark.parametrize(("min_lift", "flagged"), [(2.0, False), (1.4, True)])
+def test_a_lower_min_lift_flags_a_sub_flow_half_again_as_common_as_elsewhere(min_lift, flagged):
+    loyal, hotel = loyalty(), tables([hotel_call(i) for i in range(30)], sop_id="hotel_booking",
+                                     prefix="h")  # fmt: skip
+    turns, events, conformance = (pl.concat([a, b]) for a, b in zip(loyal, hotel, strict=True))
+    found = find_exception_clusters(conformance, events, turns, [SOP, HOTEL],
+                                    embedder=WordsEmbedder(), not_steps=NOT_STEPS, config=CONFIG,
+                                    min_lift=min_lift)  # fmt: skip
+    row = found.filter(
+        (pl.col("sop_id") == "hotel_booking") & (pl.col("step") == "x_book_callback")
+    )
+    assert row.select("rate", "baseline", "flagged").rows() == [(1.0, 2 / 3, flagged)]
 
 
 # ---- contracts -------------------------------------------------------------------------

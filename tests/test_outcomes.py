@@ -201,6 +201,16 @@ def test_outcome_aliases_extend_the_spellings_normalised():
 
 
 @pytest.mark.parametrize(
+    ("absent", "outcome", "source"),
+    [((), "unknown", "data"), (("Not Recorded",), "resolved", "derived")],
+)
+def test_no_outcome_values_say_which_data_values_mean_none(absent, outcome, source):
+    convs = conversations({"conversation_id": "c1", "outcome": "not-recorded"})
+    out = derive(convs, {"c1": RESOLVED}, no_outcome_values=absent)
+    assert out.select("outcome", "outcome_source").row(0) == (outcome, source)
+
+
+@pytest.mark.parametrize(
     ("outcome", "escalated", "resolved"),
     [
         ("resolved", False, True),

@@ -10,13 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import HASH_KEY
-from pipeline.sop import load_sops
 
 from pipeline.config import IngestConfig
 from pipeline.ingest import read_source
 from pipeline.sample import CLOSING, GREETING, OTHER, generate_sample, load_content
 from pipeline.sample_design import INTENDED_READINESS, PLANTED_DRIFT, WORKFLOWS
 from pipeline.sample_truth import sample_sops, write_sample
+from pipeline.sop import load_sops
 
 N = 1500
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from test_steps import BALANCE, NAMES, PLACES, WordsEmbedder, _family_calls, conversation, frame
 
 from pipeline.step_decoding import OTHER_CODE, Roles
@@ -118,3 +119,18 @@ def test_only_a_turn_with_one_missing_step_around_it_votes():
         slot_votes(units, state, rows, library, roles, [None] * 3).tolist()
         == [NO_VOTE] * units.height
     )
+
+
+@pytest.mark.parametrize(
+    ("settings", "filled"),
+    [({}, True), ({"slot_min_said": 21}, False), ({"slot_alpha": 1e-15}, False)],
+)
+def test_the_slot_settings_decide_whether_a_wording_fills_the_slot(settings, filled):
+    # the same 20 paraphrases as above: said 20 times, all in the slot, p ~ 1e-12
+    families = [lambda i: HELLO, lambda i: PARAPHRASE if i % 3 == 0 else ASK, lambda i: LOOKUP,
+                _balance, _chat, lambda i: GOODBYE]  # fmt: skip
+    calls = frame(*_family_calls(60, families))
+    events, _ = extract_steps(calls, [BALANCE], embedder=WordsEmbedder(), threshold=0.6,
+                              **settings)  # fmt: skip
+    said = events.filter(pl.col("conversation_id").is_in([f"c{i:02d}" for i in range(0, 60, 3)]))
+    assert (_steps(said, 1) == {"ask_account"}) is filled

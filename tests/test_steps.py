@@ -518,7 +518,74 @@ def test_a_turns_frame_without_a_column_is_a_schema_error():
         extract_steps(frame(BALANCE_CALL).drop("action_name"), [], embedder=WordsEmbedder())
 
 
-@pytest.mark.parametrize("option", [{"min_explained": 1.5}, {"threshold": -0.1}])
+@pytest.mark.parametrize(
+    "option", [{"min_explained": 1.5}, {"threshold": -0.1}, {"edge_role_share": 1.5}]
+)
 def test_settings_out_of_range_are_rejected(option):
     with pytest.raises(ValueError, match=next(iter(option))):
         extract_steps(frame(BALANCE_CALL), [], embedder=WordsEmbedder(), **option)
+
+
+# ---- settings (steps in config.yaml) ------------------------------------------------------
+#: A centre's own conversation management, worded like none of the built-in phrasings.
+HARBOUR_ROLES = {
+    "greeting": ("Ahoy, welcome aboard the harbour desk!",),
+    "closing": ("Fair winds and calm seas to you, sailor.",),
+    "hold": ("Drop anchor a moment while I check the log.",),
+}
+HARBOUR_CALL = conversation(
+    "c1",
+    ("agent", "Ahoy there, welcome to the harbour desk"),
+    ("agent", "Can you tell me your account number?"),
+    ("agent", "Drop anchor one moment, I check the log"),
+    ("action", "bank.lookup"),
+    ("agent", "Your balance is 10 dollars."),
+    ("agent", "Fair winds to you, sailor"),
+)
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        ({}, ["other", "ask_account", "other", "lookup", "inform_balance", "other"]),
+        (HARBOUR_ROLES, ["greeting", "ask_account", "hold", "lookup", "inform_balance", "closing"]),
+    ],
+)
+def test_configured_role_phrasings_decide_conversation_management(roles, expected):
+    events, _ = extract_steps(frame(HARBOUR_CALL), [BALANCE], embedder=WordsEmbedder(),
+                              threshold=0.6, **({"roles": roles} if roles else {}))  # fmt: skip
+    assert steps_of(events, "c1") == expected
+
+
+def test_a_role_without_phrasings_is_left_out():
+    roles = {**HARBOUR_ROLES, "hold": ()}
+    events, types = extract_steps(frame(HARBOUR_CALL), [BALANCE], embedder=WordsEmbedder(),
+                                  threshold=0.6, roles=roles)  # fmt: skip
+    assert steps_of(events, "c1") == [
+        "greeting", "ask_account", "other", "lookup", "inform_balance", "closing",
+    ]  # fmt: skip
+    assert "hold" not in step_library([BALANCE], roles=roles).type_ids
+
+
+@pytest.mark.parametrize(("share", "role"), [(0.5, True), (1.0, False)])
+def test_edge_role_share_decides_when_a_cluster_at_the_calls_end_is_the_closing(share, role):
+    # every "cheerio" turn ends its call: a share of 1.0, not more than 1.0
+    families = [*ON_SCRIPT, lambda i: ("agent", f"Cheerio now, mind how you go {NAMES[i % 2]}")]
+    calls = frame(*_family_calls(30, families))
+    events, _ = extract_steps(calls, [BALANCE], embedder=WordsEmbedder(), threshold=0.6,
+                              edge_role_share=share)  # fmt: skip
+    last = events.filter(pl.col("turn_idx") == 3)
+    assert (set(last["step_id"]) == {"closing"}) is role
+    assert set(last["source"]) == {"sop" if role else "discovered"}
+
+
+def test_speakers_decide_whose_utterances_are_steps():
+    call = conversation("c1", ("agent", "Can you tell me your account number?"),
+                        ("customer", "It is 12345"))  # fmt: skip
+    bot = frame(call).with_columns(
+        speaker=pl.when(pl.col("speaker") == "agent").then(pl.lit("bot")).otherwise("speaker")
+    )
+    both, _ = extract_steps(bot, [BALANCE], embedder=WordsEmbedder(), threshold=0.6)
+    agents, _ = extract_steps(bot, [BALANCE], embedder=WordsEmbedder(), threshold=0.6,
+                              speakers=("agent",))  # fmt: skip
+    assert (steps_of(both, "c1"), agents.height) == (["ask_account"], 0)
