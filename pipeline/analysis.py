@@ -26,6 +26,7 @@ from pipeline.drift_mix import find_mix_drift, find_variant_mix_drift
 from pipeline.embed import CachedEmbedder, Embedder
 from pipeline.errors import StoreError
 from pipeline.exception_clusters import find_exception_clusters
+from pipeline.findings import print_order
 from pipeline.outcomes import derive_outcomes
 from pipeline.readiness import score_readiness
 from pipeline.readiness_inputs import readiness_inputs
@@ -37,13 +38,6 @@ _CONVERSATIONS = (
     "c.customer_hash, c.queue, c.channel, c.outcome, c.metadata, a.intent_id, a.is_outlier "
     f"from {schema.CONVERSATIONS} c left join {schema.INTENT_ASSIGNMENTS} a "
     "using (conversation_id)"
-)
-# Step-level deviations first: what a process owner acts on.
-_STEP_KINDS = "'missing', 'order_violation', 'gate_skipped', 'undocumented'"
-_SEVERITY_ORDER = (
-    "case severity "
-    + " ".join(f"when '{s}' then {i}" for i, s in enumerate(schema.SEVERITIES))
-    + " end"
 )
 
 
@@ -242,14 +236,13 @@ def read_findings(
     with open_store(db_path, read_only=True) as store:
         if not store.count(schema.DRIFT_FINDINGS):
             raise StoreError(f"{db_path}: no drift findings; run `cxminer run` first")
-        return store.sql(
+        findings = store.sql(
             "select severity, kind, sop_id, workflow_id, step, team, window_start, rate, "
             f"baseline, q_value, flagged, sentence from {schema.DRIFT_FINDINGS} "
-            f"{'where flagged' if flagged_only else ''} order by flagged desc, "
-            f"kind not in ({_STEP_KINDS}), {_SEVERITY_ORDER}, q_value nulls last, kind, "
-            "sop_id, window_start desc "
-            f"{'' if limit is None else f'limit {int(limit)}'}"
+            f"{'where flagged' if flagged_only else ''}"
         )
+    ordered = print_order(findings)
+    return ordered if limit is None else ordered.head(int(limit))
 
 
 def format_findings(findings: pl.DataFrame) -> str:

@@ -254,8 +254,8 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate",
         parents=[common],
         help="score the database against labels",
-        description="Score intents, steps, process, drift and readiness against ground truth; "
-        "sections whose stage has not run are reported as absent.",
+        description="Score intents, steps, process, conformance, drift and readiness against "
+        "ground truth; sections whose stage has not run are reported as absent.",
     )
     evaluate.add_argument("--labels", required=True, metavar="FILE", help="labels JSONL")
     evaluate.add_argument(

@@ -18,7 +18,11 @@ read (others are ignored; ``team`` may be missing):
   (a greeting, a closing or ``other`` labelled on a turn), so those neither count for
   nor against; a labelled step extracted as something else still counts as wrong.
   The same scores on the full log are reported beside them (``*_full_log``);
-- ``drift_findings(sop_id, step, kind, window_start, flagged, team, run_id)``;
+- ``conformance(conversation_id, is_conforming, fitness, run_id)``: the conforming
+  share per true intent;
+- ``drift_findings(sop_id, step, kind, window_start, flagged, team, severity, q_value,
+  run_id)``: besides precision and recall, each planted finding's rank in the order
+  ``cxminer drift`` prints (:func:`pipeline.findings.print_order`);
 - ``readiness(intent_id, score, tier, run_id)``.
 
 Ground truth: the labels JSONL (``pipeline.labels``) and, in ``truth_dir``,
@@ -40,6 +44,7 @@ import polars as pl
 
 from pipeline import schema
 from pipeline.errors import LabelsError
+from pipeline.findings import STEP_KINDS, print_order
 from pipeline.labels import read_labels
 from pipeline.metrics import (
     collapse_repeats,
@@ -48,6 +53,7 @@ from pipeline.metrics import (
     edit_similarity,
     map_labels,
     match_drift,
+    rank_planted,
     score_clustering,
     spearman,
 )
@@ -58,7 +64,7 @@ STEP_EVENTS = schema.STEP_EVENTS
 DRIFT_FINDINGS = schema.DRIFT_FINDINGS
 READINESS = schema.READINESS
 OUTCOMES = schema.OUTCOMES
-STEP_KINDS = ("missing", "order_violation", "undocumented", "gate_skipped")
+CONFORMANCE = schema.CONFORMANCE
 # table -> (required columns, the stage that writes it, optional columns)
 _READS = {
     INTENT_ASSIGNMENTS: (("conversation_id", "intent_id", "is_outlier"), "intents", ()),
@@ -66,10 +72,19 @@ _READS = {
     DRIFT_FINDINGS: (
         ("sop_id", "step", "kind", "window_start", "flagged"),
         "drift",
-        ("team", "metric", "outcome_deviating", "outcome_conforming", "details"),
+        (
+            "team",
+            "metric",
+            "outcome_deviating",
+            "outcome_conforming",
+            "details",
+            "severity",
+            "q_value",
+        ),  # fmt: skip
     ),
     READINESS: (("intent_id", "score", "tier"), "readiness", ("workflow_id", "rank")),
     OUTCOMES: (("conversation_id", "workflow_id"), "drift", ()),
+    CONFORMANCE: (("conversation_id", "is_conforming", "fitness"), "drift", ()),
 }
 
 
@@ -151,6 +166,7 @@ def evaluate(
         "intents": _section(_score_intents, assignments, labels),
         "steps": _section(_score_steps, step_data),
         "process": _section(_score_process, step_data),
+        "conformance": _section(_score_conformance, tables[CONFORMANCE], labels),
         "drift": _section(_score_drift, tables[DRIFT_FINDINGS], truth_dir, window_days),
         "readiness": _section(
             _score_readiness,
@@ -162,6 +178,27 @@ def evaluate(
         ),
     }
     return _json_safe(report)
+
+
+def score_step_log(events: pl.DataFrame, labels: pl.DataFrame) -> dict[str, Any]:
+    """Score any step event log as :func:`evaluate` scores table ``step_events``.
+
+    For baselines and ablations that produce a log outside the database.
+
+    Parameters
+    ----------
+    events
+        ``conversation_id, seq, step_id, turn_idx`` (``turn_idx`` may be null).
+    labels
+        Labels as :func:`pipeline.labels.read_labels` returns them.
+
+    Returns
+    -------
+    dict
+        ``steps`` and ``process``: the sections :func:`evaluate` reports.
+    """
+    data = _attempt(_step_data, _Table(events, None), labels)
+    return {"steps": _section(_score_steps, data), "process": _section(_score_process, data)}
 
 
 def _attempt(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -346,6 +383,48 @@ def _score_process(data: _Steps) -> dict[str, Any]:
     }
 
 
+def _score_conformance(conformance: _Table, labels: pl.DataFrame) -> dict[str, Any]:
+    """Score the conforming share and mean fitness of checked conversations, per true intent.
+
+    A conversation is checked when a documented SOP applied to it (it has a
+    ``conformance`` row); ``checked_share`` is the share of labelled conversations
+    that were. ``macro_conforming_share`` averages the intents' shares.
+    """
+    rows = conformance.frame.select(
+        pl.col("conversation_id").cast(pl.String), "is_conforming", "fitness"
+    ).unique("conversation_id", keep="first", maintain_order=True)
+    joined = labels.select("conversation_id", "intent").join(rows, on="conversation_id", how="left")
+    checked = joined.filter(pl.col("is_conforming").is_not_null())
+    if checked.is_empty():
+        raise _Absent(
+            f"no labelled conversation in {CONFORMANCE} (run {conformance.run_id}): "
+            "was any conversation checked against a documented SOP?"
+        )
+    per_intent = (
+        joined.group_by("intent")
+        .agg(
+            n=pl.len(),
+            n_checked=pl.col("is_conforming").is_not_null().sum(),
+            conforming_share=pl.col("is_conforming").cast(pl.Float64).mean(),
+            mean_fitness=pl.col("fitness").mean(),
+        )
+        .sort("intent")
+    )
+    shares = per_intent["conforming_share"].drop_nulls()
+    return {
+        "run_id": conformance.run_id,
+        "n_checked": checked.height,
+        "checked_share": checked.height / labels.height,
+        "conforming_share": float(checked["is_conforming"].cast(pl.Float64).mean()),
+        "macro_conforming_share": float(shares.mean()) if shares.len() else None,
+        "mean_fitness": float(checked["fitness"].mean()),
+        "per_intent": {
+            row["intent"]: {k: v for k, v in row.items() if k != "intent"}
+            for row in per_intent.to_dicts()
+        },
+    }
+
+
 def _score_drift(drift: _Table, truth_dir: Path | None, window_days: int) -> dict[str, Any]:
     truth = _read_truth(truth_dir, "drift.json")
     planted = truth.get("findings")
@@ -364,10 +443,17 @@ def _score_drift(drift: _Table, truth_dir: Path | None, window_days: int) -> dic
     flagged = frame.filter(pl.col("flagged").fill_null(False))
     step_level = flagged.filter(pl.col("kind").is_in(STEP_KINDS))
     others = flagged.filter(~pl.col("kind").is_in(STEP_KINDS)).group_by("kind").len().sort("kind")
+    printed = print_order(flagged).to_dicts()
+    ranks = rank_planted(printed, planted, window_days=window_days)
     return {
         "run_id": drift.run_id,
         **match_drift(step_level.to_dicts(), planted, window_days=window_days),
         "n_flagged_other_kinds": dict(others.iter_rows()),
+        "n_printed": len(printed),
+        "planted": [
+            {**{k: truth.get(k) for k in ("sop_id", "step", "kind", "team", "onset")}, "rank": rank}
+            for truth, rank in zip(planted, ranks, strict=True)
+        ],
         "outcome_effects": _outcome_effects(frame, truth.get("outcome_effects") or []),
     }
 

@@ -49,3 +49,37 @@ def findings_frame(rows: Sequence[Mapping]) -> pl.DataFrame:
     filled = [{c: row.get(c) for c in DRIFT_FINDINGS_SCHEMA} | {"finding_id": finding_id(row)}
               for row in rows]  # fmt: skip
     return pl.DataFrame(filled, schema=DRIFT_FINDINGS_SCHEMA, orient="row")
+
+
+#: Deviations of a documented step: what a process owner acts on, so printed first.
+STEP_KINDS = ("missing", "order_violation", "gate_skipped", "undocumented")
+
+
+def print_order(findings: pl.DataFrame) -> pl.DataFrame:
+    """Sort findings in the order ``cxminer drift`` prints them.
+
+    Flagged first, step deviations (:data:`STEP_KINDS`) before other kinds, then by
+    severity (:data:`pipeline.schema.SEVERITIES`, most severe first), ``q_value``
+    (smallest first), ``kind``, ``sop_id`` and the latest window first; nulls last.
+
+    Parameters
+    ----------
+    findings
+        Rows of ``drift_findings`` with at least ``flagged, kind, severity, q_value,
+        sop_id, window_start``.
+    """
+    rank = {severity: i for i, severity in enumerate(schema.SEVERITIES)}
+    return findings.sort(
+        pl.col("flagged").fill_null(False).not_(),
+        pl.col("kind").is_in(STEP_KINDS).not_(),
+        pl.col("severity")
+        .cast(pl.String)
+        .replace_strict(rank, default=None, return_dtype=pl.Int32),
+        "q_value",
+        "kind",
+        "sop_id",
+        "window_start",
+        descending=[False, False, False, False, False, False, True],
+        nulls_last=True,
+        maintain_order=True,
+    )

@@ -280,6 +280,49 @@ def match_drift(
     }
 
 
+def rank_planted(
+    printed: Sequence[Mapping[str, Any]],
+    planted: Sequence[Mapping[str, Any]],
+    *,
+    window_days: int = 7,
+) -> list[int | None]:
+    """Where each planted finding first appears in a printed list of findings.
+
+    Parameters
+    ----------
+    printed
+        Findings in the order a user reads them (``sop_id``, ``step``, ``kind``,
+        ``window_start``, ``team`` optional), any kinds.
+    planted
+        True findings, as :func:`match_drift` takes them.
+    window_days
+        Length of a drift window.
+
+    Returns
+    -------
+    list
+        Per planted finding, the 1-based position of the first printed finding that
+        :func:`match_drift` would match with it (same finding, window ending after the
+        onset); None when none does.
+    """
+    window = timedelta(days=window_days)
+    ranks: list[int | None] = []
+    for truth in planted:
+        onset = _as_date(truth["onset"])
+        ranks.append(
+            next(
+                (
+                    position
+                    for position, flag in enumerate(printed, start=1)
+                    if _same_finding(flag, truth)
+                    and _as_date(flag["window_start"]) + window > onset
+                ),
+                None,
+            )
+        )
+    return ranks
+
+
 def spearman(order_found: Sequence[str], order_true: Sequence[str]) -> float:
     """Spearman rank correlation of two rankings (best first) over their common items.
 

@@ -228,6 +228,26 @@ def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
         "n_planted": 2,
         "missed": [{"sop_id": "refund", "step": "close", "kind": "missing", "team": "north"}],
         "n_flagged_other_kinds": {"intent_mix": 1},
+        # as `cxminer drift` prints the flagged: the later verify window first
+        "n_printed": 3,
+        "planted": [
+            {
+                "sop_id": "refund",
+                "step": "verify",
+                "kind": "missing",
+                "team": None,
+                "onset": "2026-03-10",
+                "rank": 1,
+            },
+            {
+                "sop_id": "refund",
+                "step": "close",
+                "kind": "missing",
+                "team": "north",
+                "onset": "2026-03-10",
+                "rank": None,
+            },
+        ],  # fmt: skip
         "outcome_effects": [],  # no outcome columns, no planted effects
     }
     # intent 0 -> A (c1, c2), 1 -> B (c3; the outlier c4 does not vote), 2 -> nothing
@@ -312,3 +332,30 @@ def test_readiness_rows_map_through_their_workflows_conversations(tmp_path, db_p
     assert readiness["row_map"] == {"wB": "B", "wA": "A"}
     assert readiness["spearman"] == pytest.approx(1.0)  # truth order: B, A
     assert readiness["tier_accuracy"] == 1.0
+
+
+def test_conformance_share_per_true_intent_over_checked_conversations(tmp_path, db_path):
+    labels = make_fake_db(
+        db_path,
+        tmp_path,
+        "create or replace table conformance (conversation_id varchar, sop_id varchar, "
+        "fitness double, is_conforming boolean, run_id varchar)",
+        "insert into conformance values ('c1', 'refund', 0.5, false, 'r1')",  # an older run
+        "insert into conformance values ('c1', 'refund', 1.0, true, 'r2'), "
+        "('c2', 'refund', 0.5, false, 'r2'), ('c3', 'other', 0.9, true, 'r2')",
+    )
+    conformance = evaluate(db_path, labels)["conformance"]
+    # A: c1 conforms, c2 does not, c5 was not checked; B: c3 conforms, c4 was not checked
+    assert conformance == {
+        "status": "ok",
+        "run_id": "r2",
+        "n_checked": 3,
+        "checked_share": 3 / 5,
+        "conforming_share": pytest.approx(2 / 3),
+        "macro_conforming_share": pytest.approx((0.5 + 1.0) / 2),
+        "mean_fitness": pytest.approx((1.0 + 0.5 + 0.9) / 3),
+        "per_intent": {
+            "A": {"n": 3, "n_checked": 2, "conforming_share": 0.5, "mean_fitness": 0.75},
+            "B": {"n": 2, "n_checked": 1, "conforming_share": 1.0, "mean_fitness": 0.9},
+        },
+    }

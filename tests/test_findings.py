@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from pipeline import schema
-from pipeline.findings import DRIFT_FINDINGS_SCHEMA, finding_id, findings_frame
+from pipeline.findings import DRIFT_FINDINGS_SCHEMA, finding_id, findings_frame, print_order
 
 ROW = {"kind": "missing", "sop_id": "refund", "window_start": date(2026, 3, 9)}
 
@@ -50,3 +50,22 @@ def test_findings_frame_fills_absent_columns_and_the_id():
 def test_no_rows_give_an_empty_frame_of_the_schema():
     frame = findings_frame([])
     assert frame.is_empty() and frame.schema == DRIFT_FINDINGS_SCHEMA
+
+
+def test_print_order_flagged_then_step_kinds_then_severity_then_q_then_latest_window():
+    rows = [
+        ("a", False, "missing", "high", 0.001, "2026-03-09"),
+        ("b", True, "intent_mix", "high", 0.001, "2026-03-09"),
+        ("c", True, "missing", "low", 0.001, "2026-03-09"),
+        ("d", True, "order_violation", "high", 0.04, "2026-03-09"),
+        ("e", True, "missing", "high", 0.01, "2026-03-09"),
+        ("f", True, "missing", "high", 0.01, "2026-03-16"),
+        ("g", True, "missing", None, None, "2026-03-23"),
+    ]
+    findings = pl.DataFrame(
+        rows,
+        schema=["name", "flagged", "kind", "severity", "q_value", "window_start"],
+        orient="row",
+    ).with_columns(pl.col("window_start").str.to_date(), sop_id=pl.lit("refund"))
+    assert print_order(findings)["name"].to_list() == ["f", "e", "d", "c", "g", "b", "a"]
+    assert findings["name"].to_list() == list("abcdefg")  # the input is not modified

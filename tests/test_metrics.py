@@ -12,6 +12,7 @@ from pipeline.metrics import (
     edit_similarity,
     map_labels,
     match_drift,
+    rank_planted,
     score_clustering,
     spearman,
 )
@@ -226,6 +227,18 @@ def test_match_drift_window_length_is_a_parameter():
     assert (
         match_drift([flag("2026-03-24")], [PLANTED], window_days=28)["recall_first_window"] == 1.0
     )
+
+
+def test_rank_planted_is_the_first_printed_position_that_matches():
+    printed = [
+        flag("2026-03-09", kind="intent_mix"),  # another kind
+        flag("2026-03-02"),  # ends before the onset: a false alarm, not the planted drift
+        flag("2026-03-16", team="north"),
+        flag("2026-03-09"),
+    ]
+    other = {**PLANTED, "step": "close"}
+    assert rank_planted(printed, [PLANTED, other]) == [3, None]
+    assert rank_planted([], [PLANTED]) == [None]
 
 
 # ---------------------------------------------------------------- ranking
