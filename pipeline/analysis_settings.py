@@ -22,6 +22,9 @@ class OutcomeConfig:
     """
 
     repeat_days: int = 7  # the same customer again within N days on the same workflow
+    # auto: derive the outcome where the data has none (the data's outcome wins); always:
+    # derive every outcome, the data's field ignored (unreliable, or to check the rules).
+    derive: Literal["auto", "always"] = "auto"
     # Derived outcomes, where the data has none: an action event whose name contains one
     # of these words, or an agent/bot utterance containing one of these phrases. An
     # approval request is not an escalation (the agent keeps the customer), so no
@@ -80,6 +83,7 @@ class OutcomeConfig:
     no_outcome_values: tuple[str, ...] = ("unknown", "none", "null", "na", "n_a", "nan")
 
     def __post_init__(self) -> None:
+        require_choice("outcomes.derive", self.derive, ("auto", "always"))
         for name in ("repeat_days", "closing_turns"):
             if getattr(self, name) < 1:
                 raise ConfigError(

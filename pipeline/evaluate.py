@@ -20,6 +20,8 @@ read (others are ignored; ``team`` may be missing):
   The same scores on the full log are reported beside them (``*_full_log``);
 - ``conformance(conversation_id, is_conforming, fitness, run_id)``: the conforming
   share per true intent;
+- ``outcomes(conversation_id, outcome, outcome_source, run_id)``: against the labels'
+  ``outcome`` where they have one;
 - ``drift_findings(sop_id, step, kind, window_start, flagged, team, severity, q_value,
   run_id)``: besides precision and recall, each planted finding's rank in the order
   ``cxminer drift`` prints (:func:`pipeline.findings.print_order`);
@@ -83,7 +85,7 @@ _READS = {
         ),  # fmt: skip
     ),
     READINESS: (("intent_id", "score", "tier"), "readiness", ("workflow_id", "rank")),
-    OUTCOMES: (("conversation_id", "workflow_id"), "drift", ()),
+    OUTCOMES: (("conversation_id", "workflow_id"), "drift", ("outcome", "outcome_source")),
     CONFORMANCE: (("conversation_id", "is_conforming", "fitness"), "drift", ()),
 }
 
@@ -131,8 +133,9 @@ def evaluate(
     -------
     dict
         JSON-able: ``labels`` (``n``, ``matched_conversations``, ``with_steps``,
-        ``with_turn_steps``) and ``intents``, ``steps``, ``process``, ``drift``,
-        ``readiness``, each ``{"status": "ok", "run_id": ..., metrics...}`` or
+        ``with_turn_steps``) and ``intents``, ``steps``, ``process``, ``conformance``,
+        ``outcomes``, ``drift``, ``readiness``, each ``{"status": "ok", "run_id": ...,
+        metrics...}`` or
         ``{"status": "absent", "reason": ...}``.
 
     Raises
@@ -167,6 +170,7 @@ def evaluate(
         "steps": _section(_score_steps, step_data),
         "process": _section(_score_process, step_data),
         "conformance": _section(_score_conformance, tables[CONFORMANCE], labels),
+        "outcomes": _section(_score_outcomes, tables[OUTCOMES], labels),
         "drift": _section(_score_drift, tables[DRIFT_FINDINGS], truth_dir, window_days),
         "readiness": _section(
             _score_readiness,
@@ -422,6 +426,48 @@ def _score_conformance(conformance: _Table, labels: pl.DataFrame) -> dict[str, A
             row["intent"]: {k: v for k, v in row.items() if k != "intent"}
             for row in per_intent.to_dicts()
         },
+    }
+
+
+def _score_outcomes(outcomes: _Table, labels: pl.DataFrame) -> dict[str, Any]:
+    """Score the outcome of each conversation whose label has one.
+
+    ``accuracy`` over those conversations; per true outcome its ``recall``, per outcome
+    found its ``precision``, and the confusion counts; ``derived_share`` is the share
+    whose outcome was derived from the transcript rather than read from the data.
+    """
+    truth = labels.filter(pl.col("outcome").is_not_null()).select("conversation_id", "outcome")
+    if truth.is_empty():
+        raise _Absent("the labels carry no outcome: nothing to score outcomes against")
+    rows = outcomes.frame.select(
+        pl.col("conversation_id").cast(pl.String),
+        pl.col("outcome").cast(pl.String).alias("found"),
+        pl.col("outcome_source").cast(pl.String),
+    ).unique("conversation_id", keep="first", maintain_order=True)
+    joined = truth.join(rows, on="conversation_id")
+    if joined.is_empty():
+        raise _Absent(
+            f"no labelled conversation in {OUTCOMES} (run {outcomes.run_id}): "
+            "do the labels belong to this database?"
+        )
+    right = pl.col("outcome") == pl.col("found")
+    recall = joined.group_by("outcome").agg(n=pl.len(), recall=right.mean()).sort("outcome")
+    precision = joined.group_by("found").agg(n=pl.len(), precision=right.mean()).sort("found")
+    confusion: dict[str, dict[str, int]] = defaultdict(dict)
+    counts = joined.group_by("outcome", "found").len().sort("outcome", "found")
+    for true, found, n in counts.iter_rows():
+        confusion[true][found] = n
+    return {
+        "run_id": outcomes.run_id,
+        "n": joined.height,
+        "accuracy": float(joined.select(right.mean()).item()),
+        "macro_recall": float(recall["recall"].mean()),
+        "derived_share": float((joined["outcome_source"] == "derived").mean()),
+        "recall": {r["outcome"]: {"n": r["n"], "recall": r["recall"]} for r in recall.to_dicts()},
+        "precision": {
+            r["found"]: {"n": r["n"], "precision": r["precision"]} for r in precision.to_dicts()
+        },
+        "confusion": dict(confusion),
     }
 
 

@@ -4,9 +4,11 @@ One object a line (DESIGN.md, "Interfaces")::
 
     {"conversation_id": "c-1001", "intent": "billing_dispute",
      "steps": ["verify_identity", "lookup_charges"],
-     "turn_steps": {"1": "verify_identity", "2": "lookup_charges"}}
+     "turn_steps": {"1": "verify_identity", "2": "lookup_charges"},
+     "outcome": "resolved"}
 
-``steps`` and ``turn_steps`` are optional; ``turn_steps`` maps a turn's position in the
+``steps``, ``turn_steps`` and ``outcome`` (one of :data:`pipeline.schema.OUTCOME_VALUES`)
+are optional; ``turn_steps`` maps a turn's position in the
 conversation's ``turns`` list, as ingested (the ``turn_idx`` of table ``turns``), to its
 true step. Conversation ids and turn positions come from the same adapter functions
 ingest uses, so labels always point at the stored turns. Labels are read only by
@@ -28,8 +30,9 @@ from pipeline.adapters.abcd import conversation_to_record, iter_abcd_items
 from pipeline.adapters.banking77 import column_problem, conversation_id, file_stem, iter_rows
 from pipeline.adapters.files import iter_lines
 from pipeline.adapters.multidogo import GENERIC_ACTS, iter_conversations, split_intents
-from pipeline.adapters.star import dialogue_to_record
+from pipeline.adapters.star import completion_outcome, dialogue_to_record
 from pipeline.errors import InputError, LabelsError
+from pipeline.schema import OUTCOME_VALUES
 
 LABEL_FORMATS = ("star", "abcd", "banking77", "multidogo")
 
@@ -40,6 +43,7 @@ LABELS_SCHEMA = pl.Schema(
         "intent": pl.String,
         "steps": pl.List(pl.String),
         "turn_steps": pl.List(pl.Struct({"turn_idx": pl.Int32, "step": pl.String})),
+        "outcome": pl.String,
     }
 )
 
@@ -52,8 +56,10 @@ def star_labels(path: Path) -> Iterator[dict[str, Any]]:
     (so positions index the turns ingest stores). ``intent`` is
     ``Scenario.WizardCapabilities[0].Task``: a dialogue offering several capabilities
     (none in the shared corpus) is labelled with the first. ``steps`` are the
-    ``ActionLabel`` of the wizard's ``pick_suggestion`` events in order. A dialogue
-    without conversation turns still gets a row (empty steps).
+    ``ActionLabel`` of the wizard's ``pick_suggestion`` events in order, ``outcome``
+    the one ingest reads from ``CompletionLevel`` (resolved when complete, abandoned on
+    any disconnect; absent without a level). A dialogue without conversation turns still
+    gets a row (empty steps).
 
     Raises
     ------
@@ -93,6 +99,7 @@ def star_labels(path: Path) -> Iterator[dict[str, Any]]:
             "intent": task,
             "steps": [turn_labels[i] for i in positions],
             "turn_steps": {str(i): turn_labels[i] for i in positions},
+            "outcome": completion_outcome(dialogue.get("CompletionLevel")),
         }
 
 
@@ -342,7 +349,7 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
     -------
     dict
         ``conversation_id``, ``intent``, ``steps`` (list or None), ``turn_steps``
-        (``{"<position>": step}`` or None).
+        (``{"<position>": step}`` or None), ``outcome`` (or None).
 
     Raises
     ------
@@ -372,12 +379,18 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
     turn_steps = row.get("turn_steps")
     if turn_steps is not None:
         turn_steps = _check_turn_steps(turn_steps, where)
+    outcome = row.get("outcome")
+    if outcome is not None and outcome not in OUTCOME_VALUES:
+        raise LabelsError(
+            f"{where}: outcome: expected one of {'/'.join(OUTCOME_VALUES)}, found {outcome!r}"
+        )
     seen[cid] = where
     return {
         "conversation_id": cid,
         "intent": row["intent"],
         "steps": steps,
         "turn_steps": turn_steps,
+        "outcome": outcome,
     }
 
 

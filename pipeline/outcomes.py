@@ -4,8 +4,9 @@ Reads ``conversations``, ``turns`` and a conversation -> workflow frame (the cal
 derives it from ``step_events`` or ``intent_assignments``); produces ``outcomes``, one
 row per conversation.
 
-The outcome comes from the data where the data has one; otherwise it is derived from
-the transcript by the first rule that holds:
+The outcome comes from the data where the data has one (``outcomes.derive: auto``);
+otherwise, or always with ``derive: always``, it is derived from the transcript by the
+first rule that holds:
 
 1. ``escalated``: an action event whose name contains a configured escalation word, or
    an agent/bot utterance containing a configured escalation phrase;
@@ -117,7 +118,8 @@ def derive_outcomes(
         ``config.outcome_aliases``) maps to its value, any other value to ``unknown``
         (the data said something this stage cannot read; it does not guess over it);
         null, blank and ``config.no_outcome_values`` count as absent and the outcome is
-        derived (the module docstring gives the rules). ``escalated`` is true for
+        derived (the module docstring gives the rules); with ``config.derive`` ``always``
+        every outcome is. ``escalated`` is true for
         escalated and transferred (the first agent handed the customer on), ``resolved``
         for resolved. ``repeat_contact`` marks the *first* of two conversations of one
         ``customer_hash`` on one ``workflow_id`` whose starts lie at most
@@ -161,7 +163,9 @@ def derive_outcomes(
                 pl.col("outcome").cast(pl.String),
                 config.outcome_aliases,
                 absent=config.no_outcome_values,
-            ),
+            )
+            if config.derive == "auto"
+            else pl.lit(None, dtype=pl.String).alias("_data"),
         )
         .with_row_index("_key")
     )

@@ -53,6 +53,15 @@ def test_star_labels_give_every_dialogue_a_row_with_its_task():
             "5": "doctor_inform_doctors_instructions",
             "9": "goodbye_1",
         },
+        "outcome": "resolved",  # CompletionLevel Complete
+    }
+    outcomes = {
+        d["CompletionLevel"]: r["outcome"] for d, r in zip(STAR_DIALOGUES, rows, strict=True)
+    }
+    assert outcomes == {
+        "Complete": "resolved",
+        "EarlyDisconnectDuringDialogue": "abandoned",
+        "DisconnectDuringDialogue": "abandoned",
     }
     # dialogues 33 and 45 have no picked suggestion (45 has no turns at all)
     empty = {r["conversation_id"]: r for r in rows if not r["steps"]}
@@ -335,6 +344,10 @@ GOOD = '{"conversation_id": "c1", "intent": "billing", "steps": ["a"]}'
         (
             '{"conversation_id": "c2", "intent": "x", "turn_steps": {"1": null}}',
             r"l.jsonl:2: turn_steps\[1\]: expected a non-empty step name",
+        ),
+        (
+            '{"conversation_id": "c2", "intent": "x", "outcome": "solved"}',
+            r"l.jsonl:2: outcome: expected one of resolved/escalated/.* found 'solved'",
         ),
         (GOOD, r"l.jsonl:2: conversation_id: 'c1' already labelled at .*l.jsonl:1"),
     ],

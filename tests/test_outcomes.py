@@ -191,6 +191,19 @@ def test_data_outcome_wins_over_the_transcript():
     assert out.select("outcome", "outcome_source").row(0) == ("resolved", "data")
 
 
+@pytest.mark.parametrize(
+    ("derive_", "outcome", "source"),
+    [("auto", "escalated", "data"), ("always", "resolved", "derived")],
+)
+def test_derive_always_ignores_the_datas_outcome(derive_, outcome, source):
+    out = derive(
+        conversations({"conversation_id": "c1", "outcome": "Escalated"}),
+        {"c1": RESOLVED},
+        derive=derive_,
+    )
+    assert out.select("outcome", "outcome_source").row(0) == (outcome, source)
+
+
 def test_outcome_aliases_extend_the_spellings_normalised():
     convs = conversations(
         {"conversation_id": "c1", "outcome": "Callback-Booked"},

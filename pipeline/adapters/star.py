@@ -127,7 +127,7 @@ def dialogue_to_record(dialogue: dict[str, Any]) -> tuple[dict[str, Any], dict[i
         "customer_id": dialogue.get("AnonymizedUserWorkerID"),
         "started_at": epoch_to_iso(min(times)) if times else None,
         "ended_at": epoch_to_iso(max(times)) if times else None,
-        "outcome": None if level is None else _OUTCOMES.get(level, "abandoned"),
+        "outcome": completion_outcome(level),
         "metadata": {
             "dataset": "star",
             "completion_level": level,
@@ -139,6 +139,14 @@ def dialogue_to_record(dialogue: dict[str, Any]) -> tuple[dict[str, Any], dict[i
         "turns": turns,
     }
     return record, labels
+
+
+def completion_outcome(level: Any) -> str | None:
+    """Return the outcome of a ``CompletionLevel``: resolved or abandoned, None without one.
+
+    ``Complete`` is resolved; every disconnect level is abandoned.
+    """
+    return None if level is None else _OUTCOMES.get(level, "abandoned")
 
 
 def result_kind(event: dict[str, Any]) -> str:
