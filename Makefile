@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast bench lint clean
+.PHONY: setup run test test-fast bench quality lint clean
 
 # Installs only when the venv is missing or pyproject.toml changed, so a second run starts at once.
 $(STAMP): pyproject.toml
@@ -25,6 +25,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
+
+# Real-data quality scoreboard (needs ../shared/data for all but the sample): prints one
+# table with anchors and fails when a figure fell below benchmarks/quality_baseline.json.
+quality: $(STAMP)
+	$(BIN)/python benchmarks/quality.py --check
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline flows tests benchmarks
