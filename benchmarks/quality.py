@@ -28,11 +28,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,15 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from quality_anchors import intent_anchors, nearest_template  # noqa: E402
 from quality_datasets import DATASETS, Run, cxminer  # noqa: E402
+from quality_report import (  # noqa: E402
+    FIGURES,
+    Figure,
+    check,
+    format_planted,
+    format_table,
+    spread,
+    write_baseline,
+)
 
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.evaluate import evaluate  # noqa: E402
@@ -54,58 +64,9 @@ from pipeline.labels import read_labels  # noqa: E402
 from pipeline.sop import load_sops  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "quality_baseline.json"
-RESOLUTION = 0.001  # the table prints three decimals: a smaller move is no change
-#: stage -> (evaluate's key, label, direction: +1 higher is better, -1 lower, 0 not judged)
-FIGURES: dict[str, list[tuple[str, str, int]]] = {
-    "intents": [
-        ("accuracy", "accuracy (Hungarian, unassigned wrong)", 1),
-        ("nmi", "NMI", 1),
-        ("ari", "ARI", 1),
-        ("n_clusters_found", "intents found", 0),
-        ("noise_share", "unassigned share", 0),
-    ],
-    "steps": [
-        ("per_turn_accuracy", "per-turn accuracy", 1),
-        ("edit_similarity", "edit similarity", 1),
-        ("exact_sequence_share", "exact sequences", 1),
-        ("edit_similarity_full_log", "edit similarity, full log", 1),
-    ],
-    "process": [("f1", "edge F1 (macro over intents)", 1), ("f1_full_log", "edge F1, full log", 1)],
-    "conformance": [
-        ("conforming_share", "conforming share (checked)", 0),
-        ("checked_share", "checked against a SOP", 0),
-        ("mean_fitness", "mean fitness", 0),
-    ],
-    "outcomes": [
-        ("accuracy", "accuracy", 1),
-        ("macro_recall", "macro recall over true outcomes", 1),
-        ("derived_share", "derived from the transcript", 0),
-    ],
-    "drift": [
-        ("precision", "precision (step kinds)", 1),
-        ("recall", "recall", 1),
-        ("recall_first_window", "recall, first window", 1),
-        ("n_flagged", "flagged (step kinds)", 0),
-    ],
-    "readiness": [
-        ("spearman", "Spearman vs designed order", 1),
-        ("tier_accuracy", "tiers right", 1),
-    ],
-}  # fmt: skip
-
-
-@dataclass
-class Figure:
-    """One line of the scoreboard."""
-
-    key: str
-    run: str
-    stage: str
-    label: str
-    value: float | int | None
-    direction: int
-    anchors: dict[str, Any] = field(default_factory=dict)
-    shown: str | None = None
+# The intent figures are medians over this many seeds (the run's own and the next ones):
+# a single seed's cut moves Banking77's accuracy by up to 0.38.
+INTENT_SEEDS = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +103,8 @@ def run_board(args: argparse.Namespace) -> dict[str, Any]:
     """Run every selected dataset (once per seed with ``--noise``); return the report."""
     started = time.perf_counter()
     overrides = dict(_parse_set(item) for item in args.set)
-    seeds = list(range(args.noise)) if args.noise else [None]
+    # each board fits intents with INTENT_SEEDS seeds from its own: disjoint sets
+    seeds = [INTENT_SEEDS * k for k in range(args.noise)] if args.noise else [None]
     reports = []
     work_root = args.workdir or Path(tempfile.mkdtemp(prefix="cxminer-quality-"))
     try:
@@ -181,9 +143,15 @@ def board_once(
             _progress(f"{run.name}: cxminer run {time.perf_counter() - begun:.0f} s")
             labels = read_labels(run.labels)
             result = evaluate(db, run.labels, truth_dir=run.truth)
+            seeds = [(seed or 0) + k for k in range(INTENT_SEEDS)]
+            if "intents" in run.stages:
+                result["intents"] = intents_over_seeds(run, work, db, overrides, seeds,
+                                                       result["intents"])  # fmt: skip
             anchors = {}
             if "intents" in run.anchors:
-                anchors["intents"] = intent_anchors(db, config, labels, seed=seed or 0)
+                each = [intent_anchors(db, config, labels, seed=s) for s in seeds]
+                anchors["intents"] = {name: median_section([a[name] for a in each], seeds)
+                                      for name in each[0]}  # fmt: skip
             if "steps" in run.anchors:
                 anchors["steps"] = nearest_template(db, config, labels, load_sops([run.sops]))
             figures.extend(figures_of(run, result, anchors))
@@ -210,8 +178,15 @@ def run_pipeline(
     db = folder / "cxminer.duckdb"
     if run.reuse:
         shutil.copy(work / run.reuse / "cxminer.duckdb", db)
+    path = write_config(run, folder, db, {**overrides, **_seed_overrides(seed)})
+    cxminer("run", "--config", str(path), "--input", *map(str, run.inputs), "--format", run.fmt)
+    return db, load_config(path)
+
+
+def write_config(run: Run, folder: Path, db: Path, overrides: dict[str, Any]) -> Path:
+    """Write ``folder/config.yaml`` for ``run`` on database ``db``; return its path."""
     sops = run.sops or folder / "no-sops"
-    sops.mkdir(exist_ok=True)
+    sops.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = {
         "database": str(db),
         "landing": str(run.inputs[0]),
@@ -220,12 +195,53 @@ def run_pipeline(
         "embed": {"cache_dir": str(ROOT / ".cache" / "cxminer")},
         "flows": {"report_dir": str(folder / "report")},
     }
-    for key, value in {**run.settings, **overrides, **_seed_overrides(seed)}.items():
+    for key, value in {**run.settings, **overrides}.items():
         _set(settings, key, value)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
-    cxminer("run", "--config", str(path), "--input", *map(str, run.inputs), "--format", run.fmt)
-    return db, load_config(path)
+    return path
+
+
+def intents_over_seeds(
+    run: Run,
+    work: Path,
+    db: Path,
+    overrides: dict[str, Any],
+    seeds: list[int],
+    first: dict[str, Any],
+) -> dict[str, Any]:
+    """The intents section as the median over ``seeds`` (the first is the run's own).
+
+    One seed's cut can differ from another's by more than any change worth judging, so
+    each further seed refits the intent model (``cxminer intents --refit`` on a copy of
+    the run's database, the run's settings with that seed) and is scored alike.
+    """
+    sections = [first]
+    for seed in seeds[1:]:
+        folder = work / run.name / f"intents-seed-{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / "cxminer.duckdb"
+        shutil.copy(db, copy)
+        path = write_config(run, folder, copy, {**overrides, "intents.seed": seed})
+        cxminer("intents", "--refit", "--config", str(path))
+        sections.append(evaluate(copy, run.labels)["intents"])
+        copy.unlink()
+    return median_section(sections, seeds)
+
+
+def median_section(sections: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Each figure of an intents section as its median over seeds, with the values."""
+    absent = [s for s in sections if s.get("status", "ok") != "ok"]
+    if absent:
+        return absent[0]
+    keys = [key for key, _, _ in FIGURES["intents"]]
+    values = {key: [s[key] for s in sections] for key in keys}
+    return {
+        **sections[0],
+        **{key: statistics.median(v) for key, v in values.items()},
+        "seeds": seeds,
+        "per_seed": values,
+    }
 
 
 def figures_of(run: Run, result: dict[str, Any], anchors: dict[str, Any]) -> list[Figure]:
@@ -246,6 +262,15 @@ def figures_of(run: Run, result: dict[str, Any], anchors: dict[str, Any]) -> lis
                 f"{run.name}.{stage}.{key}", run.name, stage, label, section.get(key), direction,
                 {name: values.get(key) for name, values in beside.items()}, shown,
             ))  # fmt: skip
+            if key == "accuracy" and "per_seed" in section:
+                each = " ".join(f"{v:.3f}" for v in section["per_seed"]["accuracy"])
+                figures.append(Figure(
+                    f"{run.name}.{stage}.accuracy_per_seed", run.name, stage,
+                    f"  accuracy, seeds {section['seeds'][0]}-{section['seeds'][-1]}", None, 0,
+                    {name: " ".join(f"{v:.3f}" for v in values["per_seed"]["accuracy"])
+                     for name, values in beside.items() if "per_seed" in values},
+                    each,
+                ))  # fmt: skip
         if stage == "conformance":
             for intent, row in section["per_intent"].items():
                 figures.append(Figure(
@@ -290,121 +315,6 @@ def _anchor_sections(stage: str, anchors: dict[str, Any]) -> dict[str, dict[str,
     return {}
 
 
-def format_table(
-    figures: list[Figure], spread_of: dict[str, float] | None, baseline: dict | None
-) -> str:
-    """Render the scoreboard: one line a figure, anchors (and baseline) beside it."""
-    base = (baseline or {}).get("figures", {})
-    lines = []
-    header = f"{'run':<14} {'stage':<12} {'figure':<58} {'value':>12}  anchors"
-    if spread_of is not None:
-        header += "  [seed spread]"
-    lines += [header, "-" * len(header)]
-    last = None
-    for f in figures:
-        where = (f.run, f.stage)
-        run, stage = (f.run, f.stage) if where != last else ("", "")
-        last = where
-        anchors = " | ".join(f"{name} {_fmt(v)}" for name, v in f.anchors.items())
-        line = f"{run:<14} {stage:<12} {f.label:<58} {f.shown or _fmt(f.value):>12}  {anchors}"
-        if spread_of is not None and f.key in spread_of:
-            line += f"  [{_fmt(spread_of[f.key])}]"
-        if f.key in base and f.direction:
-            line += f"  (baseline {_fmt(base[f.key]['value'])})"
-        lines.append(line.rstrip())
-    return "\n".join(lines)
-
-
-def format_planted(planted: dict[str, Any]) -> str:
-    """Say what the scoreboard planted in each run's copy of the data, one line a drift."""
-    lines = []
-    for run, drifts in planted.items():
-        for name, about in drifts.items():
-            now = f", now {about['now']}" if "now" in about else ""
-            lines.append(f"{run}: {name}: {about['sop_id']}/{about['step']}{now}, in "
-                         f"{about['n_changed']} of {about['n_eligible']} dialogues from "
-                         f"{about['onset']}")  # fmt: skip
-    return "\n".join(["", "planted:", *lines]) if lines else ""
-
-
-def check(
-    figures: list[Figure], baseline: dict[str, Any], *, ran: set[str]
-) -> tuple[list[str], list[str]]:
-    """Compare judged figures with the baseline.
-
-    A figure of a run that did not happen this time (its dataset is absent) is not
-    judged; one that is missing from a run that did happen is a problem.
-
-    Returns
-    -------
-    problems, improvements
-        One line each: the figure, its value, the baseline, the change and tolerance.
-    """
-    by_key = {f.key: f for f in figures}
-    problems, better = [], []
-    for key, base in baseline["figures"].items():
-        direction, tolerance, expected = base["direction"], base["tolerance"], base["value"]
-        if not direction or key.split(".")[0] not in ran:
-            continue
-        figure = by_key.get(key)
-        value = None if figure is None else figure.value
-        if figure is None:
-            problems.append(f"{key}: missing (baseline {_fmt(expected)})")
-            continue
-        if expected is None or value is None:  # a rank that is absent: never printed
-            if value is None and expected is not None:
-                problems.append(f"{key}: none now (baseline {_fmt(expected)})")
-            elif value is not None and expected is None:
-                better.append(f"{key}: {_fmt(value)} (baseline none)")
-            continue
-        change = (value - expected) * direction
-        line = (f"{key}: {_fmt(value)} vs baseline {_fmt(expected)} "
-                f"({value - expected:+.4f}; tolerance {tolerance:.4f})")  # fmt: skip
-        if change < -tolerance:
-            problems.append(line)
-        elif change > tolerance:
-            better.append(line)
-    return problems, better
-
-
-def spread(reports: list[dict[str, Any]]) -> dict[str, float]:
-    """Per figure, the largest distance from the first report's value over the others."""
-    first = {f["key"]: f["value"] for f in reports[0]["figures"]}
-    result: dict[str, float] = {}
-    for report in reports[1:]:
-        for f in report["figures"]:
-            a, b = first.get(f["key"]), f["value"]
-            if isinstance(a, int | float) and isinstance(b, int | float):
-                result[f["key"]] = max(result.get(f["key"], 0.0), abs(b - a))
-            elif a != b:
-                result[f["key"]] = float("inf")  # present in one run, absent in another
-    return result
-
-
-def write_baseline(path: Path, report: dict[str, Any], old: dict[str, Any] | None) -> None:
-    """Write the judged figures with their tolerances.
-
-    The tolerance is the figure's seed spread (``--noise``) or, without a new
-    measurement, the tolerance the old baseline had; never below :data:`RESOLUTION`.
-    """
-    measured = report.get("spread")
-    previous = (old or {}).get("figures", {})
-    figures = {}
-    for f in report["figures"]:
-        if not f["direction"]:
-            continue
-        if measured is not None:
-            tolerance = measured.get(f["key"], 0.0)
-        else:
-            tolerance = previous.get(f["key"], {}).get("tolerance", 0.0)
-        figures[f["key"]] = {"value": f["value"], "direction": f["direction"],
-                             "tolerance": max(tolerance, RESOLUTION)}  # fmt: skip
-    meta = {**report["meta"], "tolerance_from": "seed spread" if measured else "previous baseline"}
-    if measured is not None:
-        meta["seeds"] = report.get("seeds")
-    path.write_text(json.dumps({"meta": meta, "figures": figures}, indent=1) + "\n")
-
-
 def _seed_overrides(seed: int | None) -> dict[str, int]:
     """Every ``seed`` setting of the config set to ``seed`` (none when ``seed`` is None)."""
     if seed is None:
@@ -436,14 +346,6 @@ def _parse_set(item: str) -> tuple[str, Any]:
     if not sep or not key:
         raise SystemExit(f"quality: --set {item!r}: expected KEY=VALUE, e.g. intents.seed=1")
     return key, yaml.safe_load(value)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import quality  # noqa: E402
-from quality import Figure, check, spread, write_baseline  # noqa: E402
+import quality_report  # noqa: E402
 from quality_datasets import _dropper, _swapper  # noqa: E402
+from quality_report import Figure, check, spread, write_baseline  # noqa: E402
 
 from pipeline.sop import Step  # noqa: E402
 
@@ -120,7 +121,7 @@ def test_spread_is_the_largest_distance_from_the_first_run_and_sets_the_toleranc
     write_baseline(path, board, None)
     written = json.loads(path.read_text())["figures"]
     assert written["star.steps.edit_similarity"]["tolerance"] == pytest.approx(0.03)
-    assert written["star.intents.nmi"]["tolerance"] == quality.RESOLUTION  # never below it
+    assert written["star.intents.nmi"]["tolerance"] == quality_report.RESOLUTION  # never below it
 
 
 def test_a_baseline_update_without_a_noise_run_keeps_the_measured_tolerances(tmp_path):
