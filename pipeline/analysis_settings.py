@@ -40,8 +40,6 @@ class OutcomeConfig:
         "supervisor on the line",
         "manager on the line",
         "to a team lead",
-        "tier 2",
-        "second line",
         "specialist team",
     )
     transfer_phrases: tuple[str, ...] = (
