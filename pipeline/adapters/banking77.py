@@ -14,9 +14,6 @@ not read the category); ``cxminer labels`` rejects it.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +21,7 @@ from typing import Any
 import orjson
 
 from pipeline.adapters import RawBatch, Record, build_batch, canonical_hash, reject
-from pipeline.adapters.files import open_binary
-from pipeline.errors import InputError
+from pipeline.adapters.files import iter_delimited
 
 HEADER = ("text", "category")
 _HEADER_LINE = b"text,category"
@@ -80,39 +76,9 @@ def iter_rows(path: Path) -> Iterator[tuple[int, list[str], Problem | None]]:
     InputError
         The file cannot be opened or read, or its header is not ``text,category``.
     """
-    with open_binary(path) as handle:
-        reader = csv.reader(line.decode("utf-8", "surrogateescape") for line in handle)
-        try:
-            header = next(reader, [])
-        except (EOFError, gzip.BadGzipFile, zlib.error, csv.Error) as exc:
-            raise InputError(f"{path}: cannot read the header ({exc})") from None
-        if header:
-            header[0] = header[0].removeprefix("\ufeff")
-        if tuple(header) != HEADER:
-            found = repr(",".join(header)[:80]) if header else "no header line"
-            raise InputError(
-                f"{path}: expected a Banking77 CSV with header 'text,category', found {found}"
-            )
-        number = 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                number += 1
-                yield number, [], ("", "bad_type", f"not a CSV row ({exc})")
-                continue
-            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                message = (
-                    f"gzip stream is truncated or corrupt after row {number} ({exc}); "
-                    "the rows before it were read; re-copy the file"
-                )
-                yield number + 1, [], ("", "truncated_gzip", message)
-                return
-            if fields:
-                number += 1
-                yield number, fields, _encoding_problem(fields)
+    return iter_delimited(
+        path, header=HEADER, delimiter=",", expected="a Banking77 CSV with header 'text,category'"
+    )
 
 
 def column_problem(fields: Sequence[str]) -> Problem | None:
@@ -157,16 +123,6 @@ def file_stem(path: Path) -> str:
 def looks_like_banking77(first_line: bytes) -> bool:
     """Whether a CSV's first line is exactly the Banking77 header ``text,category``."""
     return first_line.removeprefix(_BOM).rstrip(b"\r\n") == _HEADER_LINE
-
-
-def _encoding_problem(fields: Sequence[str]) -> Problem | None:
-    for name, value in zip(HEADER, fields, strict=False):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            message = f"not valid UTF-8 at character {exc.start}; re-export the file as UTF-8"
-            return name, "bad_encoding", message
-    return None
 
 
 def _raw_fields(fields: Sequence[str]) -> str:

@@ -24,10 +24,7 @@ a turn missing. An empty utterance becomes a turn that validation quarantines
 
 from __future__ import annotations
 
-import csv
-import gzip
 import re
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +33,7 @@ from typing import Any
 import orjson
 
 from pipeline.adapters import RawBatch, Record, build_batch, canonical_hash, reject
-from pipeline.adapters.files import open_binary
-from pipeline.errors import InputError
+from pipeline.adapters.files import iter_delimited
 
 HEADER = ("conversationId", "turnNumber", "utteranceId", "utterance", "slot-labels", "intent")
 #: Joins the intents of a turn that carries several.
@@ -174,41 +170,8 @@ def iter_rows(path: Path) -> Iterator[tuple[int, list[str], Problem | None]]:
     InputError
         The file cannot be opened or read, or its header is not the MultiDoGO header.
     """
-    with open_binary(path) as handle:
-        lines = (line.decode("utf-8", "surrogateescape") for line in handle)
-        reader = csv.reader(lines, delimiter="\t")
-        try:
-            header = next(reader, [])
-        except (EOFError, gzip.BadGzipFile, zlib.error, csv.Error) as exc:
-            raise InputError(f"{path}: cannot read the header ({exc})") from None
-        if header:
-            header[0] = header[0].removeprefix("\ufeff")
-        if tuple(header) != HEADER:
-            found = repr("\t".join(header)[:100]) if header else "no header line"
-            raise InputError(
-                f"{path}: expected a MultiDoGO TSV with the tab-separated header "
-                f"'{' '.join(HEADER)}', found {found}"
-            )
-        number = 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                number += 1
-                yield number, [], ("", "bad_type", f"not a TSV row ({exc})")
-                continue
-            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                message = (
-                    f"gzip stream is truncated or corrupt after row {number} ({exc}); "
-                    "the rows before it were read; re-copy the file"
-                )
-                yield number + 1, [], ("", "truncated_gzip", message)
-                return
-            if fields:
-                number += 1
-                yield number, fields, _encoding_problem(fields)
+    expected = f"a MultiDoGO TSV with the tab-separated header '{' '.join(HEADER)}'"
+    return iter_delimited(path, header=HEADER, delimiter="\t", expected=expected)
 
 
 def row_problem(fields: Sequence[str]) -> Problem | None:
@@ -288,16 +251,6 @@ def _at_row(problems: list[tuple[int, Problem]]) -> Problem:
     number, (field, reason, message) = problems[0]
     more = f"; {len(problems) - 1} more rows with problems" if len(problems) > 1 else ""
     return field, reason, f"{message} (row {number}{more})"
-
-
-def _encoding_problem(fields: Sequence[str]) -> Problem | None:
-    for name, value in zip(HEADER, fields, strict=False):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            message = f"not valid UTF-8 at character {exc.start}; re-export the file as UTF-8"
-            return name, "bad_encoding", message
-    return None
 
 
 def _raw_rows(conversation: Conversation) -> str:
