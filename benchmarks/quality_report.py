@@ -91,7 +91,10 @@ def format_table(
         if spread_of is not None and f.key in spread_of:
             line += f"  [{_fmt(spread_of[f.key])}]"
         if f.key in base and f.direction:
-            line += f"  (baseline {_fmt(base[f.key]['value'])})"
+            expected = base[f.key]["value"]
+            if f.key.endswith(".flagged"):  # a yes/no figure beside its rank
+                expected = "flagged" if expected else "not flagged"
+            line += f"  (baseline {_fmt(expected)})"
         lines.append(line.rstrip())
     return "\n".join(lines)
 
