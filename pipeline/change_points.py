@@ -96,12 +96,6 @@ def find_conformance_changes(
     *,
     config: DriftConfig,
     metrics: Sequence[str] = ("conforming_share", "fitness"),
-    min_shift: float = DriftConfig.change_min_shift,
-    min_segment: int = DriftConfig.change_min_segment,
-    medium_factor: float = DriftConfig.change_medium_factor,
-    high_factor: float = DriftConfig.change_high_factor,
-    n_permutations: int = DriftConfig.permutations,
-    seed: int = DriftConfig.seed,
 ) -> pl.DataFrame:
     """Find the windows where a SOP's conformance changed level.
 
@@ -115,11 +109,11 @@ def find_conformance_changes(
     tests of every (SOP, metric); ``window_start`` is the first window after the change;
     ``rate`` and ``baseline`` the conversation-weighted means of the segments after and
     before it (``n``, ``n_baseline`` their conversations). ``flagged`` when ``q_value``
-    is at most ``config.alpha`` and the shift is at least ``min_shift``; a fall of
-    ``high_factor`` (three) times ``min_shift`` is ``high``, of ``medium_factor`` (twice)
-    ``medium``; smaller falls and every rise ``low``; unflagged rows ``info``. The
-    keyword settings' defaults are :class:`~pipeline.config.DriftConfig`'s
-    (``drift.change_*``, ``drift.permutations``, ``drift.seed`` in config.yaml).
+    is at most ``config.alpha`` and the shift is at least ``config.change_min_shift``; a
+    fall of ``change_high_factor`` (three) times that is ``high``, of
+    ``change_medium_factor`` (twice) ``medium``; smaller falls and every rise ``low``;
+    unflagged rows ``info``. Segments hold at least ``config.change_min_segment``
+    windows; ``config.permutations`` draws with ``config.seed`` give the p-values.
 
     Returns
     -------
@@ -157,15 +151,15 @@ def find_conformance_changes(
         .filter(pl.col("n") >= config.min_count)
         .sort("sop_id", "_window")
     )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(config.seed)
     rows, tests = [], []
     for (sop_id,), part in series.group_by("sop_id", maintain_order=True):
         windows, sizes = part["_window"].to_list(), part["n"].to_numpy()
         for metric in metrics:
             sums = part[metric].to_numpy()
             found, p_whole = change_points(
-                sums / sizes, alpha=config.alpha, min_segment=min_segment,
-                n_permutations=n_permutations, rng=rng,
+                sums / sizes, alpha=config.alpha, min_segment=config.change_min_segment,
+                n_permutations=config.permutations, rng=rng,
             )  # fmt: skip
             if np.isnan(p_whole):
                 continue
@@ -190,8 +184,7 @@ def find_conformance_changes(
     q_values = bh_adjust(tests)
     for row in rows:
         row["q_value"] = q_values[row.pop("_test")]
-        _judge_change(row, config=config, min_shift=min_shift, medium_factor=medium_factor,
-                      high_factor=high_factor)  # fmt: skip
+        _judge_change(row, config=config)
     return findings_frame(sorted(rows, key=lambda r: (r["sop_id"], r["metric"], r["window_start"])))
 
 
@@ -201,12 +194,12 @@ def _segment(windows: list[date], sizes: np.ndarray, part: slice, window: str) -
             "windows": part.stop - part.start, "conversations": int(sizes[part].sum())}  # fmt: skip
 
 
-def _judge_change(
-    row: dict, *, config: DriftConfig, min_shift: float, medium_factor: float, high_factor: float
-) -> None:
+def _judge_change(row: dict, *, config: DriftConfig) -> None:
     """Set flag, severity and sentence of a change row (in place; our own dict)."""
     shift = row["rate"] - row["baseline"]
     significant = row["q_value"] <= config.alpha
+    min_shift = config.change_min_shift
+    medium_factor, high_factor = config.change_medium_factor, config.change_high_factor
     row["flagged"] = bool(significant and abs(shift) >= min_shift - 1e-12)
     if not row["flagged"]:
         row["severity"] = "info"

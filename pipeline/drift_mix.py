@@ -72,8 +72,6 @@ def find_mix_drift(
     labels: Mapping[str, str] | None = None,
     rare_share: float = 0.0,
     other_label: str = "other",
-    n_permutations: int = DriftConfig.permutations,
-    seed: int = DriftConfig.seed,
 ) -> pl.DataFrame:
     """Test each window's category mix against the baseline windows' mix.
 
@@ -106,7 +104,8 @@ def find_mix_drift(
         ``conversation_id, started_at``; conversations without a start are left out.
     config
         ``window``, ``baseline_windows``, ``min_count``, ``alpha``, ``js_threshold``,
-        ``js_high_factor``.
+        ``js_high_factor``, ``permutations`` (draws per test) and ``seed`` (which makes
+        p-values reproducible).
     kind
         The finding kind written (``intent_mix``, ``variant_mix``).
     key_col, group_col
@@ -115,8 +114,6 @@ def find_mix_drift(
         Readable names of categories (an intent's label), used in sentences.
     rare_share
         Categories below this share of their group pool into ``other_label``.
-    n_permutations, seed
-        Permutation draws per test, and the seed that makes p-values reproducible.
 
     Returns
     -------
@@ -150,11 +147,11 @@ def find_mix_drift(
             _cat=pl.when(share < rare_share).then(pl.lit(other_label)).otherwise("_cat")
         )
     counts = frame.group_by("_group", "_window", "_cat").len().sort("_group", "_window", "_cat")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(config.seed)
     rows = []
     for (group_id,), part in counts.group_by("_group", maintain_order=True):
         rows += _mix_rows(part, group_id, config=config, kind=kind, key_col=key_col,
-                          labels=labels or {}, rng=rng, n_permutations=n_permutations)  # fmt: skip
+                          labels=labels or {}, rng=rng)  # fmt: skip
     for row, q in zip(rows, bh_adjust([r["p_value"] for r in rows]), strict=True):
         _judge_mix(row, q, config=config)
     return findings_frame(rows)
@@ -169,7 +166,6 @@ def _mix_rows(
     key_col: str,
     labels: Mapping[str, str],
     rng: np.random.Generator,
-    n_permutations: int,
 ) -> list[dict]:
     """Test each window of one group; rows without q, flag or sentence yet."""
     windows = counts["_window"].unique().sort().to_list()
@@ -192,7 +188,7 @@ def _mix_rows(
             continue
         observed = float(js_distance(matrix[i], base))
         pooled = matrix[i] + base
-        drawn = rng.multivariate_hypergeometric(pooled, int(sizes[i]), size=n_permutations)
+        drawn = rng.multivariate_hypergeometric(pooled, int(sizes[i]), size=config.permutations)
         null = js_distance(drawn, pooled - drawn)
         before, after = base / base.sum(), matrix[i] / sizes[i]
         order = sorted(range(len(cats)), key=lambda j: (-abs(after[j] - before[j]), cats[j]))
@@ -257,17 +253,14 @@ def find_variant_mix_drift(
     *,
     config: DriftConfig,
     variants: pl.DataFrame | None = None,
-    rare_share: float = DriftConfig.variant_rare_share,
-    n_permutations: int = DriftConfig.permutations,
-    seed: int = DriftConfig.seed,
 ) -> pl.DataFrame:
     """Test each workflow's variant mix per window (kind ``variant_mix``).
 
     Reads ``conformance`` (the latest SOP version per conversation), ``conversations``
     and optionally ``variants`` (for readable names); :func:`find_mix_drift` per
-    workflow, a workflow being the SOP. Variants below ``rare_share`` of their workflow
-    pool into :data:`OTHER_VARIANTS`, so a long tail of one-off variants does not read as
-    drift.
+    workflow, a workflow being the SOP. Variants below ``config.variant_rare_share`` of
+    their workflow pool into :data:`OTHER_VARIANTS`, so a long tail of one-off variants
+    does not read as drift.
 
     Returns
     -------
@@ -295,7 +288,7 @@ def find_variant_mix_drift(
         labels = dict(named.iter_rows())
     found = find_mix_drift(
         latest, conversations, config=config, kind="variant_mix", key_col="variant_id",
-        group_col="workflow_id", labels=labels, rare_share=rare_share,
-        other_label=OTHER_VARIANTS, n_permutations=n_permutations, seed=seed,
+        group_col="workflow_id", labels=labels, rare_share=config.variant_rare_share,
+        other_label=OTHER_VARIANTS,
     )  # fmt: skip
     return found.with_columns(sop_id=pl.col("workflow_id"))

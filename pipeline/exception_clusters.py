@@ -188,9 +188,6 @@ def find_exception_clusters(
     not_steps: Sequence[str] = (OTHER,),
     min_cluster_size: int | None = None,
     config: DriftConfig | None = None,
-    min_lift: float = DriftConfig.exception_min_lift,
-    high_share: float = DriftConfig.exception_high_share,
-    medium_share: float = DriftConfig.exception_medium_share,
     speakers: Sequence[str] = StepsConfig.speakers,
     cluster_config: TurnClusterConfig = CLUSTERING,
 ) -> pl.DataFrame:
@@ -213,14 +210,13 @@ def find_exception_clusters(
     typical turn, the steps its turns were given and the missing steps it stands at.
     ``flagged`` when it recurs in at least ``config.min_count`` conversations and is
     specific to the SOP (``q_value`` at most ``config.alpha`` and ``rate`` at least
-    ``min_lift`` times ``baseline``; with no other SOP, recurring is enough); severity
-    ``high`` from ``high_share`` (20%) of the SOP's conversations, ``medium`` from
-    ``medium_share`` (10%), else ``low``. A SOP with fewer deviating turns than
-    ``cluster_config.min_turns`` (20), or whose turns form a single group, gives no rows
-    (:func:`~pipeline.turn_clusters.cluster_turns` needs two recurring groups). The
-    keyword settings' defaults are :class:`~pipeline.config.DriftConfig`'s
-    (``drift.exception_*``) and :class:`~pipeline.config.StepsConfig`'s (``steps.speakers``,
-    ``steps.clustering``).
+    ``config.exception_min_lift`` times ``baseline``; with no other SOP, recurring is
+    enough); severity ``high`` from ``config.exception_high_share`` (20%) of the SOP's
+    conversations, ``medium`` from ``exception_medium_share`` (10%), else ``low``. A SOP
+    with fewer deviating turns than ``cluster_config.min_turns`` (20), or whose turns form
+    a single group, gives no rows (:func:`~pipeline.turn_clusters.cluster_turns` needs
+    two recurring groups). ``speakers`` and ``cluster_config`` default to
+    :class:`~pipeline.config.StepsConfig`'s (``steps.speakers``, ``steps.clustering``).
 
     Parameters
     ----------
@@ -235,12 +231,8 @@ def find_exception_clusters(
         The smallest group of turns HDBSCAN may form (``min_cluster_floor``); None keeps
         ``cluster_config``'s (5); larger data-chosen sizes apply either way.
     config
-        ``min_count`` and ``alpha``; None means the :class:`DriftConfig` defaults.
-    min_lift
-        How many times more common in its SOP than elsewhere a flagged sub-flow is.
-    high_share, medium_share
-        The shares of the SOP's conversations from which a flagged sub-flow is ``high``
-        and ``medium``.
+        ``min_count``, ``alpha`` and the ``exception_*`` settings; None means the
+        :class:`DriftConfig` defaults.
     speakers, cluster_config
         Speakers whose utterances are agent turns; the clustering settings.
 
@@ -283,8 +275,7 @@ def find_exception_clusters(
     for row, q in zip(tested, bh_adjust([r["p_value"] for r in tested]), strict=True):
         row["q_value"] = q
     for row in rows:
-        _judge(row, min_count=config.min_count, alpha=config.alpha, min_lift=min_lift,
-               high_share=high_share, medium_share=medium_share)  # fmt: skip
+        _judge(row, config=config)
     return findings_frame(sorted(rows, key=lambda r: (r["sop_id"], -r["rate"], r["step"])))
 
 
@@ -387,21 +378,15 @@ def _names(descriptions: list[dict]) -> list[str]:
     return names
 
 
-def _judge(
-    row: dict,
-    *,
-    min_count: int,
-    alpha: float,
-    min_lift: float,
-    high_share: float,
-    medium_share: float,
-) -> None:
+def _judge(row: dict, *, config: DriftConfig) -> None:
     """Set flag, severity, sentence and details of a row (in place; our own dict)."""
     rate, baseline, n = row["rate"], row["baseline"], row["n"]
-    recurring = n >= min_count
-    specific = baseline is None or (row["q_value"] <= alpha and rate >= min_lift * baseline)
+    min_lift = config.exception_min_lift
+    recurring = n >= config.min_count
+    specific = baseline is None or (row["q_value"] <= config.alpha and rate >= min_lift * baseline)
     row["flagged"] = recurring and specific
-    severity = "high" if rate >= high_share else "medium" if rate >= medium_share else "low"
+    severity = ("high" if rate >= config.exception_high_share
+                else "medium" if rate >= config.exception_medium_share else "low")  # fmt: skip
     row["severity"] = severity if row["flagged"] else "info"
     exemplar, details = row.pop("_exemplar"), row.pop("_details")
     quote = (
@@ -424,7 +409,7 @@ def _judge(
     elif not recurring:
         row["sentence"] = (f"In {n} {row['sop_id']} conversations ({rate:.0%}) agents do an "
                            f'undocumented sub-flow {what} (e.g. "{quote}"); fewer than '
-                           f"{min_count} conversations, so not flagged.")  # fmt: skip
+                           f"{config.min_count} conversations, so not flagged.")  # fmt: skip
     elif rate < min_lift * baseline:
         often = "more common" if rate < baseline else "about as common"
         row["sentence"] = (

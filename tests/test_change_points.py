@@ -1,5 +1,6 @@
 """Conformance change points: binary segmentation, and the findings of a SOP's series."""
 
+import dataclasses
 import json
 import math
 from datetime import UTC, date, datetime, timedelta
@@ -92,15 +93,15 @@ def test_fitness_is_a_second_series():
     ("settings", "flagged", "severity"),
     [
         ({}, True, "high"),  # a fall of 25 points: at least 3 x 5
-        ({"high_factor": 6.0}, True, "medium"),
-        ({"medium_factor": 6.0, "high_factor": 6.0}, True, "low"),
-        ({"min_shift": 0.3}, False, "info"),
+        ({"change_high_factor": 6.0}, True, "medium"),
+        ({"change_medium_factor": 6.0, "change_high_factor": 6.0}, True, "low"),
+        ({"change_min_shift": 0.3}, False, "info"),
     ],
 )
 def test_the_configured_shift_and_factors_decide_flag_and_severity(settings, flagged, severity):
     rows, dates = conformance(STEP)
-    found = find_conformance_changes(rows, dates, config=CONFIG, metrics=("conforming_share",),
-                                     **settings)  # fmt: skip
+    found = find_conformance_changes(rows, dates, config=dataclasses.replace(CONFIG, **settings),
+                                     metrics=("conforming_share",))  # fmt: skip
     assert found.select("rate", "baseline", "flagged", "severity").rows() == [
         (0.65, 0.9, flagged, severity)
     ]

@@ -1,5 +1,6 @@
 """Mix drift: the Jensen-Shannon distance and the intent and variant mix tests."""
 
+import dataclasses
 import json
 import math
 from datetime import UTC, date, datetime, timedelta
@@ -160,7 +161,7 @@ def test_variant_mix_is_tested_per_workflow_with_rare_variants_pooled():
     variants = pl.DataFrame({"variant_id": ["v2"], "sequence": [["verify", "refund"]]})
     found = find_variant_mix_drift(
         frame.drop("started_at"), frame.select("conversation_id", "started_at"),
-        config=CONFIG, variants=variants, rare_share=0.05,
+        config=dataclasses.replace(CONFIG, variant_rare_share=0.05), variants=variants,
     )  # fmt: skip
     row = found.row(0, named=True)
     assert found.height == 1 and (row["kind"], row["sop_id"], row["workflow_id"]) == (

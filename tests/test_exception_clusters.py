@@ -3,6 +3,7 @@
 The bag-of-words embedder of the steps tests stands in for the sentence model.
 """
 
+import dataclasses
 import json
 
 import polars as pl
@@ -225,13 +226,14 @@ def test_min_cluster_size_reaches_the_clustering():
 
 @pytest.mark.parametrize(
     ("shares", "severity"),
-    [({}, "high"), ({"high_share": 0.7}, "medium"),
-     ({"high_share": 0.8, "medium_share": 0.7}, "low")],
+    [({}, "high"), ({"exception_high_share": 0.7}, "medium"),
+     ({"exception_high_share": 0.8, "exception_medium_share": 0.7}, "low")],
 )  # fmt: skip
 def test_severity_follows_the_configured_shares(shares, severity):
     turns, events, conformance = loyalty()  # both sub-flows in 2/3 of the calls
     found = find_exception_clusters(conformance, events, turns, [SOP], embedder=WordsEmbedder(),
-                                    not_steps=NOT_STEPS, config=CONFIG, **shares)  # fmt: skip
+                                    not_steps=NOT_STEPS,
+                                    config=dataclasses.replace(CONFIG, **shares))  # fmt: skip
     assert found.select("flagged", "severity").rows() == [(True, severity)] * 2
 
 
@@ -298,9 +300,10 @@ def test_a_lower_min_lift_flags_a_sub_flow_half_again_as_common_as_elsewhere(min
     loyal, hotel = loyalty(), tables([hotel_call(i) for i in range(30)], sop_id="hotel_booking",
                                      prefix="h")  # fmt: skip
     turns, events, conformance = (pl.concat([a, b]) for a, b in zip(loyal, hotel, strict=True))
+    config = dataclasses.replace(CONFIG, exception_min_lift=min_lift)
     found = find_exception_clusters(conformance, events, turns, [SOP, HOTEL],
-                                    embedder=WordsEmbedder(), not_steps=NOT_STEPS, config=CONFIG,
-                                    min_lift=min_lift)  # fmt: skip
+                                    embedder=WordsEmbedder(), not_steps=NOT_STEPS,
+                                    config=config)  # fmt: skip
     row = found.filter(
         (pl.col("sop_id") == "hotel_booking") & (pl.col("step") == "x_book_callback")
     )
