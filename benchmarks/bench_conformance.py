@@ -3,7 +3,7 @@
 Builds five SOPs of eight steps (precedence chains, one optional step, one approval
 gate ``amount > 200``), a few thousand trace variants of them (skipped, swapped,
 undocumented, ``other`` and consecutively repeated steps), assigns N conversations to
-the variants with a Zipf-like skew, and times :func:`pipeline.conformance.check_conformance`
+the variants with a Zipf-like skew, and times :func:`pipeline.drift.conformance.check_conformance`
 on the resulting ``step_events`` (about 8 events a conversation) with conversation
 metadata for the gate. The log is sorted by conversation and seq, as the store reads
 it; ``--shuffle`` measures the slower path for an unsorted log. Generation is not
@@ -28,8 +28,8 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import schema  # noqa: E402
-from pipeline.conformance import check_conformance  # noqa: E402
-from pipeline.sop import Sop, Step  # noqa: E402
+from pipeline.drift.conformance import check_conformance  # noqa: E402
+from pipeline.sops.model import Sop, Step  # noqa: E402
 
 N_SOPS, N_STEPS = 5, 8
 VARIANTS_PER_SOP = 900

@@ -29,15 +29,15 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from pipeline.config import EmbedConfig  # noqa: E402
-from pipeline.embed import embed_with_cache, make_embedder, normalise_text  # noqa: E402
-from pipeline.embed_onnx import (  # noqa: E402
+from pipeline.embed.cache import embed_with_cache, make_embedder, normalise_text  # noqa: E402
+from pipeline.embed.onnx import (  # noqa: E402
     INT8_FILE,
     MODEL_FILE,
     TOKENISE_CHUNK,
     OnnxEmbedder,
     _pad,
 )
-from pipeline.sample import generate_sample  # noqa: E402
+from pipeline.sample.generate import generate_sample  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 
 
@@ -242,7 +242,7 @@ def _session(model_file: Path, threads: int, level) -> object:
 
 def _char_sorted(embedder: OnnxEmbedder, texts: list[str]) -> np.ndarray:
     """Sort by characters and tokenise per batch (what sentence-transformers does)."""
-    from pipeline.embed_onnx import l2_normalise, pool
+    from pipeline.embed.onnx import l2_normalise, pool
 
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.empty((len(texts), embedder.dim), dtype=np.float32)

@@ -27,7 +27,7 @@ OUT = ROOT / "benchmarks" / "out"
 
 
 def generate(n: int, path: Path) -> None:
-    from pipeline.sample import generate_conversations
+    from pipeline.sample.generate import generate_conversations
 
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as handle:
@@ -40,8 +40,8 @@ def generate(n: int, path: Path) -> None:
 def child(path: str, db: str, batch_size: int) -> None:
     """Ingest one file (runs in its own process so peak RSS is the ingest's own)."""
     from flows.ingest import ingest_source
-    from pipeline.adapters.files import file_sha256
     from pipeline.config import Config, IngestConfig
+    from pipeline.ingest.adapters.files import file_sha256
     from pipeline.store import open_store
 
     config = Config(ingest=IngestConfig(batch_size=batch_size))

@@ -20,10 +20,10 @@ import time
 import numpy as np
 
 from pipeline.config import IntentConfig
-from pipeline.intent_fit import NOISE, fit_intents
-from pipeline.intent_lineage import match_intent_ids
-from pipeline.intent_model import IntentModel, assign_intents, dump_model
-from pipeline.intents import now_utc
+from pipeline.intents.fit import NOISE, fit_intents
+from pipeline.intents.lineage import match_intent_ids
+from pipeline.intents.model import IntentModel, assign_intents, dump_model
+from pipeline.intents.run import now_utc
 
 
 def synthetic(n: int, intents: int, *, dim: int = 384, spread: float = 0.045, seed: int = 0):

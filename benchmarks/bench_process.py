@@ -1,6 +1,6 @@
 """Process discovery throughput and peak memory on a synthetic event log (not a test).
 
-Times :func:`pipeline.discover.discover_process` (variants, directly-follows graph with
+Times :func:`pipeline.process.discover.discover_process` (variants, directly-follows graph with
 median gaps, candidate SOPs with precedence and branches) on the synthetic log of
 ``benchmarks/bench_conformance.py``: five SOPs of ``--steps`` steps, a few thousand
 perturbed trace variants (skips, swaps, undocumented and ``other`` steps, consecutive
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_conformance import make_log  # noqa: E402
 
 from pipeline.config import DiscoverConfig  # noqa: E402
-from pipeline.discover import discover_process  # noqa: E402
+from pipeline.process.discover import discover_process  # noqa: E402
 
 
 def _generate(path: str, n: int, seed: int, n_steps: int) -> None:

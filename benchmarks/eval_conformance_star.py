@@ -1,9 +1,9 @@
 """Conformance of STAR's true step sequences to the task flowcharts (not a test).
 
 Reads ``../shared/data/star`` (``/work/shared/data/star``): the flowcharts as SOPs
-(:func:`pipeline.adapters.star_sop.read_star_sops`) and each dialogue's true step
-sequence and task (:func:`pipeline.labels.labels_from_format`), builds ``step_events``
-(consecutive repeats marked), runs :func:`pipeline.conformance.check_conformance` and
+(:func:`pipeline.sops.star.read_star_sops`) and each dialogue's true step
+sequence and task (:func:`pipeline.evaluate.truth.labels_from_format`), builds ``step_events``
+(consecutive repeats marked), runs :func:`pipeline.drift.conformance.check_conformance` and
 prints: tasks ranked by mean fitness with their conforming share and commonest
 deviations, then mean fitness and conforming share by ``Scenario.Happy``,
 ``IntroducesConflicts`` and ``CompletionLevel`` (read from the dialogue JSON).
@@ -41,11 +41,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.adapters.star import dialogue_to_record  # noqa: E402
-from pipeline.adapters.star_sop import read_star_sops  # noqa: E402
-from pipeline.conformance import check_conformance  # noqa: E402
-from pipeline.labels import labels_from_format  # noqa: E402
-from pipeline.sop import Sop  # noqa: E402
+from pipeline.drift.conformance import check_conformance  # noqa: E402
+from pipeline.evaluate.truth import labels_from_format  # noqa: E402
+from pipeline.ingest.adapters.star import dialogue_to_record  # noqa: E402
+from pipeline.sops.model import Sop  # noqa: E402
+from pipeline.sops.star import read_star_sops  # noqa: E402
 
 DEFAULT_STAR = Path("/work/shared/data/star")
 

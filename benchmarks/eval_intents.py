@@ -31,12 +31,12 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from pipeline.config import load_config  # noqa: E402
-from pipeline.embed import embed_with_cache, make_embedder  # noqa: E402
-from pipeline.intent_fit import fit_intents  # noqa: E402
-from pipeline.intent_requests import opening_requests, request_vectors  # noqa: E402
-from pipeline.intents import update_intents  # noqa: E402
-from pipeline.labels import labels_from_format  # noqa: E402
-from pipeline.metrics import score_clustering  # noqa: E402
+from pipeline.embed.cache import embed_with_cache, make_embedder  # noqa: E402
+from pipeline.evaluate.metrics import score_clustering  # noqa: E402
+from pipeline.evaluate.truth import labels_from_format  # noqa: E402
+from pipeline.intents.fit import fit_intents  # noqa: E402
+from pipeline.intents.requests import opening_requests, request_vectors  # noqa: E402
+from pipeline.intents.run import update_intents  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -106,8 +106,8 @@ def stability(name: str, ids: list[str], vectors: np.ndarray, settings) -> None:
 
 
 def incremental(name, tmp, ids, vectors, old, settings) -> None:
-    from pipeline.intent_lineage import match_intent_ids
-    from pipeline.intent_model import IntentModel, assign_intents
+    from pipeline.intents.lineage import match_intent_ids
+    from pipeline.intents.model import IntentModel, assign_intents
 
     first = fit_intents([ids[i] for i in old], vectors[old], settings)
     first_ids, _ = match_intent_ids(None, first.centroids, threshold=settings.match_threshold)

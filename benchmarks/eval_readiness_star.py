@@ -58,11 +58,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from eval_conformance_star import dialogue_facts, star_sops, step_events  # noqa: E402
 
 from pipeline import schema  # noqa: E402
-from pipeline.adapters.star import result_kind  # noqa: E402
-from pipeline.analysis import read_readiness  # noqa: E402
-from pipeline.conformance import check_conformance  # noqa: E402
-from pipeline.labels import labels_from_format  # noqa: E402
-from pipeline.readiness import COMPONENTS  # noqa: E402
+from pipeline.drift.conformance import check_conformance  # noqa: E402
+from pipeline.drift.run import read_readiness  # noqa: E402
+from pipeline.evaluate.truth import labels_from_format  # noqa: E402
+from pipeline.ingest.adapters.star import result_kind  # noqa: E402
+from pipeline.readiness.score import COMPONENTS  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 
 DEFAULT_STAR = Path("/work/shared/data/star")
@@ -80,7 +80,7 @@ STAR_FIELDS = (
 def cxminer() -> list[str]:
     """The ``cxminer`` entry point of this interpreter's environment."""
     script = Path(sys.executable).with_name("cxminer")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "pipeline.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "pipeline.cli.main"]
 
 
 def run_cli(args: list[str], *, cwd: Path) -> float:
@@ -161,7 +161,7 @@ def query_results(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     results
         Per ``KnowledgeBase`` result (one follows every ``query`` call):
         ``conversation_id``, ``api``, ``outcome``: the STAR adapter's
-        :func:`~pipeline.adapters.star.result_kind` (``empty`` and ``error`` are the
+        :func:`~pipeline.ingest.adapters.star.result_kind` (``empty`` and ``error`` are the
         failed calls, which the adapter stores as ``action_status`` "failed"), so the
         benchmark and the pipeline read a result by one rule.
     """

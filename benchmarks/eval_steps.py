@@ -3,7 +3,7 @@
 For STAR (the 12 task flowcharts imported as SOPs, labels as ``cxminer labels --format
 star`` writes them) and the bundled sample corpus (its documented SOPs and truth):
 
-- guided: :func:`pipeline.steps.extract_steps` with the SOPs; conversations carry no
+- guided: :func:`pipeline.steps.extract.extract_steps` with the SOPs; conversations carry no
   task, the SOP is chosen per conversation;
 - guided, intent prior: the same with ``intent_id`` from the intent stage's own fit
   (default settings) on the same corpus;
@@ -11,7 +11,7 @@ star`` writes them) and the bundled sample corpus (its documented SOPs and truth
 - baseline (STAR): each agent utterance -> the reply of its true task's flowchart with
   the highest cosine, no threshold, no context.
 
-Everything is scored with ``pipeline.evaluate``'s own scorer (mapping, per-turn
+Everything is scored with ``pipeline.evaluate.scores``'s own scorer (mapping, per-turn
 accuracy over labelled turns, edit similarity, per-task edge F1, macro mean). Sequence
 figures are printed as ``cxminer evaluate`` scores them (the extracted sequence in the
 labels' vocabulary), for the full event log, and for views of the full log that leave
@@ -42,16 +42,16 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.adapters.star_sop import read_star_sops  # noqa: E402
 from pipeline.config import EmbedConfig, IngestConfig, IntentConfig  # noqa: E402
-from pipeline.embed import make_embedder, normalise_text  # noqa: E402
-from pipeline.evaluate import _score_process, _score_steps, _step_data, _Table  # noqa: E402
-from pipeline.ingest import read_source  # noqa: E402
-from pipeline.intent_fit import NOISE, fit_intents  # noqa: E402
-from pipeline.intent_requests import opening_requests, request_vectors  # noqa: E402
-from pipeline.labels import labels_from_format, read_labels, write_labels  # noqa: E402
-from pipeline.sop import load_sops  # noqa: E402
-from pipeline.steps import extract_steps  # noqa: E402
+from pipeline.embed.cache import make_embedder, normalise_text  # noqa: E402
+from pipeline.evaluate.scores import _score_process, _score_steps, _step_data, _Table  # noqa: E402
+from pipeline.evaluate.truth import labels_from_format, read_labels, write_labels  # noqa: E402
+from pipeline.ingest.run import read_source  # noqa: E402
+from pipeline.intents.fit import NOISE, fit_intents  # noqa: E402
+from pipeline.intents.requests import opening_requests, request_vectors  # noqa: E402
+from pipeline.sops.model import load_sops  # noqa: E402
+from pipeline.sops.star import read_star_sops  # noqa: E402
+from pipeline.steps.extract import extract_steps  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 STAR = SHARED / "star"

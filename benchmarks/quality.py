@@ -3,7 +3,7 @@
 For each dataset available (the bundled sample always; STAR, MultiDoGO dev and Banking77
 test when ``../shared/data`` is beside the checkout; see ``quality_datasets.py``) this
 runs ``cxminer run`` (real flows, real default embedding model, a fresh DuckDB file),
-scores the database with ``cxminer evaluate``'s scorer (:func:`pipeline.evaluate.evaluate`,
+scores the database with ``cxminer evaluate``'s scorer (:func:`pipeline.evaluate.scores.evaluate`,
 the one place metrics are defined) and runs the anchors on the same input
 (``quality_anchors.py``: KMeans told the true number of intents, BERTopic's default
 clustering, the nearest-template step baseline). It prints one table: run by run,
@@ -59,9 +59,9 @@ from quality_report import (  # noqa: E402
 )
 
 from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
-from pipeline.labels import read_labels  # noqa: E402
-from pipeline.sop import load_sops  # noqa: E402
+from pipeline.evaluate.scores import evaluate  # noqa: E402
+from pipeline.evaluate.truth import read_labels  # noqa: E402
+from pipeline.sops.model import load_sops  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "quality_baseline.json"
 # The intent figures are medians over this many seeds (the run's own and the next ones):

@@ -1,13 +1,13 @@
 """Anchors for the quality scoreboard: simple methods run on the same input as cxminer.
 
 Each anchor reads what the real run wrote to its database (read-only: the turns and the
-embedding cache, so no text is encoded again) and is scored by ``pipeline.evaluate``'s
+embedding cache, so no text is encoded again) and is scored by ``pipeline.evaluate.scores``'s
 own scorers, so the figure beside cxminer's means the same thing:
 
 - intents: KMeans told the true number of intents, and BERTopic's default clustering
   (UMAP to 5 dimensions, 15 neighbours, min_dist 0, cosine; HDBSCAN min_cluster_size 10,
   eom; its outliers count as unassigned), both on the request vectors the intent stage
-  clusters (:func:`pipeline.intent_requests.opening_requests`, averaged per conversation);
+  clusters (:func:`pipeline.intents.requests.opening_requests`, averaged per conversation);
 - steps: the naive nearest template: each agent utterance becomes the step of its
   conversation's *true* SOP whose phrasing is most similar, with no threshold and no
   sequence context.
@@ -24,12 +24,12 @@ import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config
-from pipeline.embed import embedder_model_id, embedding_matrix, normalise_text, text_hash
-from pipeline.evaluate import score_step_log
-from pipeline.intent_requests import opening_requests, request_vectors
-from pipeline.metrics import score_clustering
-from pipeline.sop import Sop
-from pipeline.step_library import step_library
+from pipeline.embed.cache import embedder_model_id, embedding_matrix, normalise_text, text_hash
+from pipeline.evaluate.metrics import score_clustering
+from pipeline.evaluate.scores import score_step_log
+from pipeline.intents.requests import opening_requests, request_vectors
+from pipeline.sops.model import Sop
+from pipeline.steps.library import step_library
 from pipeline.store import Store, open_store
 
 

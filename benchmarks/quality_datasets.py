@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from pipeline.labels import read_labels
-from pipeline.sop import Sop, load_sops
+from pipeline.evaluate.truth import read_labels
+from pipeline.sops.model import Sop, load_sops
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -89,7 +89,7 @@ def cxminer(*args: str, cwd: Path = ROOT) -> str:
         The command failed (its stderr is shown).
     """
     script = Path(sys.executable).with_name("cxminer")
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "pipeline.cli"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "pipeline.cli.main"]
     done = subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"quality: cxminer {' '.join(args)} failed (exit {done.returncode}):\n"

@@ -1,7 +1,7 @@
 """The default word lists beside the sample's wording and their effect on real outcomes.
 
 For every phrase of the default outcome lists and step role phrasings: how many lines of
-the sample generator's content (``pipeline/sample_content.yaml``) contain it (one line
+the sample generator's content (``pipeline/sample/content.yaml``) contain it (one line
 only is a sign the phrase was copied from the sample) and, given a STAR database written
 by the scoreboard (``quality.py --workdir DIR``: ``DIR/board/star/cxminer.duckdb``), how
 much the accuracy of outcomes derived from the transcript falls without it (drop-one).
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import Config, OutcomeConfig  # noqa: E402
-from pipeline.outcomes import derive_outcomes  # noqa: E402
+from pipeline.outcomes.derive import derive_outcomes  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 
 OUTCOME_LISTS = ("escalation_phrases", "transfer_phrases", "closing_phrases")

@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.intents import load_embedder
 from flows.stages import stage_flow_body
-from pipeline.analysis import update_drift, update_readiness
 from pipeline.config import Config
-from pipeline.embed import Embedder
+from pipeline.drift.run import update_drift, update_readiness
+from pipeline.embed.cache import Embedder
 from pipeline.store import Store
 
 
@@ -20,13 +20,13 @@ from pipeline.store import Store
 def drift_task(
     store: Store, *, config: Config, embedder: Callable[[], Embedder], run_id: str
 ) -> dict[str, Any]:
-    """Outcomes, conformance and drift findings (see :func:`pipeline.analysis.update_drift`)."""
+    """Outcomes, conformance and drift findings (see :func:`pipeline.drift.run.update_drift`)."""
     return update_drift(store, config=config, embedder=embedder, run_id=run_id)
 
 
 @task(cache_policy=NO_CACHE)
 def readiness_task(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
-    """Score autonomy readiness (see :func:`pipeline.analysis.update_readiness`)."""
+    """Score autonomy readiness (see :func:`pipeline.drift.run.update_readiness`)."""
     return update_readiness(store, config=config, run_id=run_id)
 
 

@@ -31,7 +31,13 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from pipeline import schema
 from pipeline.config import Config, EmbedConfig, FlowsConfig, load_config
-from pipeline.embed import Embedder, embedder_model_id, encode_rows, make_embedder, missing_texts
+from pipeline.embed.cache import (
+    Embedder,
+    embedder_model_id,
+    encode_rows,
+    make_embedder,
+    missing_texts,
+)
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
@@ -111,8 +117,8 @@ def texts_to_embed(turns: pl.DataFrame, config: Config) -> pl.Series:
         Each conversation's opening request turns, then every agent/bot utterance.
         SOP step phrasings are left out: a few dozen, the steps stage encodes them.
     """
-    from pipeline.intent_requests import opening_requests
-    from pipeline.steps import agent_units
+    from pipeline.intents.requests import opening_requests
+    from pipeline.steps.extract import agent_units
 
     requests = opening_requests(turns, config.intents)["text"]
     utterances = agent_units(turns, speakers=config.steps.speakers)["text"].drop_nulls()

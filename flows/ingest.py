@@ -15,10 +15,10 @@ from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 import pipeline
-from pipeline.adapters.files import file_sha256
 from pipeline.config import Config, config_hash, hash_key_from_env, load_config
 from pipeline.errors import InputError
-from pipeline.ingest import detect_format, list_inputs, read_source, unreadable_reason
+from pipeline.ingest.adapters.files import file_sha256
+from pipeline.ingest.run import detect_format, list_inputs, read_source, unreadable_reason
 from pipeline.store import Store, open_store
 
 MAX_LOGGED_PROBLEMS = 20  # per file; the rest are counted, and all are in `quarantine`

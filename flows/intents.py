@@ -26,9 +26,9 @@ from threadpoolctl import threadpool_limits
 from flows.embed import make_task_runner
 from flows.stages import stage_flow_body
 from pipeline.config import Config, EmbedConfig, load_config
-from pipeline.embed import Embedder, make_embedder
-from pipeline.intent_model import Assign, IntentModel, assign_intents
-from pipeline.intents import update_intents
+from pipeline.embed.cache import Embedder, make_embedder
+from pipeline.intents.model import Assign, IntentModel, assign_intents
+from pipeline.intents.run import update_intents
 from pipeline.store import Store
 
 
@@ -48,7 +48,7 @@ def share_model(model: IntentModel) -> IntentModel:
 def assign_chunk(
     model: IntentModel, vectors: np.ndarray, threshold: float
 ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
-    """Assign one chunk of request vectors (see :func:`pipeline.intent_model.assign_intents`).
+    """Assign one chunk of request vectors (see :func:`pipeline.intents.model.assign_intents`).
 
     Runs on one BLAS thread, as on a Dask worker (its nanny sets ``OMP_NUM_THREADS=1``):
     a matrix product summed by more threads differs in the last bits, and so would the
@@ -63,7 +63,7 @@ def assign_on_runner(
 ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
     """Assign ``vectors`` in chunks of ``chunk`` rows on the current flow's task runner.
 
-    Call inside a flow. Returns what :func:`pipeline.intent_model.assign_intents` returns for
+    Call inside a flow. Returns what :func:`pipeline.intents.model.assign_intents` returns for
     all rows, in their order.
     """
     if len(vectors) == 0:
@@ -79,7 +79,7 @@ def assign_on_runner(
 
 
 def chunked_assign(chunk: int) -> Assign:
-    """Return an ``assign`` for :func:`pipeline.intents.update_intents` that uses the runner."""
+    """Return an ``assign`` for :func:`pipeline.intents.run.update_intents` that uses the runner."""
     return partial(assign_on_runner, chunk=chunk)
 
 
@@ -91,7 +91,7 @@ def intents_stage(
     run_id: str,
     refit: bool | None,
 ) -> dict[str, Any]:
-    """Fit or update intents (see :func:`pipeline.intents.update_intents`).
+    """Fit or update intents (see :func:`pipeline.intents.run.update_intents`).
 
     Not a task: a task submitted from inside a task carries that task's parameters to
     the worker, and these include the open store, which cannot be sent.

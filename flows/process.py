@@ -11,8 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from flows.intents import load_embedder
 from flows.stages import folder_state, stage_flow_body
 from pipeline.config import Config
-from pipeline.embed import Embedder
-from pipeline.process import update_process
+from pipeline.embed.cache import Embedder
+from pipeline.steps.run import update_process
 from pipeline.store import Store
 
 
@@ -20,7 +20,7 @@ from pipeline.store import Store
 def process_task(
     store: Store, *, config: Config, embedder: Callable[[], Embedder], run_id: str
 ) -> dict[str, Any]:
-    """Extract steps and discover processes (see :func:`pipeline.process.update_process`)."""
+    """Extract steps and discover processes (see :func:`pipeline.steps.run.update_process`)."""
     return update_process(store, config=config, embedder=embedder, run_id=run_id)
 
 

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import recorded_run
 from pipeline.config import load_config
-from pipeline.report import read_report_data, render_report, report_paths, view_statements
+from pipeline.report.render import read_report_data, render_report, report_paths, view_statements
 from pipeline.store import Store, open_store
 
 

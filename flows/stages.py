@@ -24,8 +24,8 @@ from prefect import get_run_logger
 
 from flows.ingest import code_version, recorded_run
 from pipeline import schema
-from pipeline.adapters.files import file_sha256
 from pipeline.config import Config, config_hash, load_config
+from pipeline.ingest.adapters.files import file_sha256
 from pipeline.store import Store, open_store
 
 # stage -> (the table whose run_id says which run wrote the stage's current output,

@@ -3,9 +3,9 @@
 Configuration flows one way: YAML -> these objects -> flow parameters -> keyword
 arguments. Library code never reads YAML or environment variables itself.
 
-The sections are defined by noun: :mod:`pipeline.input_settings` (ingest, redact),
-:mod:`pipeline.model_settings` (embed, intents, steps, discover) and
-:mod:`pipeline.analysis_settings` (outcomes, drift, readiness); this module holds the
+The sections are defined by noun: :mod:`pipeline.settings.ingest` (ingest, redact),
+:mod:`pipeline.settings.models` (embed, intents, steps, discover) and
+:mod:`pipeline.settings.analysis` (outcomes, drift, readiness); this module holds the
 whole :class:`Config`, the flows section, and the generic loader that checks every key
 and type against the dataclass fields.
 """
@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import yaml
 
-from pipeline.analysis_settings import (
+from pipeline.errors import ConfigError, require_choice
+from pipeline.settings.analysis import (
     DEFAULT_READINESS_WEIGHTS,
     DEFAULT_READINESS_ZERO_AT,
     READINESS_COMPONENTS,
@@ -31,9 +32,8 @@ from pipeline.analysis_settings import (
     OutcomeConfig,
     ReadinessConfig,
 )
-from pipeline.errors import ConfigError, require_choice
-from pipeline.input_settings import FORMATS, IngestConfig, RedactConfig, TableColumns
-from pipeline.model_settings import (
+from pipeline.settings.ingest import FORMATS, IngestConfig, RedactConfig, TableColumns
+from pipeline.settings.models import (
     DEFAULT_CLOSING_PHRASINGS,
     DEFAULT_GREETING_PHRASINGS,
     DEFAULT_HOLD_PHRASINGS,

@@ -393,7 +393,7 @@ class Store:
         """Create (or replace) report views in one transaction; return their names.
 
         ``statements`` are ``(name, "create or replace view name as ...")`` pairs (see
-        :func:`pipeline.report.view_statements`); a failing view names its file.
+        :func:`pipeline.report.render.view_statements`); a failing view names its file.
         """
         with self.transaction() as con:
             for name, sql in statements:

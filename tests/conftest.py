@@ -68,7 +68,7 @@ def pytest_collection_modifyitems(config, items):
 def ingest_star_excerpt(db_path: Path) -> None:
     """Load the STAR excerpt fixture into a database, as the ingest stage would."""
     from pipeline.config import IngestConfig
-    from pipeline.ingest import read_source
+    from pipeline.ingest.run import read_source
     from pipeline.store import open_store
 
     with open_store(db_path) as store:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import analysis_settings, config, input_settings, model_settings
+from pipeline import config
 from pipeline.config import (
     DEV_HASH_KEY,
     Config,
@@ -14,6 +14,9 @@ from pipeline.config import (
     load_config,
 )
 from pipeline.errors import ConfigError
+from pipeline.settings import analysis as analysis_settings
+from pipeline.settings import ingest as input_settings
+from pipeline.settings import models as model_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -294,7 +294,7 @@ def _step_tables(step_id: str) -> dict[str, pl.DataFrame]:
                           "exemplar": [None, None], "n_events": [1, 1],
                           "sop_steps": [[], [f"s/{step_id}"]]})  # fmt: skip
     from pipeline.config import DiscoverConfig
-    from pipeline.discover import discover_process
+    from pipeline.process.discover import discover_process
 
     return {"step_types": types, "step_events": events,
             **discover_process(events, DiscoverConfig())}  # fmt: skip

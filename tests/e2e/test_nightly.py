@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from pipeline import schema
-from pipeline.cli import main
-from pipeline.sample import generate_sample
-from pipeline.sample_truth import write_sample
+from pipeline.cli.main import main
+from pipeline.sample.generate import generate_sample
+from pipeline.sample.truth import write_sample
 from pipeline.store import open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]

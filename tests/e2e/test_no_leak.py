@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, write_jsonl
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.store import open_store
 
 CASES = [json.loads(line) for line in (FIXTURES / "redaction_cases.jsonl").read_text().splitlines()]

@@ -18,10 +18,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report import GENERATED, fill
+from report.test_render import GENERATED, fill
 
 from pipeline import schema
-from pipeline.report import read_report_data, render_report, report_paths, view_statements
+from pipeline.report.render import read_report_data, render_report, report_paths, view_statements
 from pipeline.store import open_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.sample import generate_sample
-from pipeline.sample_truth import write_sample
-from pipeline.sop import load_sop
+from pipeline.cli.main import main
+from pipeline.sample.generate import generate_sample
+from pipeline.sample.truth import write_sample
+from pipeline.sops.model import load_sop
 from pipeline.store import open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]

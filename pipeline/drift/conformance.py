@@ -1,0 +1,431 @@
+"""Stage 7, conformance: each conversation's step trace checked against its documented SOP.
+
+Reads ``step_events`` (the event log: conversation, ``seq``, step, ``sop_id``,
+``is_repeat``), the documented SOPs and, for approval gates, the ``metadata`` of
+``conversations``; produces the ``conformance`` table, one row per conversation that
+has a documented SOP.
+
+The check runs once per distinct (SOP, trace variant, gate outcome) and is joined back
+to the conversations: the Python part is O(variants x steps), the rest is one group-by
+over the events and one join over the conversations, never a loop over conversations.
+The trace is the conversation's steps in ``seq`` order without consecutive repeats
+(``is_repeat``); its ``variant_id`` is :func:`pipeline.process.discover.variant_id` of that
+trace, as in the ``variants`` table (``ignore`` steps included). The check itself then
+leaves out the ``ignore`` steps (the ``other`` residue, generic greetings and closings).
+
+Deviations
+----------
+missing
+    Mandatory SOP steps absent from the trace. An optional step is never missing. A
+    step with a ``when`` condition is required only where the condition holds: where
+    it is false, or cannot be evaluated (the field is absent from the metadata, or the
+    conversation has none), the step is neither missing nor a skipped gate.
+undocumented
+    Steps of the trace that the SOP does not name, distinct, in first-occurrence order.
+order_violations
+    For each step ``B`` with ``after: [A, ...]`` and each such ``A`` present in the
+    trace whose first occurrence comes after ``B``'s first occurrence: ``"B before A"``.
+skipped_gates
+    Steps with a ``when`` condition that holds on the conversation's metadata but that
+    are absent from the trace (approval gates not taken). A mandatory gated step that
+    is skipped is listed both here and in ``missing``; fitness counts it once.
+
+Fitness::
+
+    fitness = 1 - (m + o + w * u) / (r + e + w * u)     (1.0 where r + e + w * u = 0)
+
+``m`` required steps absent (``missing`` and ``skipped_gates`` together, each step
+once), ``o`` order violations, ``u`` undocumented steps, ``w`` ``undocumented_weight``
+(``drift.undocumented_weight``, 0.5 by default: an extra step is a weaker signal than a
+skipped one), ``r`` steps
+required of this conversation (mandatory steps without a condition, plus steps whose
+condition holds), ``e`` the SOP's ``after`` constraints. No deviation gives 1.0; each
+further missing step or order violation lowers it, and each further undocumented step
+lowers it until it reaches 0. It is in [0, 1] because ``m <= r`` and ``o <= e``.
+
+``is_conforming`` is true when nothing is missing, no order is violated and no gate is
+skipped: undocumented steps alone do not break conformance (they are reported, and
+lower fitness, but a conversation may do more than the SOP asks).
+
+Conversations without a ``sop_id`` have no documented SOP and get no row; so do those
+whose ``sop_id`` is not among the SOPs given (an SOP removed from the library since the
+steps stage ran): anti-join the output to list them.
+
+Approval-gate conditions (``Step.when``) are the language of :mod:`pipeline.sops.gates`,
+evaluated as polars expressions over the ``metadata`` fields they name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.config import DriftConfig
+from pipeline.errors import SchemaError, SopError
+from pipeline.process.discover import SEP, variant_id
+from pipeline.sops.gates import Condition, condition_expr, condition_fields, parse_condition
+from pipeline.sops.model import Sop
+
+#: Gate outcome codes, one character per gated step in ``_gates``.
+HOLDS, FAILS, UNKNOWN = "T", "F", "U"
+
+CONFORMANCE_SCHEMA = pl.Schema(
+    {
+        "conversation_id": pl.String,
+        "sop_id": pl.String,
+        "version": pl.Int32,
+        "variant_id": pl.String,
+        "fitness": pl.Float64,
+        "missing": pl.List(pl.String),
+        "undocumented": pl.List(pl.String),
+        "order_violations": pl.List(pl.String),
+        "skipped_gates": pl.List(pl.String),
+        "is_conforming": pl.Boolean,
+    }
+)
+
+# One row per checked (sop_id, trace, gate outcome), joined back to the conversations.
+_VARIANT_SCHEMA = pl.Schema(
+    {"sop_id": pl.String, "_codes": pl.List(pl.UInt32), "_gates": pl.String}
+    | {c: t for c, t in CONFORMANCE_SCHEMA.items() if c not in ("conversation_id", "sop_id")}
+)
+
+
+# ---- gates ----------------------------------------------------------------------------
+def _gates_of(sops: Mapping[str, Sop]) -> dict[str, list[tuple[str, Condition]]]:
+    """Parse every gated step of every SOP: sop_id -> [(step id, condition)] in SOP order."""
+    gates: dict[str, list[tuple[str, Condition]]] = {}
+    for sop_id, sop in sops.items():
+        gates[sop_id] = []
+        for step in sop.steps:
+            if step.when is None:
+                continue
+            try:
+                gates[sop_id].append((step.id, parse_condition(step.when)))
+            except SopError as exc:
+                raise SopError(
+                    f"sop {sop_id} version {sop.version}: step {step.id}: when: {exc}; "
+                    "fix the condition in the SOP file"
+                ) from None
+    return gates
+
+
+# ---- one trace -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TraceCheck:
+    """The deviations of one trace from its SOP, and its fitness."""
+
+    missing: tuple[str, ...]
+    undocumented: tuple[str, ...]
+    order_violations: tuple[str, ...]
+    skipped_gates: tuple[str, ...]
+    fitness: float
+
+    @property
+    def is_conforming(self) -> bool:
+        """Nothing missing, no order violated, no gate skipped (undocumented steps allowed)."""
+        return not (self.missing or self.order_violations or self.skipped_gates)
+
+
+def check_trace(
+    sop: Sop,
+    trace: Sequence[str],
+    *,
+    gates: Mapping[str, bool | None] | None = None,
+    ignore: Collection[str] = (),
+    undocumented_weight: float = DriftConfig.undocumented_weight,
+) -> TraceCheck:
+    """Check one trace against its SOP (the rules and the fitness of the module docstring).
+
+    Parameters
+    ----------
+    sop
+        The documented SOP.
+    trace
+        Step ids in order.
+    gates
+        Per gated step id: whether its condition holds (None: cannot be evaluated);
+        a gated step not listed is unknown.
+    ignore
+        Step ids that are no step (left out of the trace).
+    undocumented_weight
+        The weight ``w`` of an undocumented step in the fitness.
+
+    Returns
+    -------
+    TraceCheck
+    """
+    gates = gates or {}
+    first: dict[str, int] = {}
+    for i, step in enumerate(s for s in trace if s not in ignore):
+        first.setdefault(step, i)
+    documented = set(sop.step_ids)
+    undocumented = tuple(s for s in first if s not in documented)
+    missing, skipped, order = [], [], []
+    required = absent = constraints = 0
+    for step in sop.steps:
+        holds = gates.get(step.id) if step.when is not None else None
+        needed = holds is True if step.when is not None else step.mandatory
+        required += needed
+        if needed and step.id not in first:
+            absent += 1
+            if step.mandatory:
+                missing.append(step.id)
+            if step.when is not None:
+                skipped.append(step.id)
+        constraints += len(step.after)
+        for before in step.after:
+            if before in first and step.id in first and first[before] > first[step.id]:
+                order.append(f"{step.id} before {before}")
+    extra = undocumented_weight * len(undocumented)
+    possible = required + constraints + extra
+    fitness = 1.0 - (absent + len(order) + extra) / possible if possible else 1.0
+    return TraceCheck(tuple(missing), undocumented, tuple(order), tuple(skipped), fitness)
+
+
+# ---- the stage -------------------------------------------------------------------------
+def check_conformance(
+    step_events: pl.DataFrame,
+    sops: Mapping[str, Sop],
+    *,
+    conversations: pl.DataFrame | None = None,
+    ignore: Collection[str] = ("other",),
+    undocumented_weight: float = DriftConfig.undocumented_weight,
+    case_col: str = "conversation_id",
+    activity_col: str = "step_id",
+    order_col: str = "seq",
+) -> pl.DataFrame:
+    """Check each conversation with a documented SOP against it.
+
+    Reads ``step_events`` (and ``conversations.metadata`` for gates); produces the
+    ``conformance`` table. The rules, the fitness formula and who gets no row are in
+    the module docstring.
+
+    Parameters
+    ----------
+    step_events
+        The ``step_events`` table: case, order, step, ``sop_id`` and ``is_repeat``.
+    sops
+        sop_id -> the documented SOP.
+    conversations
+        ``case_col`` and ``metadata`` (JSON text or null), for the ``when`` conditions
+        of approval gates; without it every gate is unknown (never missing, never
+        skipped).
+    ignore
+        Step ids that are no workflow step (``other``; add the generic greeting and
+        closing types of :func:`pipeline.process.discover.not_steps`).
+    undocumented_weight
+        Weight of an undocumented step in the fitness (``w``).
+    case_col, activity_col, order_col
+        Column roles in ``step_events`` (``case_col`` also keys ``conversations``).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``schema.batch_columns(schema.CONFORMANCE)`` with the dtypes of
+        :data:`CONFORMANCE_SCHEMA`, one row per (conversation, sop_id) in the order
+        they first appear in ``step_events``; ``conversation_id`` holds ``case_col``.
+
+    Raises
+    ------
+    SchemaError
+        A column is missing, or a step id holds the variant separator (U+001F).
+    SopError
+        A ``when`` condition is not in the gate language (names sop, step, condition).
+    """
+    _require(step_events, (case_col, order_col, activity_col, "sop_id", "is_repeat"), "step_events")
+    if conversations is not None:
+        _require(conversations, (case_col, "metadata"), "conversations")
+    if not 0.0 <= undocumented_weight:
+        raise ValueError(f"undocumented_weight: expected >= 0, found {undocumented_weight!r}")
+    ignore = {ignore} if isinstance(ignore, str) else set(ignore)
+    gates = _gates_of(sops)
+    traces, steps = _traces(step_events, list(sops), case_col, activity_col, order_col)
+    traces = _with_gate_outcomes(traces, gates, conversations, case_col=case_col)
+    keys = traces.select("sop_id", "_codes", "_gates").unique()
+    checked = _check_variants(keys, sops, gates, steps, ignore=ignore, weight=undocumented_weight)
+    return (
+        traces.join(checked, on=["sop_id", "_codes", "_gates"], how="left")
+        .sort("_row")
+        .select(
+            pl.col(case_col).cast(pl.String).alias("conversation_id"), *list(CONFORMANCE_SCHEMA)[1:]
+        )
+    )
+
+
+def _case_hashes(case_col: str) -> tuple[pl.Expr, pl.Expr]:
+    """Two independent 64-bit hashes of (case, sop_id): the group key and its check."""
+    case, sop = pl.col(case_col), pl.col("sop_id")
+    return case.hash(11) ^ sop.hash(12), case.hash(13) ^ sop.hash(14)
+
+
+def _traces(
+    step_events: pl.DataFrame,
+    sop_ids: list[str],
+    case_col: str,
+    activity_col: str,
+    order_col: str,
+) -> tuple[pl.DataFrame, list[str]]:
+    """Return one row per (case, SOP) and the step ids that ``_codes`` index.
+
+    Columns: ``_row`` (the case's first row in ``step_events``), ``case_col``,
+    ``sop_id`` and ``_codes`` (the step codes of the trace in ``order_col`` order,
+    repeats left out). Grouping on a 64-bit hash of the case, not the string, is the
+    main speed lever (O(events), the only pass over them); a second hash, constant in
+    every group, proves no two cases share a group, else the exact string grouping
+    runs. When the log is already sorted by case and order (as the store reads it)
+    the per-case sort is skipped: a group keeps its rows in frame order.
+    """
+    steps = step_events[activity_col].drop_nulls().cast(pl.String).unique().sort()
+    if steps.str.contains(SEP, literal=True).any():
+        raise SchemaError(
+            f"step_events: column {activity_col} holds a step id with the control character "
+            "U+001F, which variant ids use as a separator; remove it from step ids"
+        )
+    case, order = pl.col(case_col), pl.col(order_col)
+    in_order = (
+        step_events.select(
+            ((case > case.shift()) | ((case == case.shift()) & (order > order.shift())))
+            .slice(1)
+            .fill_null(False)
+            .all()
+        ).item()
+        if step_events.height > 1
+        else True
+    )
+    key, check = _case_hashes(case_col)
+    events = (
+        step_events.lazy()
+        .with_row_index("_row")
+        .filter(
+            pl.col("sop_id").is_in(sop_ids)
+            & ~pl.col("is_repeat")
+            & pl.col(activity_col).is_not_null()
+        )
+        .select(
+            "_row",
+            order_col,
+            _key=key,
+            _check=check,
+            _code=pl.col(activity_col).cast(pl.Enum(steps)).to_physical().cast(pl.UInt32),
+        )
+        .collect()
+    )
+    codes = pl.col("_code") if in_order else pl.col("_code").sort_by(order_col)
+    traces = events.group_by("_key").agg(
+        pl.col("_row").first(),
+        _codes=codes,
+        _low=pl.col("_check").min(),
+        _high=pl.col("_check").max(),
+    )
+    if (traces["_low"] != traces["_high"]).any():  # two cases share a 64-bit hash
+        exact = step_events.select(case_col, "sop_id").with_row_index("_row")
+        traces = (
+            events.join(exact, on="_row")
+            .group_by(case_col, "sop_id")
+            .agg(pl.col("_row").first(), _codes=pl.col("_code").sort_by(order_col))
+        )
+    rows = traces["_row"]
+    return traces.select(
+        "_row",
+        step_events[case_col].gather(rows).alias(case_col),
+        step_events["sop_id"].gather(rows).cast(pl.String).alias("sop_id"),
+        "_codes",
+    ), steps.to_list()
+
+
+def _require(frame: pl.DataFrame, columns: Sequence[str], table: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{table}: expected columns {', '.join(columns)}, missing {', '.join(missing)}; "
+            "pass the column names as case_col, activity_col, order_col"
+        )
+
+
+def _with_gate_outcomes(
+    traces: pl.DataFrame,
+    gates: Mapping[str, list[tuple[str, Condition]]],
+    conversations: pl.DataFrame | None,
+    *,
+    case_col: str,
+) -> pl.DataFrame:
+    """Add ``_gates``: one of T/F/U per gated step of the conversation's SOP, in SOP order.
+
+    The conditions are polars expressions over the metadata fields they name: one
+    JSON path match per field and conversation, no Python per row.
+    """
+    gated = {sop_id: pairs for sop_id, pairs in gates.items() if pairs}
+    if not gated:
+        return traces.with_columns(_gates=pl.lit("", dtype=pl.String))
+    fields = sorted(set().union(*(condition_fields(c) for p in gated.values() for _, c in p)))
+    columns = {field: f"_field{i}" for i, field in enumerate(fields)}
+    if conversations is None:
+        values = [pl.lit(None, dtype=pl.String).alias(c) for c in columns.values()]
+        traces = traces.with_columns(values)
+    else:
+        metadata = pl.col("metadata").cast(pl.String)
+        values = [metadata.str.json_path_match(f"$.{f}").alias(c) for f, c in columns.items()]
+        data = conversations.select(pl.col(case_col), *values)
+        try:
+            traces = traces.join(data, on=case_col, how="left", validate="m:1")
+        except pl.exceptions.ComputeError:
+            repeated = data.filter(pl.col(case_col).is_duplicated())[case_col][0]
+            raise SchemaError(
+                f"conversations: {case_col} {repeated!r} appears more than once; expected "
+                "one row per conversation (the conversations table, not its turns)"
+            ) from None
+    outcome = pl.lit("", dtype=pl.String)
+    for sop_id, pairs in gated.items():
+        codes = [
+            pl.when(expr)
+            .then(pl.lit(HOLDS))
+            .when(~expr)
+            .then(pl.lit(FAILS))
+            .otherwise(pl.lit(UNKNOWN))
+            for expr in (condition_expr(c, columns) for _, c in pairs)
+        ]
+        outcome = pl.when(pl.col("sop_id") == sop_id).then(pl.concat_str(codes)).otherwise(outcome)
+    return traces.with_columns(_gates=outcome).drop(list(columns.values()))
+
+
+def _check_variants(
+    keys: pl.DataFrame,
+    sops: Mapping[str, Sop],
+    gates: Mapping[str, list[tuple[str, Condition]]],
+    steps: list[str],
+    *,
+    ignore: set[str],
+    weight: float,
+) -> pl.DataFrame:
+    """Check each distinct (sop_id, trace, gate outcome): O(variants x steps) Python."""
+    rows = []
+    ids: dict[tuple[int, ...], str] = {}
+    for sop_id, codes, outcome in keys.iter_rows():
+        sop = sops[sop_id]
+        trace = [steps[c] for c in codes]
+        holds = {
+            step: {HOLDS: True, FAILS: False}.get(code)
+            for (step, _), code in zip(gates[sop_id], outcome, strict=True)
+        }
+        check = check_trace(sop, trace, gates=holds, ignore=ignore, undocumented_weight=weight)
+        if tuple(codes) not in ids:
+            ids[tuple(codes)] = variant_id(trace)
+        rows.append(
+            (
+                sop_id,
+                codes,
+                outcome,
+                sop.version,
+                ids[tuple(codes)],
+                check.fitness,
+                list(check.missing),
+                list(check.undocumented),
+                list(check.order_violations),
+                list(check.skipped_gates),
+                check.is_conforming,
+            )
+        )
+    return pl.DataFrame(rows, schema=_VARIANT_SCHEMA, orient="row")

@@ -1,0 +1,178 @@
+"""Emerging intents: new kinds of request, split out of older intents and flagged.
+
+A new kind of request is at first small and absorbed by its nearest older intent:
+:func:`split_emerging` splits all-recent groups out as intents of their own, and
+:func:`emerging_intents` flags an intent whose conversations are almost all recent,
+with its first-seen date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from pipeline.config import IntentConfig
+from pipeline.intents.fit import NOISE, Fit, cluster_centroids
+
+
+def split_emerging(
+    fit: Fit,
+    conversation_ids: Sequence[str],
+    vectors: np.ndarray,
+    started_at: Sequence[datetime | None],
+    config: IntentConfig,
+) -> Fit:
+    """Split all-recent groups out of older intents as intents of their own.
+
+    A new kind of request is at first small: at the intent size the fit chose, it is
+    absorbed by its nearest older intent and no intent looks new. Inside each intent,
+    HDBSCAN is run again on the fitted conversations' reduced coordinates with a quarter
+    of that size; a sub-cluster whose conversations are at least ``emerging_share``
+    recent (the last ``emerging_days``), in an intent whose other conversations are
+    not, becomes a new intent. Cost: one small HDBSCAN per intent.
+
+    Parameters
+    ----------
+    fit
+        The result of :func:`fit_intents` on ``conversation_ids`` / ``vectors``.
+    started_at
+        Each conversation's start time (``None`` when unknown: never recent).
+    config
+        ``emerging_days``, ``emerging_share``, ``min_samples``, ``min_cluster_floor``.
+
+    Returns
+    -------
+    Fit
+        A new fit whose ``params["children"]`` maps each split-off intent's index to
+        its parent's (:func:`assign_intents` routes a parent's new conversations to the
+        nearer of parent and child), or ``fit`` itself when nothing was split. Nothing
+        is split unless the data span at least twice ``emerging_days``.
+    """
+    import hdbscan
+
+    recent = _recent(started_at, config.emerging_days)
+    if recent is None or not config.emerging_split or len(fit.centroids) == 0:
+        return fit
+    ids = np.asarray(conversation_ids, dtype=object)
+    in_fit = np.flatnonzero([c in fit.fitted_ids for c in ids])
+    in_fit = in_fit[np.argsort(ids[in_fit], kind="stable")]  # the reducer's row order
+    reduced = fit.reducer.reduced
+    size = max(config.min_cluster_floor, int(fit.params["min_cluster_size"]) // 4)
+    labels, centroids = fit.labels.copy(), list(fit.centroids)
+    children: dict[int, int] = {}
+    for parent in range(len(fit.centroids)):
+        rows = np.flatnonzero(labels[in_fit] == parent)
+        if rows.size < 2 * size:
+            continue
+        sub = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=min(config.min_samples, size)).fit(
+            reduced[rows]
+        )
+        for group in range(int(sub.labels_.max()) + 1):
+            members = in_fit[rows[sub.labels_ == group]]
+            rest = in_fit[rows[sub.labels_ != group]]
+            if (
+                recent[members].mean() >= config.emerging_share
+                and recent[rest].mean() < config.emerging_share
+            ):
+                child = len(centroids)
+                labels[members] = child
+                centroids.append(
+                    cluster_centroids(vectors, np.where(labels == child, 0, NOISE), 1)[0]
+                )
+                children[child] = parent
+    if not children:
+        return fit
+    centroids = np.asarray(centroids, dtype=np.float32)
+    for parent in set(children.values()):  # the parent's centre without its children
+        centroids[parent] = cluster_centroids(vectors, np.where(labels == parent, 0, NOISE), 1)[0]
+    outside = np.setdiff1d(np.arange(len(ids)), in_fit, assume_unique=True)
+    moved = labels[outside]
+    route_to_children(moved, vectors[outside], centroids, children)
+    labels[outside] = moved
+    params = {**fit.params, "children": children}
+    return replace(fit, labels=labels, centroids=centroids, params=params)
+
+
+def emerging_intents(assignments: pl.DataFrame, *, recent_days: int, share: float) -> pl.DataFrame:
+    """First-seen dates, recent shares and the emerging flag of each intent.
+
+    Parameters
+    ----------
+    assignments
+        ``intent_id, started_at`` (null intent = unassigned, kept as its own group).
+    recent_days
+        "Recent" is the last ``recent_days`` before the newest conversation.
+    share
+        An intent is emerging when at least this share of its conversations is recent.
+        Nothing is flagged unless the data span at least twice ``recent_days``: with
+        less history, everything looks new.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``intent_id, first_seen, last_seen, recent_share, is_emerging``, plus a row
+        with a null ``intent_id`` for the unassigned conversations, flagged when their
+        recent share is at least twice their share before.
+    """
+    dated = assignments.filter(pl.col("started_at").is_not_null())
+    schema = {"intent_id": pl.String, "first_seen": pl.Datetime("us", "UTC"),
+              "last_seen": pl.Datetime("us", "UTC"), "recent_share": pl.Float64,
+              "is_emerging": pl.Boolean}  # fmt: skip
+    if dated.is_empty():
+        return pl.DataFrame(schema=schema)
+    newest, oldest = dated["started_at"].max(), dated["started_at"].min()
+    since = newest - timedelta(days=recent_days)
+    enough_history = newest - oldest >= timedelta(days=2 * recent_days)
+    stats = dated.group_by("intent_id").agg(
+        first_seen=pl.col("started_at").min(),
+        last_seen=pl.col("started_at").max(),
+        recent_share=(pl.col("started_at") > since).mean(),
+    )
+    recent_all = (dated["started_at"] > since).sum()
+    earlier_all = dated.height - recent_all
+    unassigned = dated.filter(pl.col("intent_id").is_null())
+    recent_unassigned = (unassigned["started_at"] > since).sum()
+    growing = bool(
+        enough_history
+        and recent_all
+        and earlier_all
+        and recent_unassigned / recent_all
+        >= 2 * (unassigned.height - recent_unassigned) / earlier_all
+        and recent_unassigned > 0
+    )
+    return (
+        stats.with_columns(
+            is_emerging=pl.when(pl.col("intent_id").is_null())
+            .then(pl.lit(growing))
+            .otherwise(pl.lit(enough_history) & (pl.col("recent_share") >= share))
+        )
+        .select(list(schema))
+        .cast(schema)
+    )  # type: ignore[arg-type]
+
+
+def route_to_children(
+    labels: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, children: dict[int, int]
+) -> None:
+    """In place: a row in a parent intent moves to the nearest of parent and children."""
+    for parent in set(children.values()):
+        family = np.array([parent, *sorted(c for c, p in children.items() if p == parent)])
+        rows = np.flatnonzero(labels == parent)
+        if rows.size:
+            labels[rows] = family[(vectors[rows] @ centroids[family].T).argmax(axis=1)]
+
+
+def _recent(started_at: Sequence[datetime | None], days: int) -> np.ndarray | None:
+    """Which rows started in the last ``days``; ``None`` when the data span < 2 x ``days``."""
+    known = [t for t in started_at if t is not None]
+    if not known:
+        return None
+    newest, oldest = max(known), min(known)
+    if newest - oldest < timedelta(days=2 * days):
+        return None
+    since = newest - timedelta(days=days)
+    return np.array([t is not None and t > since for t in started_at], dtype=bool)

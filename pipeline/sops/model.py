@@ -1,0 +1,371 @@
+"""Playbooks (SOPs): load, validate and save the YAML format of DESIGN.md.
+
+The same schema holds documented SOPs and mined drafts. Validation errors are one line
+naming the file, the step and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.config import describe_value
+from pipeline.errors import SopError
+from pipeline.sops.gates import parse_condition
+
+_STEP_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_NO_FOLDING = 1 << 30  # YAML line width: long descriptions stay on one line
+
+
+@dataclass(frozen=True)
+class Risk:
+    """Risk flags of a workflow."""
+
+    moves_money: bool = False
+    regulated: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a playbook."""
+
+    id: str
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    action: str | None = None
+    mandatory: bool = True
+    after: tuple[str, ...] = ()
+    when: str | None = None
+    next: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sop:
+    """A versioned playbook."""
+
+    sop_id: str
+    version: int
+    intent: tuple[str, ...]
+    steps: tuple[Step, ...]
+    risk: Risk = field(default_factory=Risk)
+    description: str = ""
+    source: str = ""
+
+    def step(self, step_id: str) -> Step:
+        """Return the step with this id (KeyError if absent)."""
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @property
+    def step_ids(self) -> tuple[str, ...]:
+        """Step ids in document order."""
+        return tuple(step.id for step in self.steps)
+
+
+_TOP_KEYS = ("sop_id", "version", "intent", "description", "source", "steps", "risk")
+_STEP_KEYS = tuple(f.name for f in fields(Step))
+_RISK_KEYS = tuple(f.name for f in fields(Risk))
+
+
+def parse_sop(data: Any, *, origin: str) -> Sop:
+    """Validate a parsed YAML mapping into a :class:`Sop`.
+
+    Parameters
+    ----------
+    data
+        The parsed YAML document.
+    origin
+        Names the file in error messages.
+
+    Returns
+    -------
+    Sop
+        ``intent`` is always a tuple (YAML may give a string or a list; without it, the
+        sop_id); omitted step keys take the :class:`Step` defaults.
+
+    Raises
+    ------
+    SopError
+        One line naming ``origin``, the step and the problem.
+    """
+    if not isinstance(data, dict):
+        raise SopError(
+            f"{origin}: expected a mapping with sop_id, version and steps, "
+            f"found {describe_value(data)}"
+        )
+    _unknown(data, _TOP_KEYS, origin, "")
+    for key in ("sop_id", "version", "steps"):
+        if key not in data:
+            raise SopError(f"{origin}: missing {key}; a playbook needs sop_id, version and steps")
+    sop_id = _text(data["sop_id"], origin, "sop_id")
+    if not sop_id or not _STEP_ID.match(sop_id):
+        raise SopError(f"{origin}: sop_id {sop_id!r} must be letters, digits, '_', '.', '-'")
+    version = data["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SopError(f"{origin}: version: expected a positive integer, found {version!r}")
+    intent = data.get("intent", sop_id)
+    intents = _texts([intent] if isinstance(intent, str) else intent, origin, "intent")
+    raw_steps = data["steps"]
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise SopError(f"{origin}: steps: expected a non-empty list of steps")
+    steps = tuple(_parse_step(raw, origin, i) for i, raw in enumerate(raw_steps))
+    _check_references(steps, origin)
+    risk = data.get("risk") or {}
+    if not isinstance(risk, dict):
+        raise SopError(f"{origin}: risk: expected a mapping of {', '.join(_RISK_KEYS)}")
+    _unknown(risk, _RISK_KEYS, origin, "risk: ")
+    for key, value in risk.items():
+        if not isinstance(value, bool):
+            raise SopError(f"{origin}: risk.{key}: expected true or false, found {value!r}")
+    return Sop(
+        sop_id=sop_id,
+        version=version,
+        intent=intents,
+        steps=steps,
+        risk=Risk(**risk),
+        description=_text(data.get("description", ""), origin, "description"),
+        source=_text(data.get("source", ""), origin, "source"),
+    )
+
+
+def _parse_step(raw: Any, origin: str, index: int) -> Step:
+    if not isinstance(raw, dict) or "id" not in raw:
+        raise SopError(f"{origin}: steps[{index}]: expected a mapping with an id")
+    step_id = raw["id"]
+    if not isinstance(step_id, str) or not _STEP_ID.match(step_id):
+        raise SopError(
+            f"{origin}: steps[{index}]: id {step_id!r} must be letters, digits, '_', '.', '-'"
+        )
+    where = f"step {step_id}"
+    _unknown(raw, _STEP_KEYS, origin, f"{where}: ")
+    mandatory = raw.get("mandatory", True)
+    if not isinstance(mandatory, bool):
+        raise SopError(f"{origin}: {where}: mandatory: expected true or false, found {mandatory!r}")
+    action, when = raw.get("action"), raw.get("when")
+    if when is not None:
+        when = _condition(_text(when, origin, f"{where}: when"), origin, where)
+    return Step(
+        id=step_id,
+        description=_text(raw.get("description", ""), origin, f"{where}: description"),
+        examples=_texts(raw.get("examples", []), origin, f"{where}: examples"),
+        action=None if action is None else _text(action, origin, f"{where}: action"),
+        mandatory=mandatory,
+        after=_texts(raw.get("after", []), origin, f"{where}: after"),
+        when=when,
+        next=_texts(raw.get("next", []), origin, f"{where}: next"),
+    )
+
+
+def _condition(when: str, origin: str, where: str) -> str:
+    """Return ``when`` if it is a gate condition (:mod:`pipeline.sops.gates`), else raise."""
+    try:
+        parse_condition(when)
+    except SopError as exc:
+        raise SopError(f"{origin}: {where}: when: {exc}; put prose in the description") from None
+    return when
+
+
+def _check_references(steps: tuple[Step, ...], origin: str) -> None:
+    ids = [s.id for s in steps]
+    seen: set[str] = set()
+    for step_id in ids:
+        if step_id in seen:
+            raise SopError(f"{origin}: step {step_id}: duplicate step id")
+        seen.add(step_id)
+    listing = ", ".join(ids)
+    for step in steps:
+        for key in ("after", "next"):
+            for ref in getattr(step, key):
+                if ref == step.id:
+                    raise SopError(f"{origin}: step {step.id}: {key} names the step itself")
+                if ref not in seen:
+                    raise SopError(
+                        f"{origin}: step {step.id}: {key} names unknown step {ref!r} "
+                        f"(steps: {listing})"
+                    )
+    cycle = _find_cycle({s.id: s.after for s in steps})
+    if cycle:
+        raise SopError(
+            f"{origin}: step {cycle[0]}: 'after' constraints form a cycle: {' -> '.join(cycle)}"
+        )
+
+
+def _find_cycle(after: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """Return one cycle of the precedence graph as a path, or None (iterative DFS)."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    for root in after:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            preds = after[node]
+            if i < len(preds):
+                stack.append((node, i + 1))
+                nxt = preds[i]
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt) :] + [nxt]
+                if not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
+
+
+def _unknown(data: dict, allowed: tuple[str, ...], origin: str, where: str) -> None:
+    unknown = sorted(set(map(str, data)) - set(allowed))
+    if unknown:
+        raise SopError(
+            f"{origin}: {where}unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}"
+        )
+
+
+def _text(value: Any, origin: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise SopError(f"{origin}: {where}: expected a string, found {describe_value(value)}")
+    return value
+
+
+def _texts(value: Any, origin: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise SopError(
+            f"{origin}: {where}: expected a list of strings, found {describe_value(value)}; "
+            "write [a, b] or one '- item' a line"
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise SopError(
+                f"{origin}: {where}: expected a list of strings, found {describe_value(item)}"
+            )
+    return tuple(value)
+
+
+def load_sop(path: str | Path) -> Sop:
+    """Load and validate one playbook YAML file.
+
+    Raises
+    ------
+    SopError
+        The file is unreadable, not YAML, or not a valid playbook.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SopError(f"{path}: cannot read ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise SopError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse_sop(data, origin=str(path))
+
+
+def load_sops(paths: Iterable[str | Path]) -> list[Sop]:
+    """Load playbooks from files and folders (``*.yaml``/``*.yml``, sorted).
+
+    Raises
+    ------
+    SopError
+        A file is invalid, or two files hold the same (sop_id, version).
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        else:
+            files.append(path)
+    sops: list[Sop] = []
+    origins: dict[tuple[str, int], Path] = {}
+    for file in files:
+        sop = load_sop(file)
+        key = (sop.sop_id, sop.version)
+        if key in origins:
+            raise SopError(_duplicate(file, sop, origins[key]))
+        origins[key] = file
+        sops.append(sop)
+    return sops
+
+
+def validate_sop_files(paths: Iterable[str | Path]) -> list[str]:
+    """Validate each file; return one error line per bad file (empty when all are valid).
+
+    A file that repeats the (sop_id, version) of an earlier one is bad too.
+    """
+    errors = []
+    origins: dict[tuple[str, int], Path] = {}
+    for path in map(Path, paths):
+        try:
+            sop = load_sop(path)
+        except SopError as exc:
+            errors.append(str(exc))
+            continue
+        key = (sop.sop_id, sop.version)
+        if key in origins:
+            errors.append(_duplicate(path, sop, origins[key]))
+        origins.setdefault(key, path)
+    return errors
+
+
+def _duplicate(path: Path, sop: Sop, first: Path) -> str:
+    return (
+        f"{path}: sop {sop.sop_id} version {sop.version} is also defined in {first}; "
+        "bump the version or remove one"
+    )
+
+
+def sop_to_dict(sop: Sop) -> dict[str, Any]:
+    """Return the YAML mapping of a playbook: DESIGN.md key order, empty defaults omitted."""
+    data: dict[str, Any] = {"sop_id": sop.sop_id, "version": sop.version}
+    data["intent"] = sop.intent[0] if len(sop.intent) == 1 else list(sop.intent)
+    if sop.description:
+        data["description"] = sop.description
+    if sop.source:
+        data["source"] = sop.source
+    data["steps"] = []
+    for step in sop.steps:
+        item: dict[str, Any] = {"id": step.id}
+        if step.description:
+            item["description"] = step.description
+        if step.examples:
+            item["examples"] = list(step.examples)
+        if step.action is not None:
+            item["action"] = step.action
+        if step.after:
+            item["after"] = list(step.after)
+        if step.next:
+            item["next"] = list(step.next)
+        if step.when is not None:
+            item["when"] = step.when
+        item["mandatory"] = step.mandatory
+        data["steps"].append(item)
+    data["risk"] = {"moves_money": sop.risk.moves_money, "regulated": sop.risk.regulated}
+    return data
+
+
+def sop_to_yaml(sop: Sop) -> str:
+    """Render a playbook as stable, readable YAML."""
+    return yaml.safe_dump(
+        sop_to_dict(sop),
+        sort_keys=False,
+        allow_unicode=True,
+        width=_NO_FOLDING,
+        default_flow_style=False,
+    )
+
+
+def save_sop(sop: Sop, path: str | Path) -> Path:
+    """Write a playbook's YAML; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sop_to_yaml(sop), encoding="utf-8")
+    return path

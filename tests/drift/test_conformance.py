@@ -1,0 +1,442 @@
+import hashlib
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from pipeline import schema
+from pipeline.drift import conformance
+from pipeline.drift.conformance import CONFORMANCE_SCHEMA, check_conformance, check_trace
+from pipeline.errors import SchemaError, SopError
+from pipeline.process.discover import variant_of_case
+from pipeline.sops.model import Sop, Step, parse_sop
+from pipeline.steps.extract import STEP_EVENTS_SCHEMA
+
+# step_events as the store holds them: the steps stage's columns plus the workflow
+EVENTS_SCHEMA = {
+    name: {**STEP_EVENTS_SCHEMA, "workflow_id": pl.String}[name]
+    for name in schema.batch_columns(schema.STEP_EVENTS)
+}
+
+# after constraints: lookup<-verify, approve<-lookup, refund<-lookup, confirm<-refund (e = 4);
+# required: verify, lookup, refund (r = 3), plus approve where amount > 200 (r = 4).
+REFUND = parse_sop(
+    {
+        "sop_id": "refund",
+        "version": 3,
+        "steps": [
+            {"id": "verify"},
+            {"id": "lookup", "after": ["verify"]},
+            {"id": "approve", "after": ["lookup"], "when": "amount > 200", "mandatory": False},
+            {"id": "refund", "after": ["lookup"]},
+            {"id": "confirm", "after": ["refund"], "mandatory": False},
+        ],
+    },
+    origin="test",
+)
+# A mandatory gate: approve is required (and a gate) only where the condition holds.
+PAYMENT = parse_sop(
+    {
+        "sop_id": "payment",
+        "version": 1,
+        "steps": [
+            {"id": "verify"},
+            {"id": "approve", "when": "amount >= 100 and currency == 'EUR'"},
+            {"id": "pay", "after": ["approve"]},
+        ],
+    },
+    origin="test",
+)
+SOPS = {"refund": REFUND, "payment": PAYMENT}
+
+
+def log(*cases):
+    """Step events from ``(conversation, sop_id, steps)``; a step equal to the one
+    before it is a consecutive repeat, as the steps stage marks it."""
+    rows = []
+    for case, sop_id, steps in cases:
+        for seq, step in enumerate(steps):
+            repeat = seq > 0 and steps[seq - 1] == step
+            rows.append((case, seq, 2 * seq + 1, step, "sop", 0.9, None, sop_id, sop_id, repeat))
+    return pl.DataFrame(rows, schema=EVENTS_SCHEMA, orient="row")
+
+
+def metadata(**values):
+    return pl.DataFrame(
+        {"conversation_id": list(values), "metadata": list(values.values())},
+        schema={"conversation_id": pl.String, "metadata": pl.String},
+    )
+
+
+def vid(*steps):
+    return hashlib.sha1("\x1f".join(steps).encode()).hexdigest()[:12]
+
+
+def expected(*rows):
+    """Rows of ``(conversation, sop_id, trace, fitness, missing, undocumented, order,
+    skipped)``; the version comes from SOPS, is_conforming from the lists."""
+    out = []
+    for case, sop_id, trace, fitness, missing, undocumented, order, skipped in rows:
+        conforming = not (missing or order or skipped)
+        version = SOPS[sop_id].version
+        out.append(
+            (case, sop_id, version, vid(*trace), fitness, missing, undocumented, order, skipped)
+            + (conforming,)
+        )
+    return pl.DataFrame(out, schema=CONFORMANCE_SCHEMA, orient="row")
+
+
+def check(events, conversations=None, **kwargs):
+    return check_conformance(events, SOPS, conversations=conversations, **kwargs)
+
+
+# ---------------------------------------------------------------- deviations, one kind each
+@pytest.mark.parametrize(
+    ("steps", "amount", "fitness", "missing", "undocumented", "order", "skipped"),
+    [
+        # conforming, with the optional confirm
+        (["verify", "lookup", "refund", "confirm"], "50", 1.0, [], [], [], []),
+        # an optional step is never missing
+        (["verify", "lookup", "refund"], "50", 1.0, [], [], [], []),
+        # missing mandatory step: 1 - 1 / (3 + 4)
+        (["verify", "refund"], "50", 6 / 7, ["lookup"], [], [], []),
+        # nothing done: every required step absent, 1 - 3 / 7
+        (["other"], "50", 4 / 7, ["verify", "lookup", "refund"], [], [], []),
+        # gate not applicable (amount <= 200): approve is not required
+        (["verify", "lookup", "refund"], "200", 1.0, [], [], [], []),
+        # gate skipped (amount > 200): 1 - 1 / (4 + 4); approve is optional, so not missing
+        (["verify", "lookup", "refund"], "250.5", 0.875, [], [], [], ["approve"]),
+        # gate taken
+        (["verify", "lookup", "approve", "refund"], "250.5", 1.0, [], [], [], []),
+        # undocumented steps, distinct in first-occurrence order: 1 - 1 / (3 + 4 + 1)
+        (
+            ["verify", "chat", "lookup", "upsell", "refund", "chat"],
+            "50",
+            0.875,
+            [],
+            ["chat", "upsell"],
+            [],
+            [],
+        ),
+        # order violation, written "B before A": 1 - 1 / 7
+        (["lookup", "verify", "refund"], "50", 6 / 7, [], [], ["lookup before verify"], []),
+        # two violations of the same step
+        (
+            ["refund", "approve", "lookup", "verify"],
+            "50",
+            1 - 3 / 7,
+            [],
+            [],
+            ["lookup before verify", "approve before lookup", "refund before lookup"],
+            [],
+        ),
+        # a step repeated later: order is judged on first occurrences
+        (["verify", "lookup", "verify", "refund"], "50", 1.0, [], [], [], []),
+    ],
+)
+def test_each_deviation_kind(steps, amount, fitness, missing, undocumented, order, skipped):
+    events = log(("c1", "refund", steps))
+    result = check(events, metadata(c1=f'{{"amount": {amount}}}'))
+    want = expected(("c1", "refund", steps, fitness, missing, undocumented, order, skipped))
+    assert_frame_equal(result, want)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [None, "{}", '{"amount": null}', '{"amount": "a lot"}', '{"other": 900}', "not json"],
+    ids=["null", "empty", "json-null", "not-a-number", "other-field", "unparseable"],
+)
+def test_gate_with_unknown_field_is_neither_skipped_nor_missing(meta):
+    events = log(("c1", "refund", ["verify", "lookup", "refund"]))
+    result = check(events, metadata(c1=meta))
+    assert_frame_equal(
+        result, expected(("c1", "refund", ["verify", "lookup", "refund"], 1.0, [], [], [], []))
+    )
+
+
+def test_without_conversations_every_gate_is_unknown():
+    events = log(("c1", "refund", ["verify", "lookup", "refund"]), ("c2", "payment", ["verify"]))
+    result = check(events)
+    assert_frame_equal(
+        result,
+        expected(
+            ("c1", "refund", ["verify", "lookup", "refund"], 1.0, [], [], [], []),
+            ("c2", "payment", ["verify"], 1 - 1 / 3, ["pay"], [], [], []),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("meta", "fitness", "missing", "skipped"),
+    [
+        # holds: a mandatory gate skipped is missing and skipped, counted once: 1 - 2 / (3 + 1)
+        ('{"amount": 150, "currency": "EUR"}', 0.5, ["approve", "pay"], ["approve"]),
+        # false: approve is not required; pay is: 1 - 1 / (2 + 1)
+        ('{"amount": 150, "currency": "USD"}', 1 - 1 / 3, ["pay"], []),
+        # true and unknown = unknown: not required
+        ('{"amount": 150}', 1 - 1 / 3, ["pay"], []),
+        # false and unknown = false
+        ('{"amount": 50}', 1 - 1 / 3, ["pay"], []),
+    ],
+)
+def test_mandatory_gate(meta, fitness, missing, skipped):
+    events = log(("c1", "payment", ["verify"]))
+    result = check(events, metadata(c1=meta))
+    assert_frame_equal(
+        result, expected(("c1", "payment", ["verify"], fitness, missing, [], [], skipped))
+    )
+
+
+def test_ignored_steps_and_consecutive_repeats_are_left_out_but_kept_in_the_variant():
+    # is_repeat rows leave the trace and the variant; ignored steps leave only the check
+    steps = ["greeting", "verify", "verify", "other", "lookup", "refund", "refund", "closing"]
+    events = log(("c1", "refund", steps))
+    result = check(events, ignore=("other", "greeting", "closing"))
+    trace = ["greeting", "verify", "other", "lookup", "refund", "closing"]
+    assert_frame_equal(result, expected(("c1", "refund", trace, 1.0, [], [], [], [])))
+
+
+def test_default_ignore_is_other_only():
+    events = log(("c1", "refund", ["greeting", "verify", "other", "lookup", "refund"]))
+    result = check(events)
+    trace = ["greeting", "verify", "other", "lookup", "refund"]
+    want = expected(("c1", "refund", trace, 1 - 0.5 / 7.5, [], ["greeting"], [], []))
+    assert_frame_equal(result, want)
+
+
+def test_conversations_without_sop_or_with_unknown_sop_get_no_row():
+    events = log(
+        ("c1", None, ["verify", "lookup"]),
+        ("c2", "retired_sop", ["verify", "lookup"]),
+        ("c3", "refund", ["verify", "lookup", "refund"]),
+    )
+    result = check(events)
+    assert result["conversation_id"].to_list() == ["c3"]
+
+
+# ---------------------------------------------------------------- variants
+def test_same_trace_shares_variant_and_result():
+    steps = ["verify", "refund", "chat"]
+    events = log(("c1", "refund", steps), ("c2", "refund", steps), ("c3", "refund", ["verify"]))
+    result = check(events)
+    want = expected(
+        ("c1", "refund", steps, 1 - 1.5 / 7.5, ["lookup"], ["chat"], [], []),
+        ("c2", "refund", steps, 1 - 1.5 / 7.5, ["lookup"], ["chat"], [], []),
+        ("c3", "refund", ["verify"], 1 - 2 / 7, ["lookup", "refund"], [], [], []),
+    )
+    assert_frame_equal(result, want)
+
+
+def test_variant_ids_agree_with_the_variants_table():
+    events = log(
+        ("c1", "refund", ["greeting", "verify", "verify", "other", "lookup", "refund"]),
+        ("c2", "payment", ["verify", "approve", "pay", "pay"]),
+    )
+    result = check(events, ignore=("other", "greeting"))
+    kept = events.filter(~pl.col("is_repeat"))
+    variants = variant_of_case(kept, intent_col="workflow_id")
+    joined = result.join(variants, on="conversation_id")
+    assert joined.height == 2
+    assert joined["variant_id"].to_list() == joined["variant_id_right"].to_list()
+
+
+def test_gate_outcome_splits_a_variant_but_not_its_id():
+    steps = ["verify", "lookup", "refund"]
+    events = log(("c1", "refund", steps), ("c2", "refund", steps))
+    result = check(events, metadata(c1='{"amount": 500}', c2='{"amount": 5}'))
+    want = expected(
+        ("c1", "refund", steps, 0.875, [], [], [], ["approve"]),
+        ("c2", "refund", steps, 1.0, [], [], [], []),
+    )
+    assert_frame_equal(result, want)
+
+
+def test_unsorted_log_gives_the_same_result():
+    events = log(
+        ("c1", "refund", ["lookup", "verify", "refund"]),
+        ("c2", "refund", ["verify", "lookup", "refund", "chat"]),
+    )
+    reversed_rows = events.reverse()
+    result = check(reversed_rows).sort("conversation_id")
+    assert_frame_equal(result, check(events))
+    assert result["order_violations"].to_list() == [["lookup before verify"], []]
+
+
+def test_rows_follow_first_appearance_in_the_log():
+    events = log(("b", "refund", ["verify"]), ("a", "refund", ["verify"]))
+    assert check(events)["conversation_id"].to_list() == ["b", "a"]
+
+
+def test_hash_collision_falls_back_to_exact_grouping(monkeypatch):
+    events = log(
+        ("c1", "refund", ["verify", "lookup", "refund"]),
+        ("c2", "refund", ["lookup", "verify"]),
+        ("c3", "payment", ["verify", "pay"]),
+    )
+    honest = check(events)
+    real = conformance._case_hashes
+
+    def colliding(case_col):
+        return pl.lit(0, dtype=pl.UInt64), real(case_col)[1]
+
+    monkeypatch.setattr(conformance, "_case_hashes", colliding)
+    assert_frame_equal(check(events), honest)
+    assert honest.height == 3
+
+
+def test_one_conversation_under_two_sops_gets_two_rows():
+    events = pl.concat([log(("c1", "refund", ["verify"])), log(("c1", "payment", ["verify"]))])
+    result = check(events)
+    assert result.select("conversation_id", "sop_id").rows() == [
+        ("c1", "refund"),
+        ("c1", "payment"),
+    ]
+
+
+# ---------------------------------------------------------------- fitness
+@pytest.mark.parametrize(
+    ("trace", "gates", "fitness"),
+    [
+        (["verify", "lookup", "refund"], {}, 1.0),
+        (["verify", "lookup", "refund", "x"], {}, 1 - 0.5 / 7.5),
+        (["verify", "lookup", "refund", "x", "y"], {}, 1 - 1 / 8),
+        (["verify", "refund"], {}, 1 - 1 / 7),
+        (["verify"], {}, 1 - 2 / 7),
+        ([], {}, 1 - 3 / 7),
+        (["lookup", "verify", "refund"], {}, 1 - 1 / 7),
+        (["verify", "lookup", "refund"], {"approve": True}, 1 - 1 / 8),
+        (["verify", "lookup", "refund"], {"approve": False}, 1.0),
+        (["verify", "lookup", "refund"], {"approve": None}, 1.0),
+    ],
+)
+def test_fitness_values(trace, gates, fitness):
+    assert check_trace(REFUND, trace, gates=gates).fitness == pytest.approx(fitness, abs=1e-12)
+
+
+def test_fitness_falls_with_each_further_deviation():
+    traces = [
+        ["verify", "lookup", "refund"],
+        ["verify", "lookup", "refund", "x"],  # + undocumented
+        ["lookup", "verify", "refund", "x"],  # + order violation
+        ["lookup", "verify", "x"],  # + missing
+        ["lookup", "verify", "x", "y"],  # + undocumented
+    ]
+    values = [check_trace(REFUND, t, gates={"approve": False}).fitness for t in traces]
+    assert values[0] == 1.0
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_undocumented_alone_keeps_conformance_and_weight_is_a_parameter():
+    result = check_trace(REFUND, ["verify", "lookup", "refund", "x"], undocumented_weight=1.0)
+    assert result.is_conforming
+    assert result.fitness == pytest.approx(1 - 1 / 8)
+
+
+def test_fitness_of_a_sop_with_nothing_required_is_one():
+    sop = parse_sop(
+        {"sop_id": "s", "version": 1, "steps": [{"id": "a", "mandatory": False}]}, origin="t"
+    )
+    assert check_trace(sop, []).fitness == 1.0
+
+
+# ---------------------------------------------------------------- gates
+def test_bad_when_names_sop_step_and_condition():
+    # parse_sop rejects such a when; a Sop built in code reaches the stage unchecked.
+    sop = Sop(sop_id="s", version=2, intent=("s",), steps=(Step(id="gate", when="amount >> 5"),))
+    with pytest.raises(
+        SopError, match=r"^sop s version 2: step gate: when: condition 'amount >> 5'"
+    ):
+        check_conformance(log(("c1", "s", ["gate"])), {"s": sop})
+
+
+# ---------------------------------------------------------------- contract
+def test_output_columns_and_dtypes_match_the_table():
+    assert list(CONFORMANCE_SCHEMA) == schema.batch_columns(schema.CONFORMANCE)
+    result = check(log(("c1", "refund", ["verify"])))
+    assert result.schema == CONFORMANCE_SCHEMA
+
+
+def test_empty_input_gives_an_empty_table():
+    result = check(log(), metadata())
+    assert_frame_equal(result, pl.DataFrame(schema=CONFORMANCE_SCHEMA))
+
+
+def test_duckdb_accepts_the_output():
+    result = check(
+        log(("c1", "refund", ["lookup", "verify", "chat"])), metadata(c1='{"amount": 900}')
+    )
+    con = duckdb.connect()
+    ddl = next(s for s in schema.MIGRATIONS[5] if f"create table {schema.CONFORMANCE} " in s)
+    con.execute(ddl)
+    con.register("batch", result)
+    con.execute(f"insert into {schema.CONFORMANCE} select *, 'run-1' from batch")
+    row = con.execute(
+        f"select missing, order_violations, skipped_gates, version from {schema.CONFORMANCE}"
+    ).fetchone()
+    assert row == (["refund"], ["lookup before verify"], ["approve"], 3)
+
+
+def test_does_not_modify_its_input():
+    events = log(("c2", "refund", ["lookup", "verify", "verify"]), ("c1", "payment", ["verify"]))
+    conversations = metadata(c1='{"amount": 150, "currency": "EUR"}', c2=None)
+    before = (events.clone(), conversations.clone())
+    check(events, conversations, ignore=["other"])
+    assert_frame_equal(events, before[0])
+    assert_frame_equal(conversations, before[1])
+
+
+@pytest.mark.parametrize(
+    ("drop", "table"),
+    [("is_repeat", "step_events"), ("seq", "step_events"), ("metadata", "conversations")],
+)
+def test_missing_column_is_named(drop, table):
+    events = log(("c1", "refund", ["verify"]))
+    conversations = metadata(c1=None)
+    if table == "step_events":
+        events = events.drop(drop)
+    else:
+        conversations = conversations.drop(drop)
+    with pytest.raises(SchemaError, match=rf"^{table}: expected columns .*missing {drop};"):
+        check(events, conversations)
+
+
+def test_repeated_conversation_metadata_is_an_error():
+    conversations = pl.concat([metadata(c1='{"amount": 1}'), metadata(c1='{"amount": 2}')])
+    with pytest.raises(
+        SchemaError, match="conversations: conversation_id 'c1' appears more than once"
+    ):
+        check(log(("c1", "refund", ["verify"])), conversations)
+
+
+def test_separator_in_a_step_id_is_an_error():
+    with pytest.raises(SchemaError, match="control character U\\+001F"):
+        check(log(("c1", "refund", ["ver\x1fify"])))
+
+
+def test_custom_column_roles():
+    events = log(("c1", "refund", ["lookup", "verify"])).rename(
+        {"conversation_id": "case", "step_id": "activity", "seq": "order"}
+    )
+    conversations = metadata(c1='{"amount": 900}').rename({"conversation_id": "case"})
+    result = check_conformance(
+        events,
+        SOPS,
+        conversations=conversations,
+        case_col="case",
+        activity_col="activity",
+        order_col="order",
+    )
+    assert result.row(0, named=True)["conversation_id"] == "c1"
+    assert result.row(0, named=True)["skipped_gates"] == ["approve"]
+
+
+def test_ignore_may_be_one_step_id():
+    events = log(("c1", "refund", ["verify", "hold", "lookup", "refund"]))
+    assert check(events, ignore="hold")["undocumented"].to_list() == [[]]
+
+
+def test_negative_undocumented_weight_is_an_error():
+    with pytest.raises(ValueError, match=r"undocumented_weight: expected >= 0, found -1"):
+        check(log(("c1", "refund", ["verify"])), undocumented_weight=-1)
