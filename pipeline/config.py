@@ -3,11 +3,11 @@
 Configuration flows one way: YAML -> these objects -> flow parameters -> keyword
 arguments. Library code never reads YAML or environment variables itself.
 
-The sections are defined by noun: :mod:`pipeline.settings.ingest` (ingest, redact),
-:mod:`pipeline.settings.models` (embed, intents, steps, discover) and
-:mod:`pipeline.settings.analysis` (outcomes, drift, readiness); this module holds the
-whole :class:`Config`, the flows section, and the generic loader that checks every key
-and type against the dataclass fields.
+Each stage's section is defined in its own module of :mod:`pipeline.settings` (``ingest``
+with ``redact``, ``embed``, ``intents``, ``steps``, ``process``, ``outcomes``, ``drift``,
+``readiness``); this module assembles them into the whole :class:`Config`, holds the
+flows section, and the generic loader that checks every key and type against the
+dataclass fields.
 """
 
 from __future__ import annotations
@@ -24,23 +24,22 @@ from typing import Any, Literal
 import yaml
 
 from pipeline.errors import ConfigError, require_choice
-from pipeline.settings.analysis import (
+from pipeline.settings.drift import DriftConfig
+from pipeline.settings.embed import EmbedConfig
+from pipeline.settings.ingest import FORMATS, IngestConfig, RedactConfig, TableColumns
+from pipeline.settings.intents import DEFAULT_PLEASANTRIES, IntentConfig
+from pipeline.settings.outcomes import OutcomeConfig
+from pipeline.settings.process import DiscoverConfig
+from pipeline.settings.readiness import (
     DEFAULT_READINESS_WEIGHTS,
     DEFAULT_READINESS_ZERO_AT,
     READINESS_COMPONENTS,
-    DriftConfig,
-    OutcomeConfig,
     ReadinessConfig,
 )
-from pipeline.settings.ingest import FORMATS, IngestConfig, RedactConfig, TableColumns
-from pipeline.settings.models import (
+from pipeline.settings.steps import (
     DEFAULT_CLOSING_PHRASINGS,
     DEFAULT_GREETING_PHRASINGS,
     DEFAULT_HOLD_PHRASINGS,
-    DEFAULT_PLEASANTRIES,
-    DiscoverConfig,
-    EmbedConfig,
-    IntentConfig,
     StepsConfig,
     TurnClusterConfig,
 )

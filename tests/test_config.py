@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import config
+from pipeline import config, settings
 from pipeline.config import (
     DEV_HASH_KEY,
     Config,
@@ -14,9 +14,6 @@ from pipeline.config import (
     load_config,
 )
 from pipeline.errors import ConfigError
-from pipeline.settings import analysis as analysis_settings
-from pipeline.settings import ingest as input_settings
-from pipeline.settings import models as model_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,9 +275,9 @@ def test_the_new_sections_load_into_typed_settings(tmp_path):
     )  # fmt: skip
     assert (steps.discover, steps.edge_role_share) == (False, 0.8)
     assert (steps.greeting_phrasings, steps.closing_phrasings) == (("Ahoy, welcome aboard!",), ())
-    assert steps.hold_phrasings == model_settings.DEFAULT_HOLD_PHRASINGS  # not given: default
+    assert steps.hold_phrasings == settings.steps.DEFAULT_HOLD_PHRASINGS  # not given: default
     assert (steps.slot_min_said, steps.slot_majority, steps.slot_alpha) == (3, 0.6, 0.01)
-    assert steps.clustering == model_settings.TurnClusterConfig(
+    assert steps.clustering == settings.steps.TurnClusterConfig(
         reducer="umap", min_turns=40, min_conversations=3, silhouette_sample=500
     )
     assert dataclasses.asdict(drift) == dataclasses.asdict(Config().drift) | {
@@ -325,29 +322,28 @@ def test_hash_key_from_env():
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        (input_settings, ("FORMATS", "TableColumns", "IngestConfig", "RedactConfig")),
+        (settings.ingest, ("FORMATS", "TableColumns", "IngestConfig", "RedactConfig")),
+        (settings.embed, ("EmbedConfig",)),
+        (settings.intents, ("DEFAULT_PLEASANTRIES", "IntentConfig")),
         (
-            model_settings,
+            settings.steps,
             (
-                "DEFAULT_PLEASANTRIES",
                 "DEFAULT_GREETING_PHRASINGS",
                 "DEFAULT_CLOSING_PHRASINGS",
                 "DEFAULT_HOLD_PHRASINGS",
-                "EmbedConfig",
-                "IntentConfig",
                 "StepsConfig",
                 "TurnClusterConfig",
-                "DiscoverConfig",
             ),
         ),
+        (settings.process, ("DiscoverConfig",)),
+        (settings.outcomes, ("OutcomeConfig",)),
+        (settings.drift, ("DriftConfig",)),
         (
-            analysis_settings,
+            settings.readiness,
             (
                 "READINESS_COMPONENTS",
                 "DEFAULT_READINESS_WEIGHTS",
                 "DEFAULT_READINESS_ZERO_AT",
-                "OutcomeConfig",
-                "DriftConfig",
                 "ReadinessConfig",
             ),
         ),
