@@ -31,8 +31,10 @@ bench: $(STAMP)
 quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py --check
 
+# ruff, then the import layers of pyproject.toml's [tool.importlinter] contracts.
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline flows tests benchmarks
+	$(BIN)/lint-imports --no-logo
 
 clean:
 	rm -rf reports/*.duckdb reports/*.duckdb.* reports/out .pytest_cache .ruff_cache

@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from pipeline.config import EmbedConfig  # noqa: E402
-from pipeline.embed.cache import embed_with_cache, make_embedder, normalise_text  # noqa: E402
+from pipeline.embed.cache import embed_with_cache  # noqa: E402
+from pipeline.embed.models import make_embedder  # noqa: E402
 from pipeline.embed.onnx import (  # noqa: E402
     INT8_FILE,
     MODEL_FILE,
@@ -37,6 +38,7 @@ from pipeline.embed.onnx import (  # noqa: E402
     OnnxEmbedder,
     _pad,
 )
+from pipeline.embed.vectors import normalise_text  # noqa: E402
 from pipeline.sample.generate import generate_sample  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 

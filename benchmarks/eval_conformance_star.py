@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.drift.conformance import check_conformance  # noqa: E402
-from pipeline.evaluate.truth import labels_from_format  # noqa: E402
+from pipeline.evaluate.datasets import labels_from_format  # noqa: E402
 from pipeline.ingest.adapters.star import dialogue_to_record  # noqa: E402
 from pipeline.sops.model import Sop  # noqa: E402
 from pipeline.sops.star import read_star_sops  # noqa: E402

@@ -31,10 +31,11 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from pipeline.config import load_config  # noqa: E402
-from pipeline.embed.cache import embed_with_cache, make_embedder  # noqa: E402
+from pipeline.embed.cache import embed_with_cache  # noqa: E402
+from pipeline.embed.models import make_embedder  # noqa: E402
+from pipeline.evaluate.datasets import labels_from_format  # noqa: E402
 from pipeline.evaluate.metrics import score_clustering  # noqa: E402
-from pipeline.evaluate.truth import labels_from_format  # noqa: E402
-from pipeline.intents.fit import fit_intents  # noqa: E402
+from pipeline.intents.fit import IntentClusterer  # noqa: E402
 from pipeline.intents.requests import opening_requests, request_vectors  # noqa: E402
 from pipeline.intents.run import update_intents  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
@@ -89,15 +90,19 @@ def main(names: list[str]) -> None:
 
 def stability(name: str, ids: list[str], vectors: np.ndarray, settings) -> None:
     rng = np.random.default_rng(1)
-    base = fit_intents(ids, vectors, settings)
+    base = IntentClusterer.from_config(settings).fit(vectors, conversation_ids=ids)
     order = rng.permutation(len(ids))
-    shuffled = fit_intents([ids[i] for i in order], vectors[order], settings)
-    back = np.empty_like(shuffled.labels)
-    back[order] = shuffled.labels
-    other_seed = fit_intents(ids, vectors, dataclasses.replace(settings, seed=1))
+    shuffled = IntentClusterer.from_config(settings).fit(
+        vectors[order], conversation_ids=[ids[i] for i in order]
+    )
+    back = np.empty_like(shuffled.labels_)
+    back[order] = shuffled.labels_
+    other_seed = IntentClusterer.from_config(dataclasses.replace(settings, seed=1)).fit(
+        vectors, conversation_ids=ids
+    )
     print(
-        f"  stability: shuffled input ARI {adjusted_rand_score(base.labels, back):.3f}; "
-        f"seed 0 vs 1 ARI {adjusted_rand_score(base.labels, other_seed.labels):.3f}",
+        f"  stability: shuffled input ARI {adjusted_rand_score(base.labels_, back):.3f}; "
+        f"seed 0 vs 1 ARI {adjusted_rand_score(base.labels_, other_seed.labels_):.3f}",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,18 +114,20 @@ def incremental(name, tmp, ids, vectors, old, settings) -> None:
     from pipeline.intents.lineage import match_intent_ids
     from pipeline.intents.model import IntentModel, assign_intents
 
-    first = fit_intents([ids[i] for i in old], vectors[old], settings)
-    first_ids, _ = match_intent_ids(None, first.centroids, threshold=settings.match_threshold)
-    model = IntentModel(1, first_ids, first.centroids, first.reducer, first.clusterer,
+    first = IntentClusterer.from_config(settings).fit(
+        vectors[old], conversation_ids=[ids[i] for i in old]
+    )
+    first_ids, _ = match_intent_ids(None, first.centroids_, threshold=settings.match_threshold)
+    model = IntentModel(1, first_ids, first.centroids_, first.reducer_, first.hdbscan_,
                         {"max_id": len(first_ids)}, None)  # fmt: skip
     new = np.setdiff1d(np.arange(len(ids)), old)
     assigned, _, _ = assign_intents(model, vectors[new], threshold=settings.assign_threshold)
     before = {
-        ids[i]: (first_ids[c] if c >= 0 else None) for i, c in zip(old, first.labels, strict=True)
+        ids[i]: (first_ids[c] if c >= 0 else None) for i, c in zip(old, first.labels_, strict=True)
     }
-    refit = fit_intents(ids, vectors, settings)
-    refit_ids, _ = match_intent_ids(model, refit.centroids, threshold=settings.match_threshold)
-    after = {ids[i]: (refit_ids[c] if c >= 0 else None) for i, c in enumerate(refit.labels)}
+    refit = IntentClusterer.from_config(settings).fit(vectors, conversation_ids=ids)
+    refit_ids, _ = match_intent_ids(model, refit.centroids_, threshold=settings.match_threshold)
+    after = {ids[i]: (refit_ids[c] if c >= 0 else None) for i, c in enumerate(refit.labels_)}
     kept = np.mean([after[c] == before[c] for c in before if before[c] is not None])
     print(
         f"  incremental: fit on {len(old)}, assigned {len(new)} new "

@@ -59,9 +59,9 @@ from eval_conformance_star import dialogue_facts, star_sops, step_events  # noqa
 
 from pipeline import schema  # noqa: E402
 from pipeline.drift.conformance import check_conformance  # noqa: E402
-from pipeline.drift.run import read_readiness  # noqa: E402
-from pipeline.evaluate.truth import labels_from_format  # noqa: E402
+from pipeline.evaluate.datasets import labels_from_format  # noqa: E402
 from pipeline.ingest.adapters.star import result_kind  # noqa: E402
+from pipeline.readiness.run import read_readiness  # noqa: E402
 from pipeline.readiness.score import COMPONENTS  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 

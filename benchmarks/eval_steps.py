@@ -43,11 +43,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import EmbedConfig, IngestConfig, IntentConfig  # noqa: E402
-from pipeline.embed.cache import make_embedder, normalise_text  # noqa: E402
-from pipeline.evaluate.scores import _score_process, _score_steps, _step_data, _Table  # noqa: E402
-from pipeline.evaluate.truth import labels_from_format, read_labels, write_labels  # noqa: E402
-from pipeline.ingest.run import read_source  # noqa: E402
-from pipeline.intents.fit import NOISE, fit_intents  # noqa: E402
+from pipeline.embed.models import make_embedder  # noqa: E402
+from pipeline.embed.vectors import normalise_text  # noqa: E402
+from pipeline.evaluate.datasets import labels_from_format  # noqa: E402
+from pipeline.evaluate.sections import Table as _Table  # noqa: E402
+from pipeline.evaluate.steps import match_steps as _step_data  # noqa: E402
+from pipeline.evaluate.steps import score_process as _score_process  # noqa: E402
+from pipeline.evaluate.steps import score_steps as _score_steps  # noqa: E402
+from pipeline.evaluate.truth import read_labels, write_labels  # noqa: E402
+from pipeline.ingest import read_source  # noqa: E402
+from pipeline.intents.fit import NOISE, IntentClusterer  # noqa: E402
 from pipeline.intents.requests import opening_requests, request_vectors  # noqa: E402
 from pipeline.sops.model import load_sops  # noqa: E402
 from pipeline.sops.star import read_star_sops  # noqa: E402
@@ -147,9 +152,11 @@ def with_intents(turns: pl.DataFrame, embedder: CachedEmbedder) -> pl.DataFrame:
     requests = opening_requests(turns, config)
     matrix = embedder.encode(normalise_text(requests["text"]).to_list())
     units, vectors = request_vectors(requests.with_columns(text_hash=pl.lit("")), matrix)
-    fit = fit_intents(units["conversation_id"].to_list(), vectors, config)
+    fit = IntentClusterer.from_config(config).fit(
+        vectors, conversation_ids=units["conversation_id"].to_list()
+    )
     intents = units.select("conversation_id").with_columns(
-        intent_id=pl.Series([f"i{c}" if c != NOISE else None for c in fit.labels])
+        intent_id=pl.Series([f"i{c}" if c != NOISE else None for c in fit.labels_])
     )
     return turns.join(intents, on="conversation_id", how="left")
 

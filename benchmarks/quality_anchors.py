@@ -24,9 +24,10 @@ import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config
-from pipeline.embed.cache import embedder_model_id, embedding_matrix, normalise_text, text_hash
+from pipeline.embed.models import embedder_model_id
+from pipeline.embed.vectors import embedding_matrix, normalise_text, text_hash
 from pipeline.evaluate.metrics import score_clustering
-from pipeline.evaluate.scores import score_step_log
+from pipeline.evaluate.steps import score_step_log
 from pipeline.intents.requests import opening_requests, request_vectors
 from pipeline.sops.model import Sop
 from pipeline.steps.library import step_library

@@ -31,13 +31,9 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from pipeline import schema
 from pipeline.config import Config, EmbedConfig, FlowsConfig, load_config
-from pipeline.embed.cache import (
-    Embedder,
-    embedder_model_id,
-    encode_rows,
-    make_embedder,
-    missing_texts,
-)
+from pipeline.embed.cache import missing_texts
+from pipeline.embed.models import Embedder, embedder_model_id, make_embedder
+from pipeline.embed.vectors import encode_rows
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
@@ -66,6 +62,12 @@ def make_task_runner(flows: FlowsConfig) -> TaskRunner:
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={"threads_per_worker": 1, "processes": True, "dashboard_address": None},
     )
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_embedder(config: EmbedConfig) -> Embedder:
+    """Load the embedding model (retried: model files are read from disk)."""
+    return make_embedder(config)
 
 
 def worker_embedder(config: EmbedConfig) -> Embedder:
@@ -118,7 +120,7 @@ def texts_to_embed(turns: pl.DataFrame, config: Config) -> pl.Series:
         SOP step phrasings are left out: a few dozen, the steps stage encodes them.
     """
     from pipeline.intents.requests import opening_requests
-    from pipeline.steps.extract import agent_units
+    from pipeline.steps.units import agent_units
 
     requests = opening_requests(turns, config.intents)["text"]
     utterances = agent_units(turns, speakers=config.steps.speakers)["text"].drop_nulls()
@@ -168,7 +170,7 @@ def embed_flow(config_path: str | None = None, db_path: str | None = None) -> di
     The task runner is the flow's: call :func:`run_embed_flow` (or ``embed_flow.with_options(
     task_runner=make_task_runner(config.flows))``) for the one config asks for.
     """
-    from flows.ingest import recorded_run
+    from flows.stages import recorded_run
     from pipeline.store import open_store
 
     config = load_config(config_path)

@@ -4,60 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from tqdm import tqdm
 
-import pipeline
-from pipeline.config import Config, config_hash, hash_key_from_env, load_config
+from flows.stages import recorded_run
+from pipeline.config import Config, hash_key_from_env, load_config
 from pipeline.errors import InputError
+from pipeline.ingest import detect_format, list_inputs, unreadable_reason
 from pipeline.ingest.adapters.files import file_sha256
-from pipeline.ingest.run import detect_format, list_inputs, read_source, unreadable_reason
+from pipeline.ingest.run import load_source
 from pipeline.store import Store, open_store
-
-MAX_LOGGED_PROBLEMS = 20  # per file; the rest are counted, and all are in `quarantine`
-
-
-def code_version() -> str:
-    """Package version plus the git commit of the checkout, when there is one."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(pipeline.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{pipeline.__version__}+{commit}" if commit else pipeline.__version__
-
-
-@contextmanager
-def recorded_run(
-    store: Store, *, flow: str, config: Config, inputs: list[dict[str, Any]] | None = None
-) -> Iterator[str]:
-    """Record a run in ``runs``: yield its id; an exception marks it failed and propagates.
-
-    The caller finishes a successful run itself (``store.finish_run(run_id, status="ok",
-    ...)``) with its own row counts.
-    """
-    run_id = store.begin_run(
-        flow=flow, config_hash=config_hash(config), code_version=code_version(),
-        inputs=inputs or [],
-    )  # fmt: skip
-    try:
-        yield run_id
-    except BaseException as exc:
-        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
-        raise
 
 
 @task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -105,47 +65,12 @@ def ingest_source(
         try:
             if fmt == "auto":
                 row["format"] = fmt = detect_format(path)
-            _load(store, path, row, config=config, fmt=fmt, hash_key=hash_key, run_id=run_id)
+            load_source(store, path, row, config=config, fmt=fmt, hash_key=hash_key,
+                        run_id=run_id)  # fmt: skip
         except InputError as exc:
             row["status"], row["error"] = "unreadable", unreadable_reason(exc)
     store.write_source({k: v for k, v in row.items() if k != "problems"}, run_id=run_id)
     return row
-
-
-def _load(
-    store: Store, path: Path, row: dict, *, config: Config, fmt: str, hash_key: bytes, run_id: str
-) -> None:
-    batches = read_source(
-        path,
-        source_id=row["source_id"],
-        fmt=fmt,
-        config=config.ingest,
-        hash_key=hash_key,
-        redact_types=config.redact.types,
-    )
-    with tqdm(desc=path.name, unit=" conv", disable=None, leave=False) as progress:
-        for batch in batches:
-            counts = store.write_conversations(
-                conversations=batch.conversations,
-                turns=batch.turns,
-                redactions=batch.redactions,
-                run_id=run_id,
-            )
-            store.write_quarantine(batch.quarantine, run_id=run_id)
-            row["n_records"] += batch.n_records
-            row["n_loaded"] += counts["loaded"]
-            row["n_replaced"] += counts["replaced"]
-            row["n_unchanged"] += counts["unchanged"]
-            row["n_quarantined"] += batch.quarantine.height
-            row["problems"].extend(
-                f"{path}: {loc}: {msg}"
-                for loc, msg in batch.quarantine.select("locator", "message")
-                .head(MAX_LOGGED_PROBLEMS - len(row["problems"]))
-                .iter_rows()
-            )
-            if batch.quarantine["reason"].is_in(["truncated_gzip"]).any():
-                row["status"] = "partial"
-            progress.update(batch.n_records)
 
 
 @flow(name="ingest", log_prints=False)

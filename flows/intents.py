@@ -23,19 +23,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from threadpoolctl import threadpool_limits
 
-from flows.embed import make_task_runner
+from flows.embed import load_embedder, make_task_runner
 from flows.stages import stage_flow_body
-from pipeline.config import Config, EmbedConfig, load_config
-from pipeline.embed.cache import Embedder, make_embedder
+from pipeline.config import Config, load_config
+from pipeline.embed.models import Embedder
 from pipeline.intents.model import Assign, IntentModel, assign_intents
 from pipeline.intents.run import update_intents
 from pipeline.store import Store
-
-
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def load_embedder(config: EmbedConfig) -> Embedder:
-    """Load the embedding model (retried: model files are read from disk)."""
-    return make_embedder(config)
 
 
 @task(cache_policy=NO_CACHE)

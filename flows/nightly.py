@@ -13,11 +13,12 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.analysis import drift_flow, readiness_flow
+from flows.drift import drift_flow
 from flows.embed import run_embed_flow
 from flows.ingest import ingest_flow
 from flows.intents import run_intents_flow
 from flows.process import process_flow, process_inputs
+from flows.readiness import readiness_flow
 from flows.report import report_flow
 from flows.stages import reuse_current
 from pipeline import schema

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.intents import load_embedder
+from flows.embed import load_embedder
 from flows.stages import folder_state, stage_flow_body
+from flows.steps import steps_task
 from pipeline.config import Config
-from pipeline.embed.cache import Embedder
-from pipeline.steps.run import update_process
+from pipeline.process.run import update_discovery
 from pipeline.store import Store
 
 
 @task(cache_policy=NO_CACHE)
-def process_task(
-    store: Store, *, config: Config, embedder: Callable[[], Embedder], run_id: str
-) -> dict[str, Any]:
-    """Extract steps and discover processes (see :func:`pipeline.steps.run.update_process`)."""
-    return update_process(store, config=config, embedder=embedder, run_id=run_id)
+def discovery_task(store: Store, *, config: Config, run_id: str) -> dict[str, int]:
+    """Discover each workflow's process (see :func:`pipeline.process.run.update_discovery`)."""
+    return update_discovery(store, config=config, run_id=run_id)
+
+
+def process_body(store: Store, config: Config, run_id: str) -> dict[str, Any]:
+    """Run the steps task, then discovery unless steps were skipped; return the steps' summary."""
+    summary = steps_task(
+        store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
+    )
+    if summary["mode"] != "skipped":
+        discovery_task(store, config=config, run_id=run_id)
+    return summary
 
 
 def process_inputs(config: Config) -> dict[str, Any]:
@@ -40,9 +47,7 @@ def process_flow(
     """
     return stage_flow_body(
         "process",
-        lambda store, config, run_id: process_task(
-            store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
-        ),
+        process_body,
         config_path=config_path,
         db_path=db_path,
         extra=process_inputs,

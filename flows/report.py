@@ -10,9 +10,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import recorded_run
+from flows.stages import recorded_run
 from pipeline.config import load_config
-from pipeline.report.render import read_report_data, render_report, report_paths, view_statements
+from pipeline.report.data import read_report_data
+from pipeline.report.render import render_report, report_paths
+from pipeline.report.views import view_statements
 from pipeline.store import Store, open_store
 
 

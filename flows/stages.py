@@ -16,13 +16,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
 
-from flows.ingest import code_version, recorded_run
+import pipeline
 from pipeline import schema
 from pipeline.config import Config, config_hash, load_config
 from pipeline.ingest.adapters.files import file_sha256
@@ -36,6 +38,42 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "drift": (schema.DRIFT_FINDINGS, ("process",)),
     "readiness": (schema.READINESS, ("drift",)),
 }
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the checkout, when there is one."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(pipeline.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{pipeline.__version__}+{commit}" if commit else pipeline.__version__
+
+
+@contextmanager
+def recorded_run(
+    store: Store, *, flow: str, config: Config, inputs: list[dict[str, Any]] | None = None
+) -> Iterator[str]:
+    """Record a run in ``runs``: yield its id; an exception marks it failed and propagates.
+
+    The caller finishes a successful run itself (``store.finish_run(run_id, status="ok",
+    ...)``) with its own row counts.
+    """
+    run_id = store.begin_run(
+        flow=flow, config_hash=config_hash(config), code_version=code_version(),
+        inputs=inputs or [],
+    )  # fmt: skip
+    try:
+        yield run_id
+    except BaseException as exc:
+        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
 
 
 def output_run(store: Store, stage: str) -> str | None:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
+import uuid
 from pathlib import Path
+
+from processes import SESSION_MARK, wait_for_none
 
 # Before anything imports prefect: a private home (removed at exit), no telemetry, quiet logs.
 if "PREFECT_HOME" not in os.environ:
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="cxminer-prefect-")
     atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# Every process the suite starts inherits this mark, so survivors can be found at the end.
+os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import orjson  # noqa: E402
@@ -65,10 +71,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a process it started (a server, a CLI child) outlived it; stop it."""
+    survivors = wait_for_none(os.environ[SESSION_MARK], timeout_s=10)
+    for pid, _ in survivors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if survivors:
+        listed = "; ".join(f"pid {pid}: {command[:120]}" for pid, command in survivors)
+        session.config.get_terminal_writer().line(
+            f"ERROR: {len(survivors)} process(es) started by the tests outlived them "
+            f"(now killed): {listed}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def ingest_star_excerpt(db_path: Path) -> None:
     """Load the STAR excerpt fixture into a database, as the ingest stage would."""
     from pipeline.config import IngestConfig
-    from pipeline.ingest.run import read_source
+    from pipeline.ingest import read_source
     from pipeline.store import open_store
 
     with open_store(db_path) as store:

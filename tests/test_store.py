@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline import schema
+from pipeline import migrations, schema
 from pipeline.errors import StoreError, StoreLockedError
 from pipeline.store import lock_path, new_run_id, open_store
 
@@ -70,12 +70,12 @@ def frames(cid: str, text: str, content_hash: str):
 
 def test_new_database_is_migrated_to_latest(db_path):
     with open_store(db_path) as store:
-        assert store.schema_version() == schema.LATEST_VERSION
+        assert store.schema_version() == migrations.LATEST_VERSION
         for table, columns in schema.COLUMNS.items():
             got = store.sql(f"select * from {table} limit 0").columns
             assert tuple(got) == columns, table
     with open_store(db_path) as store:  # re-opening does not migrate twice
-        assert store.count(schema.SCHEMA_VERSION) == schema.LATEST_VERSION
+        assert store.count(schema.SCHEMA_VERSION) == migrations.LATEST_VERSION
 
 
 def test_newer_schema_than_code_is_refused(db_path):
@@ -163,9 +163,11 @@ def test_runs_record_status_counts_and_error(db_path):
     with open_store(db_path) as store:
         run_id = store.begin_run(flow="ingest", config_hash="c", code_version="v", inputs=[])
         store.finish_run(run_id, status="failed", row_counts={"records": 3}, error="boom")
-        row = store.sql("select status, row_counts, error, finished_at from runs").row(0)
+        row = store.sql("select status, row_counts, error, started_at, finished_at from runs").row(
+            0
+        )
     assert row[0] == "failed" and '"records": 3' in row[1] and row[2] == "boom"
-    assert row[3] is not None
+    assert isinstance(row[4], datetime) and row[4] >= row[3]
     with pytest.raises(ValueError):
         with open_store(db_path) as store:
             store.finish_run(run_id, status="done")
@@ -264,12 +266,12 @@ def test_embedding_cache_round_trip_and_dedup(db_path):
 def test_a_v1_database_migrates_forward(db_path):
     con = duckdb.connect(str(db_path))
     con.execute(f"create table {schema.SCHEMA_VERSION} (version integer, applied_at timestamptz)")
-    for statement in schema.MIGRATIONS[1]:
+    for statement in migrations.MIGRATIONS[1]:
         con.execute(statement)
     con.execute(f"insert into {schema.SCHEMA_VERSION} values (1, now())")
     con.close()
     with open_store(db_path) as store:
-        assert store.schema_version() == schema.LATEST_VERSION
+        assert store.schema_version() == migrations.LATEST_VERSION
         assert store.count("embeddings") == 0
 
 
@@ -353,7 +355,7 @@ def _v5_database(db_path) -> None:
     con = duckdb.connect(str(db_path))
     con.execute(f"create table {schema.SCHEMA_VERSION} (version integer, applied_at timestamptz)")
     for version in range(1, 6):
-        for statement in schema.MIGRATIONS[version]:
+        for statement in migrations.MIGRATIONS[version]:
             con.execute(statement)
         con.execute(f"insert into {schema.SCHEMA_VERSION} values (?, now())", [version])
     # before v6 a turn's status was an unknown turn field, kept in metadata.turn_fields
@@ -380,7 +382,7 @@ def _v5_database(db_path) -> None:
 def test_a_v5_database_migrates_to_v6(db_path):
     _v5_database(db_path)
     with open_store(db_path) as store:
-        assert store.schema_version() == schema.LATEST_VERSION
+        assert store.schema_version() == migrations.LATEST_VERSION
         statuses = store.sql("select turn_idx, action_status from turns order by turn_idx")
         # an action's valid status moves over; a bad one, an utterance's, none: unknown
         assert statuses.rows() == [(0, None), (1, "failed"), (2, None), (3, "ok"), (4, None)]

@@ -52,7 +52,8 @@ whose ``sop_id`` is not among the SOPs given (an SOP removed from the library si
 steps stage ran): anti-join the output to list them.
 
 Approval-gate conditions (``Step.when``) are the language of :mod:`pipeline.sops.gates`,
-evaluated as polars expressions over the ``metadata`` fields they name.
+evaluated as polars expressions over the ``metadata`` fields they name
+(:mod:`pipeline.drift.gate_outcomes`); the traces come from :mod:`pipeline.drift.traces`.
 """
 
 from __future__ import annotations
@@ -63,13 +64,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.config import DriftConfig
-from pipeline.errors import SchemaError, SopError
-from pipeline.process.discover import SEP, variant_id
-from pipeline.sops.gates import Condition, condition_expr, condition_fields, parse_condition
+from pipeline.drift.gate_outcomes import FAILS, HOLDS, gates_of, with_gate_outcomes
+from pipeline.drift.traces import case_traces
+from pipeline.errors import SchemaError
+from pipeline.process.variants import variant_id
+from pipeline.sops.gates import Condition
 from pipeline.sops.model import Sop
-
-#: Gate outcome codes, one character per gated step in ``_gates``.
-HOLDS, FAILS, UNKNOWN = "T", "F", "U"
 
 CONFORMANCE_SCHEMA = pl.Schema(
     {
@@ -93,26 +93,6 @@ _VARIANT_SCHEMA = pl.Schema(
 )
 
 
-# ---- gates ----------------------------------------------------------------------------
-def _gates_of(sops: Mapping[str, Sop]) -> dict[str, list[tuple[str, Condition]]]:
-    """Parse every gated step of every SOP: sop_id -> [(step id, condition)] in SOP order."""
-    gates: dict[str, list[tuple[str, Condition]]] = {}
-    for sop_id, sop in sops.items():
-        gates[sop_id] = []
-        for step in sop.steps:
-            if step.when is None:
-                continue
-            try:
-                gates[sop_id].append((step.id, parse_condition(step.when)))
-            except SopError as exc:
-                raise SopError(
-                    f"sop {sop_id} version {sop.version}: step {step.id}: when: {exc}; "
-                    "fix the condition in the SOP file"
-                ) from None
-    return gates
-
-
-# ---- one trace -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TraceCheck:
     """The deviations of one trace from its SOP, and its fitness."""
@@ -185,7 +165,6 @@ def check_trace(
     return TraceCheck(tuple(missing), undocumented, tuple(order), tuple(skipped), fitness)
 
 
-# ---- the stage -------------------------------------------------------------------------
 def check_conformance(
     step_events: pl.DataFrame,
     sops: Mapping[str, Sop],
@@ -241,9 +220,9 @@ def check_conformance(
     if not 0.0 <= undocumented_weight:
         raise ValueError(f"undocumented_weight: expected >= 0, found {undocumented_weight!r}")
     ignore = {ignore} if isinstance(ignore, str) else set(ignore)
-    gates = _gates_of(sops)
-    traces, steps = _traces(step_events, list(sops), case_col, activity_col, order_col)
-    traces = _with_gate_outcomes(traces, gates, conversations, case_col=case_col)
+    gates = gates_of(sops)
+    traces, steps = case_traces(step_events, list(sops), case_col, activity_col, order_col)
+    traces = with_gate_outcomes(traces, gates, conversations, case_col=case_col)
     keys = traces.select("sop_id", "_codes", "_gates").unique()
     checked = _check_variants(keys, sops, gates, steps, ignore=ignore, weight=undocumented_weight)
     return (
@@ -255,87 +234,6 @@ def check_conformance(
     )
 
 
-def _case_hashes(case_col: str) -> tuple[pl.Expr, pl.Expr]:
-    """Two independent 64-bit hashes of (case, sop_id): the group key and its check."""
-    case, sop = pl.col(case_col), pl.col("sop_id")
-    return case.hash(11) ^ sop.hash(12), case.hash(13) ^ sop.hash(14)
-
-
-def _traces(
-    step_events: pl.DataFrame,
-    sop_ids: list[str],
-    case_col: str,
-    activity_col: str,
-    order_col: str,
-) -> tuple[pl.DataFrame, list[str]]:
-    """Return one row per (case, SOP) and the step ids that ``_codes`` index.
-
-    Columns: ``_row`` (the case's first row in ``step_events``), ``case_col``,
-    ``sop_id`` and ``_codes`` (the step codes of the trace in ``order_col`` order,
-    repeats left out). Grouping on a 64-bit hash of the case, not the string, is the
-    main speed lever (O(events), the only pass over them); a second hash, constant in
-    every group, proves no two cases share a group, else the exact string grouping
-    runs. When the log is already sorted by case and order (as the store reads it)
-    the per-case sort is skipped: a group keeps its rows in frame order.
-    """
-    steps = step_events[activity_col].drop_nulls().cast(pl.String).unique().sort()
-    if steps.str.contains(SEP, literal=True).any():
-        raise SchemaError(
-            f"step_events: column {activity_col} holds a step id with the control character "
-            "U+001F, which variant ids use as a separator; remove it from step ids"
-        )
-    case, order = pl.col(case_col), pl.col(order_col)
-    in_order = (
-        step_events.select(
-            ((case > case.shift()) | ((case == case.shift()) & (order > order.shift())))
-            .slice(1)
-            .fill_null(False)
-            .all()
-        ).item()
-        if step_events.height > 1
-        else True
-    )
-    key, check = _case_hashes(case_col)
-    events = (
-        step_events.lazy()
-        .with_row_index("_row")
-        .filter(
-            pl.col("sop_id").is_in(sop_ids)
-            & ~pl.col("is_repeat")
-            & pl.col(activity_col).is_not_null()
-        )
-        .select(
-            "_row",
-            order_col,
-            _key=key,
-            _check=check,
-            _code=pl.col(activity_col).cast(pl.Enum(steps)).to_physical().cast(pl.UInt32),
-        )
-        .collect()
-    )
-    codes = pl.col("_code") if in_order else pl.col("_code").sort_by(order_col)
-    traces = events.group_by("_key").agg(
-        pl.col("_row").first(),
-        _codes=codes,
-        _low=pl.col("_check").min(),
-        _high=pl.col("_check").max(),
-    )
-    if (traces["_low"] != traces["_high"]).any():  # two cases share a 64-bit hash
-        exact = step_events.select(case_col, "sop_id").with_row_index("_row")
-        traces = (
-            events.join(exact, on="_row")
-            .group_by(case_col, "sop_id")
-            .agg(pl.col("_row").first(), _codes=pl.col("_code").sort_by(order_col))
-        )
-    rows = traces["_row"]
-    return traces.select(
-        "_row",
-        step_events[case_col].gather(rows).alias(case_col),
-        step_events["sop_id"].gather(rows).cast(pl.String).alias("sop_id"),
-        "_codes",
-    ), steps.to_list()
-
-
 def _require(frame: pl.DataFrame, columns: Sequence[str], table: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -343,52 +241,6 @@ def _require(frame: pl.DataFrame, columns: Sequence[str], table: str) -> None:
             f"{table}: expected columns {', '.join(columns)}, missing {', '.join(missing)}; "
             "pass the column names as case_col, activity_col, order_col"
         )
-
-
-def _with_gate_outcomes(
-    traces: pl.DataFrame,
-    gates: Mapping[str, list[tuple[str, Condition]]],
-    conversations: pl.DataFrame | None,
-    *,
-    case_col: str,
-) -> pl.DataFrame:
-    """Add ``_gates``: one of T/F/U per gated step of the conversation's SOP, in SOP order.
-
-    The conditions are polars expressions over the metadata fields they name: one
-    JSON path match per field and conversation, no Python per row.
-    """
-    gated = {sop_id: pairs for sop_id, pairs in gates.items() if pairs}
-    if not gated:
-        return traces.with_columns(_gates=pl.lit("", dtype=pl.String))
-    fields = sorted(set().union(*(condition_fields(c) for p in gated.values() for _, c in p)))
-    columns = {field: f"_field{i}" for i, field in enumerate(fields)}
-    if conversations is None:
-        values = [pl.lit(None, dtype=pl.String).alias(c) for c in columns.values()]
-        traces = traces.with_columns(values)
-    else:
-        metadata = pl.col("metadata").cast(pl.String)
-        values = [metadata.str.json_path_match(f"$.{f}").alias(c) for f, c in columns.items()]
-        data = conversations.select(pl.col(case_col), *values)
-        try:
-            traces = traces.join(data, on=case_col, how="left", validate="m:1")
-        except pl.exceptions.ComputeError:
-            repeated = data.filter(pl.col(case_col).is_duplicated())[case_col][0]
-            raise SchemaError(
-                f"conversations: {case_col} {repeated!r} appears more than once; expected "
-                "one row per conversation (the conversations table, not its turns)"
-            ) from None
-    outcome = pl.lit("", dtype=pl.String)
-    for sop_id, pairs in gated.items():
-        codes = [
-            pl.when(expr)
-            .then(pl.lit(HOLDS))
-            .when(~expr)
-            .then(pl.lit(FAILS))
-            .otherwise(pl.lit(UNKNOWN))
-            for expr in (condition_expr(c, columns) for _, c in pairs)
-        ]
-        outcome = pl.when(pl.col("sop_id") == sop_id).then(pl.concat_str(codes)).otherwise(outcome)
-    return traces.with_columns(_gates=outcome).drop(list(columns.values()))
 
 
 def _check_variants(

@@ -1,12 +1,12 @@
 """Stage 7, exception clusters: recurring off-script sub-flows of a SOP, named by their text.
 
 Where agents depart from a documented SOP, what they say instead is the evidence of a
-missing step in the playbook (a check every agent does, a workaround for a broken
-tool). :func:`find_deviating_turns` collects those agent turns; :func:`find_exception_clusters`
-clusters each SOP's with the steps stage's clustering of agent turns
-(:func:`pipeline.steps.clusters.cluster_turns`: HDBSCAN with data-chosen sizes, class-based
-TF-IDF terms) and reports each cluster as a ``drift_findings`` row of kind
-``exception_cluster``, flagged when it recurs and is specific to the SOP: hold
+missing step in the playbook (a check every agent does, a workaround for a broken tool).
+:func:`pipeline.drift.deviating_turns.find_deviating_turns` collects those agent turns;
+:func:`find_exception_clusters` clusters each SOP's with the steps stage's clustering of
+agent turns (:func:`pipeline.steps.clusters.cluster_turns`: HDBSCAN with data-chosen
+sizes, class-based TF-IDF terms) and reports each cluster as a ``drift_findings`` row of
+kind ``exception_cluster``, flagged when it recurs and is specific to the SOP: hold
 phrases and apologies recur in every workflow and are conversation management, not a
 missing step.
 
@@ -26,156 +26,17 @@ import polars as pl
 from scipy.stats import hypergeom
 
 from pipeline.config import DriftConfig, StepsConfig, TurnClusterConfig
+from pipeline.drift.deviating_turns import find_deviating_turns
 from pipeline.drift.findings import findings_frame
 from pipeline.drift.stats import bh_adjust
-from pipeline.embed.cache import Embedder, normalise_text
-from pipeline.frames import require_columns
+from pipeline.embed.models import Embedder
 from pipeline.sops.model import Sop
 from pipeline.steps.clusters import CLUSTERING, cluster_turns
-from pipeline.steps.extract import OTHER
+from pipeline.steps.events import OTHER
 
 UNDOCUMENTED, MISSING = "undocumented step", "missing step"
-DEVIATING_SCHEMA = pl.Schema(
-    {
-        "conversation_id": pl.String,
-        "sop_id": pl.String,
-        "turn_idx": pl.Int32,
-        "step_id": pl.String,
-        "text": pl.String,
-        "missing_step": pl.String,
-    }
-)
 _NAME = re.compile(r"[^a-z0-9]+")
 _QUOTE_CHARS = 80  # exemplar length in the sentence; details keep it whole
-
-
-def find_deviating_turns(
-    conformance: pl.DataFrame,
-    step_events: pl.DataFrame,
-    turns: pl.DataFrame,
-    sops: Sequence[Sop],
-    *,
-    not_steps: Sequence[str] = (OTHER,),
-    speakers: Sequence[str] = StepsConfig.speakers,
-) -> pl.DataFrame:
-    """Return the agent turns where a conversation departs from its SOP.
-
-    Reads ``conformance`` (the latest version per conversation and SOP), ``step_events``
-    and ``turns``. A turn deviates when its step is undocumented for the conversation's
-    SOP: not one of the SOP's steps and not a generic conversation-management type
-    (``not_steps`` other than ``other``; ``other``, the off-script talk, counts). Such a
-    turn lying where a missing mandatory step should have been, after the last present
-    SOP step before it in document order and before the next present one after it, is
-    tagged with that step. (Only undocumented steps can lie there, so the turns "at a
-    missing step" are a subset of the undocumented ones.) Conversations whose SOP is not
-    in ``sops`` are left out; the SOP version checked is used where ``sops`` holds it,
-    else the latest.
-
-    Returns
-    -------
-    polars.DataFrame
-        :data:`DEVIATING_SCHEMA`, one row per deviating utterance with text (normalised),
-        sorted by conversation and turn; ``missing_step`` is the missing step it stands
-        at (the first in document order), or null.
-
-    Raises
-    ------
-    SchemaError
-        A required column is missing.
-    """
-    for frame, columns, table in (
-        (conformance, ("conversation_id", "sop_id", "missing"), "conformance"),
-        (step_events, ("conversation_id", "seq", "turn_idx", "step_id"), "step_events"),
-        (turns, ("conversation_id", "turn_idx", "speaker", "event_type", "text"), "turns"),
-    ):
-        require_columns(frame, columns, table=table, what="exception clusters")
-    docs = pl.DataFrame(
-        [(s.sop_id, s.version, step.id, pos) for s in sops for pos, step in enumerate(s.steps)],
-        schema={"sop_id": pl.String, "_ver": pl.Int64, "step_id": pl.String, "pos": pl.Int64},
-        orient="row",
-    )
-    conf = _latest(conformance, docs)
-    events = (
-        step_events.select("conversation_id", "seq", pl.col("turn_idx").cast(pl.Int64), "step_id")
-        .join(conf.select("conversation_id", "sop_id", "_ver"), on="conversation_id")
-        .join(docs, on=["sop_id", "_ver", "step_id"], how="left")
-    )
-    generic = sorted(set(not_steps) - {OTHER})
-    off = events.filter(
-        pl.col("pos").is_null()
-        & ~pl.col("step_id").is_in(generic)
-        & pl.col("turn_idx").is_not_null()
-    )
-    present = events.filter(pl.col("pos").is_not_null()).select(
-        "conversation_id", "sop_id", "seq", "pos"
-    )
-    missing = (
-        conf.select("conversation_id", "sop_id", "_ver", step_id="missing")
-        .explode("step_id")
-        .join(docs, on=["sop_id", "_ver", "step_id"])
-        .select("conversation_id", "sop_id", missing_step="step_id", m_pos="pos")
-    )
-    keys = ["conversation_id", "sop_id", "missing_step"]
-    gaps = (
-        missing.join(present, on=["conversation_id", "sop_id"], how="left")
-        .with_columns(lo=pl.when(pl.col("pos") < pl.col("m_pos")).then("seq"))
-        .with_columns(lo=pl.col("lo").max().over(keys).fill_null(-1))
-        .with_columns(
-            hi=pl.when((pl.col("pos") > pl.col("m_pos")) & (pl.col("seq") > pl.col("lo")))
-            .then("seq")
-            .min()
-            .over(keys)
-            .fill_null(np.iinfo(np.int32).max)
-        )
-        .unique(keys)
-        .select(*keys, "m_pos", "lo", "hi")
-    )
-    at = (
-        off.join(gaps, on=["conversation_id", "sop_id"], how="left")
-        .filter((pl.col("seq") > pl.col("lo")) & (pl.col("seq") < pl.col("hi")))
-        .group_by("conversation_id", "sop_id", "seq")
-        .agg(missing_step=pl.col("missing_step").sort_by("m_pos").first())
-    )
-    said = turns.filter(
-        pl.col("speaker").is_in(list(speakers)) & (pl.col("event_type") == "utterance")
-    ).select("conversation_id", pl.col("turn_idx").cast(pl.Int64), "text")
-    said = said.with_columns(text=normalise_text(said["text"])).filter(pl.col("text") != "")
-    return (
-        off.join(said, on=["conversation_id", "turn_idx"])
-        .join(at, on=["conversation_id", "sop_id", "seq"], how="left")
-        .sort("conversation_id", "turn_idx", "sop_id")
-        .select(list(DEVIATING_SCHEMA))
-        .cast(DEVIATING_SCHEMA)
-    )
-
-
-def _latest(conformance: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
-    """One conformance row per (conversation, SOP): its latest version, resolved in ``docs``.
-
-    ``_ver`` is the SOP version to compare with: the one checked when ``docs`` has it,
-    else the latest in ``docs``; SOPs absent from ``docs`` are dropped.
-    """
-    version = (
-        pl.col("version").cast(pl.Int64)
-        if "version" in conformance.columns
-        else pl.lit(None, pl.Int64)
-    )
-    versions = docs.select("sop_id", "_ver").unique()
-    newest = versions.group_by("sop_id").agg(_newest=pl.col("_ver").max())
-    return (
-        conformance.select("conversation_id", "sop_id", "missing", _checked=version)
-        .sort("conversation_id", "sop_id", "_checked", nulls_last=False)
-        .unique(["conversation_id", "sop_id"], keep="last", maintain_order=True)
-        .join(newest, on="sop_id")
-        .join(
-            versions.with_columns(_known=pl.col("_ver")),
-            left_on=["sop_id", "_checked"],
-            right_on=["sop_id", "_ver"],
-            how="left",
-        )  # fmt: skip
-        .with_columns(_ver=pl.coalesce("_known", "_newest"))
-        .drop("_checked", "_newest", "_known")
-    )
 
 
 def find_exception_clusters(
@@ -196,13 +57,14 @@ def find_exception_clusters(
     Reads ``conformance``, ``step_events`` and ``turns``; produces ``drift_findings``
     rows of kind ``exception_cluster``.
 
-    Each SOP's deviating turns (:func:`find_deviating_turns`) are clustered
+    Each SOP's deviating turns
+    (:func:`~pipeline.drift.deviating_turns.find_deviating_turns`) are clustered
     (:func:`pipeline.steps.clusters.cluster_turns`; per SOP, so that a sub-flow of one small
-    workflow is not swamped by talk common to all). HDBSCAN works in a reduced space
-    where an off-topic turn can land in a dense group, so a member whose cosine to the
-    centroid is below the cluster's lower Tukey fence (Q1 - 1.5 IQR) is not counted;
-    the same bound decides which deviating turns of the other SOPs' conversations the
-    cluster covers. A cluster in at least two conversations gives a row: ``step`` a
+    workflow is not swamped by talk common to all). HDBSCAN works in a reduced space where
+    an off-topic turn can land in a dense group, so a member whose cosine to the centroid is
+    below the cluster's lower Tukey fence (Q1 - 1.5 IQR) is not counted; the same bound
+    decides which deviating turns of the other SOPs' conversations the cluster covers. A
+    cluster in at least two conversations gives a row: ``step`` a
     name from its top terms (``x_points_missing``), ``rate`` the share of the SOP's
     conversations showing it (``n`` of ``n_baseline``), ``baseline`` the share of the
     other SOPs' conversations, ``p_value`` a one-sided Fisher exact test of rate above
@@ -221,7 +83,7 @@ def find_exception_clusters(
     Parameters
     ----------
     conformance, step_events, turns, sops
-        As for :func:`find_deviating_turns`.
+        As for :func:`~pipeline.drift.deviating_turns.find_deviating_turns`.
     embedder
         Encodes the distinct deviating texts, in one call.
     not_steps

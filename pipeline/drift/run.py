@@ -1,9 +1,9 @@
-"""The outcomes, conformance, drift and readiness stages on a store.
+"""The conformance and drift stage on a store, and the findings it wrote.
 
-:func:`update_drift` reads what ingest, intents and the process stage wrote and writes
-``outcomes``, ``conformance`` and ``drift_findings`` (snapshots); :func:`update_readiness`
-scores every workflow and adds the run's ranking to ``readiness`` (history by run).
-Each reads through :class:`pipeline.store.Store`, calls the pure stage functions and
+:func:`update_drift` reads what ingest, intents, the process stage and the outcomes
+stage wrote and writes ``conformance`` and ``drift_findings`` (snapshots);
+:func:`read_findings` and :func:`format_findings` give the findings back to the CLI.
+It reads through :class:`pipeline.store.Store`, calls the pure stage functions and
 writes through the store; nothing here computes.
 """
 
@@ -24,21 +24,13 @@ from pipeline.drift.exceptions import find_exception_clusters
 from pipeline.drift.findings import print_order
 from pipeline.drift.mix import find_mix_drift, find_variant_mix_drift
 from pipeline.drift.step_rates import find_drift
-from pipeline.embed.cache import CachedEmbedder, Embedder
+from pipeline.embed.lookup import VectorLookup
+from pipeline.embed.models import Embedder
 from pipeline.errors import StoreError
-from pipeline.outcomes.derive import derive_outcomes
+from pipeline.outcomes.run import CONVERSATIONS_SQL, TURNS_SQL
 from pipeline.process.discover import not_steps
-from pipeline.readiness.inputs import readiness_inputs
-from pipeline.readiness.score import score_readiness
 from pipeline.sops.model import Sop, parse_sop
 from pipeline.store import Store, open_store
-
-_CONVERSATIONS = (
-    "select c.conversation_id, c.started_at, c.ended_at, c.team, c.agent_hash, "
-    "c.customer_hash, c.queue, c.channel, c.outcome, c.metadata, a.intent_id, a.is_outlier "
-    f"from {schema.CONVERSATIONS} c left join {schema.INTENT_ASSIGNMENTS} a "
-    "using (conversation_id)"
-)
 
 
 def stored_sops(store: Store) -> list[Sop]:
@@ -58,11 +50,12 @@ def update_drift(
     embedder: Embedder | Callable[[], Embedder],
     run_id: str,
 ) -> dict[str, Any]:
-    """Compute outcomes, conformance and drift findings; write the three tables.
+    """Compute conformance and drift findings; write the two tables.
 
     Reads ``conversations``, ``turns``, ``intent_assignments``, ``intents``, the
-    process tables (``step_events``, ``step_types``, ``variants``) and ``sops``, with the
-    settings of ``config.outcomes`` and ``config.drift`` (the exception clusters also
+    process tables (``step_events``, ``step_types``, ``variants``), ``sops`` and the
+    ``outcomes`` the outcomes stage wrote (:func:`pipeline.outcomes.run.update_outcomes`
+    runs first), with the settings of ``config.drift`` (the exception clusters also
     ``config.steps``' speakers and clustering, as for the steps they cluster). The
     embedder (or a factory for it) is used only for the exception clusters' text, and
     only when there are deviating turns not yet in the embedding cache.
@@ -78,31 +71,18 @@ def update_drift(
         return {"mode": "skipped", "reason": "no step events: run the process stage first"}
     sops = stored_sops(store)
     by_id = {sop.sop_id: sop for sop in sops}
-    conversations = store.sql(_CONVERSATIONS)
-    turns = store.sql(
-        "select conversation_id, turn_idx, speaker, event_type, text, action_name, "
-        f"action_status, ts from {schema.TURNS} order by conversation_id, turn_idx"
-    )
+    conversations = store.sql(CONVERSATIONS_SQL)
+    turns = store.sql(TURNS_SQL)
     types = store.sql(f"select * from {schema.STEP_TYPES}")
     skip = not_steps(types)
-    workflows = (
-        events.select("conversation_id", "workflow_id")
-        .unique("conversation_id", keep="first", maintain_order=True)
-        .join(
-            conversations.select("conversation_id", "intent_id"),
-            on="conversation_id",
-            how="full",
-            coalesce=True,
-        )  # fmt: skip
-        .select("conversation_id", workflow_id=pl.coalesce("workflow_id", "intent_id"))
-    )
-    outcomes = derive_outcomes(conversations, turns, workflows, config=config.outcomes)
+    outcomes = store.sql(f"select * from {schema.OUTCOMES}")
     drift = config.drift
     conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip,
                                     undocumented_weight=drift.undocumented_weight)  # fmt: skip
     if callable(embedder) and not hasattr(embedder, "encode"):
         embedder = embedder()
-    cached = CachedEmbedder(store, embedder, run_id=run_id, max_chars=config.embed.max_chars)
+    # The stage reads vectors through a lookup that never writes; its new ones are cached here.
+    vectors = VectorLookup(store.cached_embeddings, embedder, max_chars=config.embed.max_chars)
     labels = dict(store.sql(f"select intent_id, label from {schema.INTENTS} "
                             f"where run_id = (select max(run_id) from {schema.INTENTS})"
                             ).iter_rows())  # fmt: skip
@@ -123,7 +103,7 @@ def update_drift(
                 events,
                 turns,
                 sops,
-                embedder=cached,
+                embedder=vectors,
                 not_steps=skip,
                 config=drift,
                 speakers=config.steps.speakers,
@@ -132,71 +112,18 @@ def update_drift(
         ],
         how="vertical_relaxed",
     ).unique("finding_id", keep="first", maintain_order=True)
+    store.write_embeddings(vectors.new_rows(), model_id=vectors.model_id, run_id=run_id)
     counts = store.write_snapshots(
-        {
-            schema.OUTCOMES: outcomes,
-            schema.CONFORMANCE: conformance,
-            schema.DRIFT_FINDINGS: findings,
-        },
-        run_id=run_id,
+        {schema.CONFORMANCE: conformance, schema.DRIFT_FINDINGS: findings}, run_id=run_id
     )
     flagged = findings.filter(pl.col("flagged")).group_by("kind").len().sort("kind")
     return {
         "mode": "computed",
-        "outcomes": counts[schema.OUTCOMES],
         "conformance": counts[schema.CONFORMANCE],
         "findings": counts[schema.DRIFT_FINDINGS],
         "flagged": dict(flagged.iter_rows()),
         "conforming_share": round(float(conformance["is_conforming"].mean() or 0.0), 4),
-        "encoded": cached.encoded,
-    }
-
-
-def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
-    """Score every workflow's autonomy readiness; add this run's ranking to ``readiness``.
-
-    Returns
-    -------
-    dict
-        ``workflows`` scored and the count per tier; ``mode: skipped`` with a ``reason``
-        when the drift stage has not run.
-    """
-    outcomes = store.sql(f"select * from {schema.OUTCOMES}")
-    if outcomes.is_empty():
-        return {"mode": "skipped", "reason": "no outcomes: run the drift stage first"}
-    sops = stored_sops(store)
-    tables = {
-        name: store.sql(f"select * from {name}")
-        for name in (
-            schema.CONFORMANCE,
-            schema.STEP_EVENTS,
-            schema.DRIFT_FINDINGS,
-            schema.CANDIDATE_SOPS,
-            schema.STEP_TYPES,
-        )  # fmt: skip
-    }
-    labelled = store.sql(
-        f"select c.*, i.label as intent_label from ({_CONVERSATIONS}) c "
-        f"left join {schema.INTENTS} i on i.intent_id = c.intent_id "
-        f"and i.run_id = (select max(run_id) from {schema.INTENTS})"
-    )
-    inputs = readiness_inputs(
-        conversations=labelled,
-        outcomes=outcomes,
-        conformance=tables[schema.CONFORMANCE],
-        step_events=tables[schema.STEP_EVENTS],
-        drift_findings=tables[schema.DRIFT_FINDINGS],
-        candidate_sops=tables[schema.CANDIDATE_SOPS],
-        step_types=tables[schema.STEP_TYPES],
-        sops=sops,
-        config=config.readiness,
-    )
-    readiness = score_readiness(inputs, sops, config=config.readiness)
-    store.write_readiness(readiness, run_id=run_id)
-    return {
-        "mode": "scored",
-        "workflows": readiness.height,
-        "tiers": dict(readiness.group_by("tier").len().sort("tier").iter_rows()),
+        "encoded": vectors.encoded,
     }
 
 
@@ -233,21 +160,3 @@ def format_findings(findings: pl.DataFrame) -> str:
         lines.append(f"[{row['severity']}] {row['kind']}: {where or row['workflow_id']}{mark}")
         lines.append(f"    {row['sentence']}")
     return "\n".join(lines) + "\n"
-
-
-def read_readiness(db_path: Path) -> pl.DataFrame:
-    """Return the latest run's readiness ranking.
-
-    Raises
-    ------
-    StoreError
-        The database cannot be opened, or the readiness stage has not run.
-    """
-    with open_store(db_path, read_only=True) as store:
-        ranking = store.sql(
-            f"select * from {schema.READINESS} "
-            f"where run_id = (select max(run_id) from {schema.READINESS}) order by rank"
-        )
-    if ranking.is_empty():
-        raise StoreError(f"{db_path}: no readiness scores; run `cxminer run` first")
-    return ranking

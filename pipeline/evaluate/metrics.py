@@ -18,8 +18,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-START = "▶"
-END = "■"
+from pipeline.process.log import END, START
 
 
 def score_clustering(

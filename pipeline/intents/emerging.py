@@ -8,24 +8,27 @@ with its first-seen date.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
+from pipeline.clustering import NOISE, cluster_centroids, subcluster
 from pipeline.config import IntentConfig
-from pipeline.intents.fit import NOISE, Fit, cluster_centroids
+from pipeline.intents.fit import IntentClusterer, route_to_children
+
+__all__ = ["emerging_intents", "route_to_children", "split_emerging"]
 
 
 def split_emerging(
-    fit: Fit,
+    fit: IntentClusterer,
     conversation_ids: Sequence[str],
     vectors: np.ndarray,
     started_at: Sequence[datetime | None],
     config: IntentConfig,
-) -> Fit:
+) -> IntentClusterer:
     """Split all-recent groups out of older intents as intents of their own.
 
     A new kind of request is at first small: at the intent size the fit chose, it is
@@ -38,7 +41,8 @@ def split_emerging(
     Parameters
     ----------
     fit
-        The result of :func:`fit_intents` on ``conversation_ids`` / ``vectors``.
+        An :class:`~pipeline.intents.fit.IntentClusterer` fitted on ``vectors`` with
+        ``conversation_ids`` (not modified).
     started_at
         Each conversation's start time (``None`` when unknown: never recent).
     config
@@ -46,34 +50,32 @@ def split_emerging(
 
     Returns
     -------
-    Fit
-        A new fit whose ``params["children"]`` maps each split-off intent's index to
+    IntentClusterer
+        A fitted copy whose ``params_["children"]`` maps each split-off intent's index to
         its parent's (:func:`assign_intents` routes a parent's new conversations to the
         nearer of parent and child), or ``fit`` itself when nothing was split. Nothing
         is split unless the data span at least twice ``emerging_days``.
     """
-    import hdbscan
-
     recent = _recent(started_at, config.emerging_days)
-    if recent is None or not config.emerging_split or len(fit.centroids) == 0:
+    if recent is None or not config.emerging_split or len(fit.centroids_) == 0:
         return fit
     ids = np.asarray(conversation_ids, dtype=object)
-    in_fit = np.flatnonzero([c in fit.fitted_ids for c in ids])
+    in_fit = np.flatnonzero([c in fit.fitted_ids_ for c in ids])
     in_fit = in_fit[np.argsort(ids[in_fit], kind="stable")]  # the reducer's row order
-    reduced = fit.reducer.reduced
-    size = max(config.min_cluster_floor, int(fit.params["min_cluster_size"]) // 4)
-    labels, centroids = fit.labels.copy(), list(fit.centroids)
+    reduced = fit.reducer_.reduced
+    size = max(config.min_cluster_floor, int(fit.params_["min_cluster_size"]) // 4)
+    labels, centroids = fit.labels_.copy(), list(fit.centroids_)
     children: dict[int, int] = {}
-    for parent in range(len(fit.centroids)):
+    for parent in range(len(fit.centroids_)):
         rows = np.flatnonzero(labels[in_fit] == parent)
         if rows.size < 2 * size:
             continue
-        sub = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=min(config.min_samples, size)).fit(
-            reduced[rows]
+        sub = subcluster(
+            reduced[rows], min_cluster_size=size, min_samples=min(config.min_samples, size)
         )
-        for group in range(int(sub.labels_.max()) + 1):
-            members = in_fit[rows[sub.labels_ == group]]
-            rest = in_fit[rows[sub.labels_ != group]]
+        for group in range(int(sub.max()) + 1):
+            members = in_fit[rows[sub == group]]
+            rest = in_fit[rows[sub != group]]
             if (
                 recent[members].mean() >= config.emerging_share
                 and recent[rest].mean() < config.emerging_share
@@ -93,8 +95,10 @@ def split_emerging(
     moved = labels[outside]
     route_to_children(moved, vectors[outside], centroids, children)
     labels[outside] = moved
-    params = {**fit.params, "children": children}
-    return replace(fit, labels=labels, centroids=centroids, params=params)
+    split = copy.copy(fit)  # the fitted state is replaced below, never changed in place
+    split.labels_, split.centroids_ = labels, centroids
+    split.params_ = {**fit.params_, "children": children}
+    return split
 
 
 def emerging_intents(assignments: pl.DataFrame, *, recent_days: int, share: float) -> pl.DataFrame:
@@ -153,17 +157,6 @@ def emerging_intents(assignments: pl.DataFrame, *, recent_days: int, share: floa
         .select(list(schema))
         .cast(schema)
     )  # type: ignore[arg-type]
-
-
-def route_to_children(
-    labels: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, children: dict[int, int]
-) -> None:
-    """In place: a row in a parent intent moves to the nearest of parent and children."""
-    for parent in set(children.values()):
-        family = np.array([parent, *sorted(c for c, p in children.items() if p == parent)])
-        rows = np.flatnonzero(labels == parent)
-        if rows.size:
-            labels[rows] = family[(vectors[rows] @ centroids[family].T).argmax(axis=1)]
 
 
 def _recent(started_at: Sequence[datetime | None], days: int) -> np.ndarray | None:

@@ -1,285 +1,239 @@
-"""Fitting intents: reduction, HDBSCAN with data-chosen sizes, the nearest-centroid rule.
+"""The intent clusterer: conversations grouped by request, with the scikit-learn contract.
 
-Fitting (:func:`fit_intents`), with no number of intents given:
-
-1. conversations are put in a canonical order (by id) and, past ``fit_sample``, a
-   deterministic hash-chosen sample is fitted, so input order never changes a fit;
-2. UMAP (cosine, ``n_components`` dims) or PCA reduces the vectors: density clustering
-   on 384 raw dimensions neither scales nor separates well;
-3. ``hdbscan.HDBSCAN`` runs for each candidate smallest-intent size (shares of the
-   fitted conversations, ``min_cluster_shares``) and both cluster-selection methods;
-   the run with the best density-based cluster validity (DBCV, hdbscan's
-   ``relative_validity_``) is kept: the data choose the number of intents;
-4. centroids are taken in the original embedding space; a noise point, or a
-   conversation outside the fitted sample, joins the nearest intent only when its
-   cosine to that centroid is at least ``assign_threshold``; the rest stay unassigned
-   and are reported.
+:class:`IntentClusterer` fits with the shared density routine
+(:func:`pipeline.clustering.fit_clusters`: reduction, HDBSCAN at data-chosen sizes,
+the nearest-centroid rule) and assigns new conversations with the same rule
+(:func:`assign_labels`), routing a split-off emerging intent's parent to the nearer of
+parent and child (:func:`route_to_children`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from pipeline.config import IntentConfig
-from pipeline.errors import ModelError
-
-NOISE = -1
-# method column of intent_assignments
-CLUSTER, NEAREST, PREDICTED, UNASSIGNED, NO_REQUEST = (
-    "cluster",
-    "nearest",
-    "predicted",
-    "unassigned",
-    "no_request",
+from pipeline.clustering import (
+    CLUSTER,
+    MIN_FIT,
+    NEAREST,
+    NO_REQUEST,
+    NOISE,
+    PREDICTED,
+    UNASSIGNED,
+    DensityFit,
+    cluster_centroids,
+    fit_clusters,
+    join_nearest,
+    predict_clusters,
 )
-MIN_FIT = 20  # fewer conversations than this cannot form two intents of useful size
+from pipeline.config import IntentConfig
+
+__all__ = [
+    "CLUSTER", "MIN_FIT", "NEAREST", "NO_REQUEST", "NOISE", "PREDICTED", "UNASSIGNED",
+    "IntentClusterer", "assign_labels", "cluster_centroids", "route_to_children",
+]  # fmt: skip
+
+#: The :class:`~pipeline.config.IntentConfig` fields that fitting reads.
+HYPERPARAMETERS = ("reducer", "n_components", "n_neighbors", "min_samples",
+                   "min_cluster_shares", "selection_methods", "min_cluster_floor",
+                   "fit_sample", "assign_threshold", "seed")  # fmt: skip
+_DEFAULT = IntentConfig()
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
 
 
-@dataclass
-class Fit:
-    """Cluster labels of one fit (``NOISE`` = unassigned) and how each was decided."""
-
-    labels: np.ndarray
-    probability: np.ndarray
-    method: np.ndarray
-    centroids: np.ndarray
-    reducer: Any
-    clusterer: Any
-    params: dict[str, Any]
-    fitted_ids: frozenset[str]
-
-
-def fit_intents(conversation_ids: Sequence[str], vectors: np.ndarray, config: IntentConfig) -> Fit:
-    """Cluster conversations into intents, choosing the HDBSCAN parameters from the data.
+class IntentClusterer(ClusterMixin, BaseEstimator):
+    """Cluster request vectors into intents, choosing the number of intents from the data.
 
     Parameters
     ----------
-    conversation_ids
-        One id per row of ``vectors``; they fix the canonical order and the sample.
-    vectors
-        ``(n, dim)`` unit rows (the request vectors).
-    config
-        The intent settings.
+    reducer, n_components, n_neighbors, min_samples, min_cluster_shares,
+    selection_methods, min_cluster_floor, fit_sample, assign_threshold, seed
+        As in :class:`~pipeline.config.IntentConfig` (keyword-only, defaults the same).
+
+    Attributes
+    ----------
+    labels_ : numpy.ndarray
+        Intent of each fitted row (``NOISE`` = unassigned).
+    probabilities_ : numpy.ndarray
+        HDBSCAN membership strength, or the cosine to the centroid for a nearest match.
+    methods_ : numpy.ndarray
+        ``cluster``, ``predicted``, ``nearest`` or ``unassigned`` per row.
+    centroids_ : numpy.ndarray
+        ``(n_intents, dim)`` unit rows in the embedding space.
+    reducer_, hdbscan_
+        The fitted :class:`~pipeline.clustering.Projection` and ``hdbscan.HDBSCAN``.
+    params_ : dict
+        The chosen HDBSCAN settings and every candidate's DBCV (``children`` once
+        :func:`~pipeline.intents.emerging.split_emerging` split an intent off).
+    fitted_ids_ : frozenset of str
+        The conversations in the fitted sample.
+    """
+
+    _parameter_constraints: dict = {
+        "reducer": [StrOptions({"umap", "pca"})],
+        "n_components": _POSITIVE,
+        "n_neighbors": _POSITIVE,
+        "min_samples": _POSITIVE,
+        "min_cluster_shares": [tuple, list],
+        "selection_methods": [tuple, list],
+        "min_cluster_floor": _POSITIVE,
+        "fit_sample": _POSITIVE,
+        "assign_threshold": [Interval(Real, 0.0, 1.0, closed="both")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        reducer: str = _DEFAULT.reducer,
+        n_components: int = _DEFAULT.n_components,
+        n_neighbors: int = _DEFAULT.n_neighbors,
+        min_samples: int = _DEFAULT.min_samples,
+        min_cluster_shares: Sequence[float] = _DEFAULT.min_cluster_shares,
+        selection_methods: Sequence[str] = _DEFAULT.selection_methods,
+        min_cluster_floor: int = _DEFAULT.min_cluster_floor,
+        fit_sample: int = _DEFAULT.fit_sample,
+        assign_threshold: float = _DEFAULT.assign_threshold,
+        seed: int = _DEFAULT.seed,
+    ) -> None:
+        self.reducer = reducer
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_samples = min_samples
+        self.min_cluster_shares = min_cluster_shares
+        self.selection_methods = selection_methods
+        self.min_cluster_floor = min_cluster_floor
+        self.fit_sample = fit_sample
+        self.assign_threshold = assign_threshold
+        self.seed = seed
+
+    @classmethod
+    def from_config(cls, config: IntentConfig) -> IntentClusterer:
+        """Return an unfitted clusterer with the hyperparameters of ``config``."""
+        return cls(**{name: getattr(config, name) for name in HYPERPARAMETERS})
+
+    def fit(
+        self, X: np.ndarray, y: Any = None, *, conversation_ids: Sequence[str] | None = None
+    ) -> IntentClusterer:
+        """Fit intents on ``X``, ``(n, dim)`` unit rows (not modified).
+
+        Parameters
+        ----------
+        X
+            The request vectors.
+        y
+            Ignored.
+        conversation_ids
+            One id per row (they fix the canonical order and the fitted sample); by
+            default the row numbers.
+
+        Returns
+        -------
+        IntentClusterer
+            ``self``, fitted.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A hyperparameter is out of range (a ``ValueError`` naming it).
+        ModelError
+            Fewer than 20 rows, or no candidate found two intents.
+        """
+        self._validate_hyperparameters()
+        X = np.asarray(X)
+        if conversation_ids is None:
+            conversation_ids = [f"{i:012d}" for i in range(len(X))]
+        fit = fit_clusters(
+            conversation_ids, X, **{name: getattr(self, name) for name in HYPERPARAMETERS}
+        )
+        self._set_fit(fit)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Return the intent of each new row of ``X`` (``NOISE`` when none), as a saved model.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Called before :meth:`fit`.
+        """
+        check_is_fitted(self, "centroids_")
+        labels, _, _ = assign_labels(
+            self.reducer_, self.hdbscan_, self.centroids_, self.params_.get("children", {}),
+            np.asarray(X), threshold=self.assign_threshold,
+        )  # fmt: skip
+        return labels
+
+    def _set_fit(self, fit: DensityFit) -> None:
+        self.labels_ = fit.labels
+        self.probabilities_ = fit.probability
+        self.methods_ = fit.method
+        self.centroids_ = fit.centroids
+        self.reducer_ = fit.reducer
+        self.hdbscan_ = fit.clusterer
+        self.params_ = fit.params
+        self.fitted_ids_ = fit.fitted_ids
+
+    def _validate_hyperparameters(self) -> None:
+        self._validate_params()
+        shares = self.min_cluster_shares
+        if not shares or not all(isinstance(v, Real) and 0 < v < 1 for v in shares):
+            raise InvalidParameterError(
+                "The 'min_cluster_shares' parameter of IntentClusterer must be a non-empty "
+                f"sequence of shares in (0, 1). Got {list(shares)!r} instead."
+            )
+        methods = self.selection_methods
+        if not methods or set(methods) - {"eom", "leaf"}:
+            raise InvalidParameterError(
+                "The 'selection_methods' parameter of IntentClusterer must be a non-empty "
+                f"sequence of 'eom' and/or 'leaf'. Got {list(methods)!r} instead."
+            )
+
+
+def assign_labels(
+    reducer: Any,
+    clusterer: Any,
+    centroids: np.ndarray,
+    children: dict[int, int],
+    vectors: np.ndarray,
+    *,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Assign new rows with a fitted reducer, HDBSCAN and centroids (``vectors`` unchanged).
+
+    ``hdbscan.approximate_predict`` places each row, a parent intent's rows move to the
+    nearest of parent and its split-off children, then the nearest-centroid rule of the
+    fit applies at cosine ``threshold``.
 
     Returns
     -------
-    Fit
-        Labels in input order (``NOISE`` for unassigned), probabilities, the method of
-        each decision, centroids and the fitted reducer and clusterer.
-
-    Raises
-    ------
-    ModelError
-        Fewer than 20 conversations, or no candidate found two clusters.
+    labels : numpy.ndarray
+        Cluster index per row, ``NOISE`` when unassigned.
+    probability : numpy.ndarray
+        HDBSCAN membership strength (or the cosine to the centroid for a nearest match).
+    method : numpy.ndarray
+        ``predicted``, ``nearest`` or ``unassigned`` per row.
     """
-    import hdbscan
-
-    ids = np.asarray(conversation_ids, dtype=object)
-    n = len(ids)
-    if n < MIN_FIT:
-        raise ModelError(
-            f"intents: {n} conversations with a customer request; at least {MIN_FIT} "
-            "are needed to fit intents"
-        )
-    order = np.argsort(ids, kind="stable")
-    fit_rows = order
-    if n > config.fit_sample:  # the fit_sample ids with the smallest hashes: stable as data grow
-        keys = np.array([_id_hash(i) for i in ids[order]])
-        fit_rows = np.sort(order[np.argsort(keys, kind="stable")[: config.fit_sample]])
-        fit_rows = fit_rows[np.argsort(ids[fit_rows], kind="stable")]
-    fitted = vectors[fit_rows]
-    neighbours = _nearest(fitted, fitted, min(config.n_neighbors, len(fit_rows) - 1))
-    reducer = _make_reducer(config, len(fit_rows), neighbours)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # umap: "n_jobs overridden by random_state"
-        reduced = np.asarray(reducer.fit_transform(fitted), dtype=np.float64)
-    reducer = Projection(config.reducer, reducer, fitted, reduced, config.n_neighbors)
-    best, candidates = None, []
-    for size in _cluster_sizes(len(fit_rows), config):
-        for method in config.selection_methods:
-            clusterer = hdbscan.HDBSCAN(
-                min_cluster_size=size,
-                min_samples=min(config.min_samples, size),
-                cluster_selection_method=method,
-                gen_min_span_tree=True,
-                prediction_data=True,
-            ).fit(reduced)
-            k = int(clusterer.labels_.max()) + 1
-            validity = float(clusterer.relative_validity_) if k >= 2 else float("-inf")
-            candidates.append({"min_cluster_size": size, "method": method, "k": k,
-                               "dbcv": round(validity, 4)})  # fmt: skip
-            if k >= 2 and (best is None or validity > best[0] + 1e-12):
-                best = (validity, size, method, clusterer)
-    if best is None:
-        raise ModelError(
-            f"intents: no candidate found two or more intents among {len(fit_rows)} "
-            "conversations; are the requests all alike?"
-        )
-    _, size, method, clusterer = best
-    fit_labels = clusterer.labels_.astype(np.int64)
-    centroids = cluster_centroids(vectors[fit_rows], fit_labels, int(fit_labels.max()) + 1)
-
-    labels = np.full(n, NOISE, dtype=np.int64)
-    probability = np.zeros(n, dtype=np.float64)
-    method_of = np.full(n, UNASSIGNED, dtype=object)
-    labels[fit_rows] = fit_labels
-    probability[fit_rows] = clusterer.probabilities_
-    method_of[fit_rows[fit_labels != NOISE]] = CLUSTER
-    rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
-    if rest.size:
-        rest_labels, rest_probability = predict_clusters(reducer, clusterer, vectors[rest])
-        labels[rest], probability[rest] = rest_labels, rest_probability
-        method_of[rest[rest_labels != NOISE]] = PREDICTED
-    join_nearest(vectors, labels, probability, method_of, centroids, config.assign_threshold)
-    params = {
-        "reducer": config.reducer,
-        "n_components": config.n_components,
-        "n_neighbors": config.n_neighbors,
-        "min_samples": config.min_samples,
-        "min_cluster_size": size,
-        "cluster_selection_method": method,
-        "n_fit": len(fit_rows),
-        "candidates": candidates,
-        "assign_threshold": config.assign_threshold,
-    }
-    return Fit(labels, probability, method_of, centroids, reducer, clusterer, params,
-               frozenset(ids[fit_rows].tolist()))  # fmt: skip
+    labels, probability = predict_clusters(reducer, clusterer, vectors)
+    route_to_children(labels, vectors, centroids, children)
+    method = np.where(labels != NOISE, PREDICTED, UNASSIGNED).astype(object)
+    join_nearest(vectors, labels, probability, method, centroids, threshold)
+    return labels, probability, method
 
 
-class Projection:
-    """Place new vectors in a fitted reduced space.
-
-    PCA projects exactly. For UMAP, a new vector is put at the similarity-weighted mean
-    of its nearest fitted neighbours' coordinates (UMAP's own ``transform`` starts from
-    this point, then optimises; the optimisation needs numba's nearest-neighbour index,
-    which costs ~40 s of compilation per process). Only coordinates are approximate:
-    the final intent of a new conversation also passes the centroid-similarity rule.
-    """
-
-    def __init__(
-        self, kind: str, model: Any, fitted: np.ndarray, reduced: np.ndarray, n_neighbors: int
-    ) -> None:
-        self.kind = kind
-        self.model = model if kind == "pca" else None  # a fitted UMAP is not needed again
-        self.fitted = fitted.astype(np.float32)
-        self.reduced = reduced
-        self.n_neighbors = min(n_neighbors, len(fitted))
-
-    def transform(self, vectors: np.ndarray) -> np.ndarray:
-        """Return reduced coordinates of ``vectors`` (unit rows in the embedding space)."""
-        if self.kind == "pca":
-            return np.asarray(self.model.transform(vectors), dtype=np.float64)
-        index, similarity = _nearest(vectors, self.fitted, self.n_neighbors)
-        weights = np.maximum(similarity, 1e-6)
-        weights /= weights.sum(axis=1, keepdims=True)
-        return np.einsum("nk,nkd->nd", weights, self.reduced[index])
-
-
-def _make_reducer(config: IntentConfig, n: int, neighbours: tuple[np.ndarray, np.ndarray]) -> Any:
-    if config.reducer == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=min(config.n_components, n - 1), random_state=config.seed)
-    import umap
-
-    index, similarity = neighbours
-    return umap.UMAP(
-        n_neighbors=index.shape[1],
-        n_components=min(config.n_components, n - 2),
-        min_dist=0.0,
-        metric="cosine",
-        n_epochs=200,  # UMAP's own default for large data; 500 below 10k points costs 2.5x
-        random_state=config.seed,
-        # exact neighbours computed here: pynndescent would compile for ~40 s per process
-        precomputed_knn=(index, np.maximum(1.0 - similarity, 0.0), None),
-    )
-
-
-def _nearest(
-    queries: np.ndarray, points: np.ndarray, k: int, *, chunk: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest ``points`` of each query by cosine (unit rows), best first."""
-    k = max(1, min(k, len(points)))
-    index = np.empty((len(queries), k), dtype=np.int64)
-    similarity = np.empty((len(queries), k), dtype=np.float32)
-    for start in range(0, len(queries), chunk):
-        sims = queries[start : start + chunk] @ points.T
-        top = (
-            np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            if k < len(points)
-            else np.tile(np.arange(len(points)), (len(sims), 1))
-        )
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        index[start : start + chunk] = np.take_along_axis(top, order, axis=1)
-        similarity[start : start + chunk] = np.take_along_axis(top_sims, order, axis=1)
-    return index, similarity
-
-
-def _cluster_sizes(n: int, config: IntentConfig) -> list[int]:
-    sizes = {max(config.min_cluster_floor, round(n * s)) for s in config.min_cluster_shares}
-    return sorted(s for s in sizes if s <= n // 2) or [config.min_cluster_floor]
-
-
-def predict_clusters(
-    reducer: Any, clusterer: Any, vectors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return HDBSCAN's cluster (``NOISE`` for none) and strength of each new row."""
-    import hdbscan
-
-    reduced = reducer.transform(vectors)
-    labels, strengths = hdbscan.approximate_predict(clusterer, reduced)
-    return labels.astype(np.int64), strengths.astype(np.float64)
-
-
-def join_nearest(
-    vectors: np.ndarray,
-    labels: np.ndarray,
-    probability: np.ndarray,
-    method: np.ndarray,
-    centroids: np.ndarray,
-    threshold: float,
+def route_to_children(
+    labels: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, children: dict[int, int]
 ) -> None:
-    """In place: each row ends in the nearest intent at cosine >= ``threshold``, or none.
-
-    A row placed by HDBSCAN keeps its intent only if it passes the same test against
-    that intent's centroid (UMAP can glue an isolated point to a cluster).
-    """
-    if not len(centroids):
-        return
-    placed = np.flatnonzero(labels != NOISE)
-    own = np.einsum("nd,nd->n", vectors[placed], centroids[labels[placed]])
-    far = placed[own < threshold]  # placed by density, but unlike its intent's centre
-    labels[far], probability[far], method[far] = NOISE, 0.0, UNASSIGNED
-    noise = np.flatnonzero(labels == NOISE)
-    if not noise.size:
-        return
-    sims = vectors[noise] @ centroids.T
-    best = sims.argmax(axis=1)
-    close = sims[np.arange(noise.size), best] >= threshold
-    labels[noise[close]] = best[close]
-    probability[noise[close]] = sims[np.arange(noise.size), best][close]
-    method[noise[close]] = NEAREST
-
-
-def cluster_centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Return the ``(k, dim)`` unit mean rows of the clusters ``0..k-1`` (noise left out)."""
-    sums = np.zeros((k, vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels[labels != NOISE], vectors[labels != NOISE])
-    return unit_rows(sums).astype(np.float32)
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Return ``matrix`` with each non-zero row scaled to unit length."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
-
-
-def _id_hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    """In place: a row in a parent intent moves to the nearest of parent and children."""
+    for parent in set(children.values()):
+        family = np.array([parent, *sorted(c for c, p in children.items() if p == parent)])
+        rows = np.flatnonzero(labels == parent)
+        if rows.size:
+            labels[rows] = family[(vectors[rows] @ centroids[family].T).argmax(axis=1)]

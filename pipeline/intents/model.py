@@ -1,7 +1,8 @@
 """The fitted intent model: assigning new conversations with it, and its persistence.
 
 Later runs assign new conversations with the saved model (``reducer.transform`` then
-``hdbscan.approximate_predict``, then the nearest-centroid rule of the fit).
+``hdbscan.approximate_predict``, then the nearest-centroid rule of the fit:
+:func:`pipeline.intents.fit.assign_labels`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.clustering import NOISE, Projection
 from pipeline.errors import ModelError
-from pipeline.intents.emerging import route_to_children
-from pipeline.intents.fit import (
-    NOISE,
-    PREDICTED,
-    UNASSIGNED,
-    Projection,
-    join_nearest,
-    predict_clusters,
-)
+from pipeline.intents.fit import assign_labels
 
 MODEL_FORMAT = 1  # bump when IntentModel's pickled layout changes
 
@@ -71,10 +65,10 @@ def assign_intents(
     n = len(vectors)
     if n == 0:
         return [], np.zeros(0), np.zeros(0, dtype=object)
-    labels, probability = predict_clusters(model.reducer, model.clusterer, vectors)
-    route_to_children(labels, vectors, model.centroids, model.params.get("children", {}))
-    method = np.where(labels != NOISE, PREDICTED, UNASSIGNED).astype(object)
-    join_nearest(vectors, labels, probability, method, model.centroids, threshold)
+    labels, probability, method = assign_labels(
+        model.reducer, model.clusterer, model.centroids, model.params.get("children", {}),
+        vectors, threshold=threshold,
+    )  # fmt: skip
     ids = [model.intent_ids[label] if label != NOISE else None for label in labels]
     return ids, probability, method
 
@@ -111,15 +105,21 @@ def load_model(blob: bytes, version: int) -> IntentModel:
 
 
 class _Unpickler(pickle.Unpickler):
-    """Unpickle, finding classes at the module they lived in before the intents split.
+    """Unpickle, finding classes at the module they lived in when the model was saved.
 
-    Models saved before the split name ``pipeline.intents.run.IntentModel`` and
-    ``pipeline.intents.run.Projection``; their layout is unchanged, so they still load.
+    Models name the modules of their day: ``pipeline.intents`` (one module, before the
+    intents split), ``pipeline.intent_model`` and ``pipeline.intent_fit`` (up to
+    f8c2ab0), then ``pipeline.intents.model`` and ``pipeline.intents.fit`` (before
+    :class:`~pipeline.clustering.Projection` moved). Their layout is unchanged, so they
+    still load.
     """
 
     _moved: dict[tuple[str, str], type] = {
-        ("pipeline.intents.run", "IntentModel"): IntentModel,
-        ("pipeline.intents.run", "Projection"): Projection,
+        ("pipeline.intents", "IntentModel"): IntentModel,
+        ("pipeline.intents", "Projection"): Projection,
+        ("pipeline.intent_model", "IntentModel"): IntentModel,
+        ("pipeline.intent_fit", "Projection"): Projection,
+        ("pipeline.intents.fit", "Projection"): Projection,
     }
 
     def find_class(self, module: str, name: str) -> Any:

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from pipeline.clustering import unit_rows
 from pipeline.config import IntentConfig
-from pipeline.intents.fit import unit_rows
 
 _WORD = r"[a-z][a-z']+"
 #: A redaction placeholder such as ``<CARD>``: no content word.

@@ -21,10 +21,12 @@ import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config, IntentConfig
-from pipeline.embed.cache import Embedder, embed_with_cache, normalise_text, text_hash
+from pipeline.embed.cache import embed_with_cache
+from pipeline.embed.models import Embedder
+from pipeline.embed.vectors import normalise_text, text_hash
 from pipeline.errors import StoreError
 from pipeline.intents.emerging import emerging_intents, split_emerging
-from pipeline.intents.fit import MIN_FIT, NO_REQUEST, NOISE, fit_intents
+from pipeline.intents.fit import MIN_FIT, NO_REQUEST, NOISE, IntentClusterer
 from pipeline.intents.lineage import LINEAGE_SCHEMA, intent_lineage, lineage_row, match_intent_ids
 from pipeline.intents.model import Assign, IntentModel, assign_intents, dump_model, load_model
 from pipeline.intents.names import describe_intents
@@ -146,7 +148,9 @@ def update_intents(
         lineage = pl.DataFrame(schema=LINEAGE_SCHEMA)
         new_model = None
     else:
-        fit = fit_intents(units["conversation_id"].to_list(), vectors, settings)
+        fit = IntentClusterer.from_config(settings).fit(
+            vectors, conversation_ids=units["conversation_id"].to_list()
+        )
         started = units.select("conversation_id").join(
             conversations, on="conversation_id", how="left", maintain_order="left"
         )["started_at"]
@@ -154,10 +158,10 @@ def update_intents(
             fit, units["conversation_id"].to_list(), vectors, started.to_list(), settings
         )
         intent_ids, similarity = match_intent_ids(
-            model, fit.centroids, threshold=settings.match_threshold
+            model, fit.centroids_, threshold=settings.match_threshold
         )
         descriptions = describe_intents(
-            units["request"].to_list(), fit.labels, vectors, fit.centroids,
+            units["request"].to_list(), fit.labels_, vectors, fit.centroids_,
             n_terms=settings.n_terms, stop_words=settings.pleasantries,
         )  # fmt: skip
         version = (model.version if model else 0) + 1
@@ -165,21 +169,21 @@ def update_intents(
         new_model = IntentModel(
             version=version,
             intent_ids=intent_ids,
-            centroids=fit.centroids,
-            reducer=fit.reducer,
-            clusterer=fit.clusterer,
-            params={**fit.params, "max_id": max(max_id, model.params.get("max_id", 0) if model
+            centroids=fit.centroids_,
+            reducer=fit.reducer_,
+            clusterer=fit.hdbscan_,
+            params={**fit.params_, "max_id": max(max_id, model.params.get("max_id", 0) if model
                                                 else 0)},
             fitted_at=now_utc(),
-            fitted_ids=fit.fitted_ids,
+            fitted_ids=fit.fitted_ids_,
             descriptions=descriptions,
         )  # fmt: skip
         assignments = units.select("conversation_id", "unit_hash").with_columns(
             intent_id=pl.Series(
-                [intent_ids[c] if c != NOISE else None for c in fit.labels], dtype=pl.String
+                [intent_ids[c] if c != NOISE else None for c in fit.labels_], dtype=pl.String
             ),
-            probability=pl.Series(fit.probability, dtype=pl.Float64),
-            method=pl.Series(fit.method.tolist(), dtype=pl.String),
+            probability=pl.Series(fit.probabilities_, dtype=pl.Float64),
+            method=pl.Series(fit.methods_.tolist(), dtype=pl.String),
         )
         lineage = (
             intent_lineage(

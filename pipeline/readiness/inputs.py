@@ -18,7 +18,9 @@ import polars as pl
 
 from pipeline.config import ReadinessConfig
 from pipeline.errors import SchemaError, SopError
-from pipeline.process.discover import draft_sop, not_steps, variant_id, variant_of_case
+from pipeline.process.discover import not_steps
+from pipeline.process.draft import draft_sop
+from pipeline.process.variants import variant_id, variant_of_case
 from pipeline.sops.model import Sop, sop_to_yaml
 
 OTHER = "other"  # the steps stage's outlier turns: no step explains them

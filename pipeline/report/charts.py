@@ -1,10 +1,12 @@
-"""Inline SVG for the HTML report: process graphs, drift series, sparklines, intervals.
+"""Inline SVG of a workflow's process graph for the HTML report.
 
-Every function returns a :class:`markupsafe.Markup` holding one ``<svg>`` element, with
-all text from data escaped here (step names and labels can hold anything). The SVG has
-no ``xmlns`` (inline SVG in HTML needs none), no ids (several graphs share one page) and
-no external references; colours come from CSS classes that the report's stylesheet
-defines, so the charts follow the page's styling.
+The small charts (drift series, sparklines, intervals) are in
+:mod:`pipeline.report.series`. :func:`process_graph_svg` returns a
+:class:`markupsafe.Markup` holding one ``<svg>`` element, with all text from data
+escaped here (step names and labels can hold anything). The SVG has no ``xmlns``
+(inline SVG in HTML needs none), no ids (several graphs share one page) and no external
+references; colours come from CSS classes that the report's stylesheet defines, so the
+charts follow the page's styling.
 """
 
 from __future__ import annotations
@@ -12,40 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
-from html import escape
 
 import polars as pl
 from markupsafe import Markup
 
-from pipeline.evaluate.metrics import END, START
+from pipeline.process.log import END, START
+from pipeline.report.svg import as_percent, coord, esc, shorten
 from pipeline.sops.model import Sop
 
 # Process graph geometry (px): one column per step, in typical position order.
 _NODE_W, _NODE_H, _MARKER_R, _GAP, _MARGIN = 122, 40, 12, 34, 16
 _ARC_BASE, _ARC_STEP, _ARC_MAX = 44, 26, 200
-_LABEL_CHARS = 18
 SKIPPED_OFTEN = 0.2  # a documented step missing in this share of conversations is dashed
 
 
-def _e(value: object) -> str:
-    """Escape text for an SVG text node or attribute value."""
-    return escape(str(value), quote=True)
-
-
-def _short(text: str, n: int = _LABEL_CHARS) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _f(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".")
-
-
-def _percent(x: float) -> str:
-    return f"{100 * x:.0f}%" if abs(x) >= 0.01 or x == 0 else f"{100 * x:.1f}%"
-
-
-# ---- the process graph ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Edge:
     src: str
@@ -221,8 +203,8 @@ def process_graph_svg(
     width = x - _GAP + _MARGIN
     height = y + _NODE_H / 2 + down / 2 + 14 + 22 + _MARGIN
     parts = [
-        f'<svg class="graph" width="{_f(width)}" height="{_f(height)}" '
-        f'viewBox="0 0 {_f(width)} {_f(height)}" role="img">'
+        f'<svg class="graph" width="{coord(width)}" height="{coord(height)}" '
+        f'viewBox="0 0 {coord(width)} {coord(height)}" role="img">'
     ]
     for e in sorted(drawn, key=lambda e: e.n):  # big edges on top
         parts.append(_edge_svg(e, column, xs, half, y=y, max_n=max_n, arc=arc(e)))
@@ -243,7 +225,7 @@ def process_graph_svg(
     if hidden:
         hidden_n = int(rows["n"].sum() - keep["n"].sum())
         parts.append(
-            f'<text class="note" x="{_MARGIN}" y="{_f(height - _MARGIN)}">{hidden} rarer '
+            f'<text class="note" x="{_MARGIN}" y="{coord(height - _MARGIN)}">{hidden} rarer '
             f"transitions ({hidden_n:,} in all) not drawn</text>"
         )
     parts.append("</svg>")
@@ -283,16 +265,18 @@ def _edge_svg(
         p0, p2 = (x0 - 12, y + half_h), (x1 + 12, y + half_h + 2)
         c = ((p0[0] + p2[0]) / 2, y + half_h + arc)
     width = 1.0 + 4.0 * math.sqrt(e.n / max_n) if e.n else 1.2
-    path = f"M{_f(p0[0])},{_f(p0[1])} Q{_f(c[0])},{_f(c[1])} {_f(p2[0])},{_f(p2[1])}"
+    path = (
+        f"M{coord(p0[0])},{coord(p0[1])} Q{coord(c[0])},{coord(c[1])} {coord(p2[0])},{coord(p2[1])}"
+    )
     title = f"{e.src} → {e.dst}: " + (f"{e.n:,} times" if e.n else "documented, never observed")
     out = [
-        f'<g class="edge e-{e.kind}"><title>{_e(title)}</title>'
-        f'<path d="{path}" fill="none" stroke-width="{_f(width)}"/>' + _arrow(c, p2, 4 + width)
+        f'<g class="edge e-{e.kind}"><title>{esc(title)}</title>'
+        f'<path d="{path}" fill="none" stroke-width="{coord(width)}"/>' + _arrow(c, p2, 4 + width)
     ]
     if e.n:
         mx, my = (p0[0] + 2 * c[0] + p2[0]) / 4, (p0[1] + 2 * c[1] + p2[1]) / 4
         my -= 7 if straight else 3  # above a straight edge, on an arc's crest
-        out.append(f'<text class="count" x="{_f(mx)}" y="{_f(my)}">{e.n:,}</text>')
+        out.append(f'<text class="count" x="{coord(mx)}" y="{coord(my)}">{e.n:,}</text>')
     out.append("</g>")
     return "".join(out)
 
@@ -304,7 +288,7 @@ def _arrow(c: tuple[float, float], tip: tuple[float, float], size: float) -> str
     bx, by = tip[0] - ux * size, tip[1] - uy * size
     left = (bx - uy * size / 2, by + ux * size / 2)
     right = (bx + uy * size / 2, by - ux * size / 2)
-    points = " ".join(f"{_f(px)},{_f(py)}" for px, py in (tip, left, right))
+    points = " ".join(f"{coord(px)},{coord(py)}" for px, py in (tip, left, right))
     return f'<polygon class="head" points="{points}"/>'
 
 
@@ -324,14 +308,14 @@ def _node_svg(
         name = "start" if step == START else "end"
         return (
             f'<g class="node n-marker"><title>{name}</title>'
-            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="12"/>'
-            f'<text x="{_f(x)}" y="{_f(y + 4)}">{_e(step)}</text></g>'
+            f'<circle cx="{coord(x)}" cy="{coord(y)}" r="12"/>'
+            f'<text x="{coord(x)}" y="{coord(y + 4)}">{esc(step)}</text></g>'
         )
     facts = []
     if support is not None:
-        facts.append(f"in {_percent(support)}")
+        facts.append(f"in {as_percent(support)}")
     if skipped:
-        facts.append(f"skipped {_percent(skipped)}")
+        facts.append(f"skipped {as_percent(skipped)}")
     if unseen:
         facts.append("never seen")
     if role:
@@ -343,117 +327,14 @@ def _node_svg(
     title = step if label == step else f"{step}: {label}"
     sub = " · ".join(facts)
     return (
-        f'<g class="{classes}"><title>{_e(title)}{_e(" (" + sub + ")") if sub else ""}</title>'
-        f'<rect x="{_f(x - _NODE_W / 2)}" y="{_f(y - _NODE_H / 2)}" width="{_NODE_W}" '
+        f'<g class="{classes}"><title>{esc(title)}{esc(" (" + sub + ")") if sub else ""}</title>'
+        f'<rect x="{coord(x - _NODE_W / 2)}" y="{coord(y - _NODE_H / 2)}" width="{_NODE_W}" '
         f'height="{_NODE_H}" rx="6"/>'
-        f'<text x="{_f(x)}" y="{_f(y - 3 if sub else y + 4)}">{_e(_short(label))}</text>'
+        f'<text x="{coord(x)}" y="{coord(y - 3 if sub else y + 4)}">{esc(shorten(label))}</text>'
         + (
-            f'<text class="sub" x="{_f(x)}" y="{_f(y + 12)}">{_e(_short(sub, 24))}</text>'
+            f'<text class="sub" x="{coord(x)}" y="{coord(y + 12)}">{esc(shorten(sub, 24))}</text>'
             if sub
             else ""
         )
         + "</g>"
-    )
-
-
-# ---- small charts --------------------------------------------------------------------------
-def series_svg(
-    windows: Sequence[date],
-    values: Sequence[float],
-    *,
-    baseline: float | None = None,
-    flagged: Collection[date] = (),
-    percent: bool = True,
-    title: str = "",
-) -> Markup:
-    """Draw a small line chart of a rate per window, with the baseline dashed.
-
-    Flagged windows are drawn as filled red points (CSS class ``pt-flag``); the x axis
-    names the first and last window, the y axis its maximum.
-    """
-    width, height, left, right, top, bottom = 340, 130, 44, 10, 12, 22
-    fmt = _percent if percent else (lambda v: f"{v:.3g}")
-    top_value = max([*values, baseline or 0.0, 1e-9]) * 1.15
-    inner_w, inner_h = width - left - right, height - top - bottom
-
-    def px(i: int) -> float:
-        return left + (inner_w / 2 if len(values) == 1 else inner_w * i / (len(values) - 1))
-
-    def py(v: float) -> float:
-        return top + inner_h * (1 - v / top_value)
-
-    parts = [
-        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img"><title>{_e(title)}</title>',
-        f'<line class="axis" x1="{left}" y1="{_f(py(0))}" x2="{width - right}" y2="{_f(py(0))}"/>',
-        f'<text class="tick" x="{left - 4}" y="{_f(py(top_value) + 8)}" text-anchor="end">'
-        f"{_e(fmt(top_value))}</text>",
-        f'<text class="tick" x="{left - 4}" y="{_f(py(0))}" text-anchor="end">'
-        f"{_e(fmt(0.0))}</text>",
-    ]
-    if baseline is not None:
-        parts.append(
-            f'<line class="baseline" x1="{left}" y1="{_f(py(baseline))}" x2="{width - right}" '
-            f'y2="{_f(py(baseline))}"><title>baseline {_e(fmt(baseline))}</title></line>'
-        )
-    if len(values) > 1:
-        points = " ".join(f"{_f(px(i))},{_f(py(v))}" for i, v in enumerate(values))
-        parts.append(f'<polyline class="line" points="{points}"/>')
-    for i, (window, value) in enumerate(zip(windows, values, strict=True)):
-        cls = "pt pt-flag" if window in flagged else "pt"
-        parts.append(
-            f'<circle class="{cls}" cx="{_f(px(i))}" cy="{_f(py(value))}" r="3.5">'
-            f"<title>{_e(f'{window}: {fmt(value)}')}</title></circle>"
-        )
-    if windows:
-        parts.append(
-            f'<text class="tick" x="{left}" y="{height - 6}">{_e(windows[0])}</text>'
-            f'<text class="tick" x="{width - right}" y="{height - 6}" text-anchor="end">'
-            f"{_e(windows[-1])}</text>"
-        )
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def sparkline_svg(values: Sequence[float], *, title: str = "") -> Markup:
-    """Draw a 120 x 28 trend line (weekly counts); the last point is marked."""
-    width, height, pad = 120, 28, 3
-    top = max([*values, 1e-9])
-    step = (width - 2 * pad) / max(len(values) - 1, 1)
-    points = [
-        (pad + i * step, height - pad - (height - 2 * pad) * v / top) for i, v in enumerate(values)
-    ]
-    parts = [
-        f'<svg class="spark" width="{width}" height="{height}" role="img">'
-        f"<title>{_e(title)}</title>"
-    ]
-    if len(points) > 1:
-        parts.append(
-            '<polyline class="line" points="'
-            + " ".join(f"{_f(x)},{_f(y)}" for x, y in points)
-            + '"/>'
-        )
-    if points:
-        parts.append(
-            f'<circle class="pt" cx="{_f(points[-1][0])}" cy="{_f(points[-1][1])}" r="2"/>'
-        )
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def interval_svg(score: float, low: float, high: float, *, tier: str) -> Markup:
-    """Draw a 0-100 scale with the score's interval as a band and the score as a tick."""
-    width, height, pad = 150, 16, 4
-
-    def px(v: float) -> float:
-        return pad + (width - 2 * pad) * min(max(v, 0.0), 100.0) / 100.0
-
-    tier_class = {"autonomous": "t-auto", "human-led": "t-human"}.get(tier, "t-gate")
-    return Markup(
-        f'<svg class="interval {tier_class}" width="{width}" height="{height}" role="img">'
-        f"<title>{_e(f'score {score:.0f} (interval {low:.0f}-{high:.0f}) of 100')}</title>"
-        f'<rect class="track" x="{pad}" y="6" width="{width - 2 * pad}" height="4" rx="2"/>'
-        f'<rect class="band" x="{_f(px(low))}" y="3" width="{_f(max(px(high) - px(low), 2))}" '
-        f'height="10" rx="3"/>'
-        f'<rect class="tick" x="{_f(px(score) - 1)}" y="1" width="2" height="14"/></svg>'
     )

@@ -22,15 +22,17 @@ from typing import Any
 
 import orjson
 
+from pipeline.sample.conversation import Conversation
 from pipeline.sample.design import (
     INTENDED_READINESS,
     OUTCOME_EFFECTS,
     PLANTED_DRIFT,
     START,
     WEEKS,
-    WORKFLOWS,
 )
-from pipeline.sample.generate import Conversation, SampleCorpus, load_content
+from pipeline.sample.generate import SampleCorpus
+from pipeline.sample.generator import load_content
+from pipeline.sample.workflows import WORKFLOWS
 from pipeline.sops.model import Risk, Sop, Step, save_sop
 
 _FAULTS = (

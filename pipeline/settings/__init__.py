@@ -1,1 +1,1 @@
-"""Each stage's settings, one module a ``config.yaml`` section; assembled by :mod:`pipeline.config`."""
+"""Each stage's settings, one module a ``config.yaml`` section (see :mod:`pipeline.config`)."""

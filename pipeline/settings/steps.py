@@ -57,7 +57,7 @@ class TurnClusterConfig:
             raise ConfigError(f"{section}.seed: expected an integer >= 0, found {self.seed}")
 
     def intent_config(self) -> IntentConfig:
-        """Return the :class:`IntentConfig` that :func:`pipeline.intents.fit.fit_intents` reads.
+        """Return the :class:`IntentConfig` whose fitting settings clustering turns uses.
 
         ``assign_threshold`` is 0: a turn HDBSCAN leaves out joins a group by the group's
         radius instead (:func:`pipeline.steps.clusters.cluster_turns`).

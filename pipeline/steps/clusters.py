@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.clustering import fit_clusters
 from pipeline.config import TurnClusterConfig
 from pipeline.errors import ModelError
-from pipeline.intents.fit import fit_intents
 from pipeline.intents.names import describe_intents
 
 #: The default clustering settings (``steps.clustering`` in config.yaml).
@@ -53,7 +53,7 @@ def cluster_turns(
 ) -> TurnClusters:
     """Cluster turns into recurring step types, every size chosen from the data.
 
-    1. HDBSCAN through :func:`pipeline.intents.fit.fit_intents` (reduction, then the
+    1. HDBSCAN through :func:`pipeline.clustering.fit_clusters` (reduction, then the
        smallest-cluster size with the best density-based validity): dense groups;
     2. groups whose centroids are close merge (average linkage, cut at the best
        silhouette over distinct wordings): one step said with different slot values,
@@ -81,7 +81,21 @@ def cluster_turns(
     if n < config.min_turns:
         return none
     try:
-        fit = fit_intents(list(ids), vectors, config.intent_config())
+        settings = config.intent_config()  # assign_threshold 0: the radius rule joins below
+        fit = fit_clusters(
+            list(ids),
+            vectors,
+            reducer=settings.reducer,
+            n_components=settings.n_components,
+            n_neighbors=settings.n_neighbors,
+            min_samples=settings.min_samples,
+            min_cluster_shares=settings.min_cluster_shares,
+            selection_methods=settings.selection_methods,
+            min_cluster_floor=settings.min_cluster_floor,
+            fit_sample=settings.fit_sample,
+            assign_threshold=settings.assign_threshold,
+            seed=settings.seed,
+        )
     except ModelError:  # too few turns, or not two recurring groups: nothing found
         return none
     placed = np.isin(fit.method, ("cluster", "predicted")) & (fit.labels >= 0)

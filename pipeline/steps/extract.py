@@ -54,117 +54,32 @@ binding keeps its action name as the step (source ``action``).
 Nothing here reads files or the database: vectors come from the ``embedder`` the caller
 passes (wrap the DuckDB cache in it). Ground-truth labels are never read.
 
-Modules: the library (:mod:`pipeline.steps.library`), scores and the threshold
-(:mod:`pipeline.steps.scores`), roles, SOP choice and decoding
-(:mod:`pipeline.steps.decoding`), wordings in empty slots (:mod:`pipeline.steps.slots`),
-clusters of turns (:mod:`pipeline.steps.clusters`).
+Modules: the units (:mod:`pipeline.steps.units`), the library
+(:mod:`pipeline.steps.library`), scores and the threshold (:mod:`pipeline.steps.scores`),
+the tagger that learns the threshold and tags (:mod:`pipeline.steps.tagger`), roles, SOP
+choice and decoding (:mod:`pipeline.steps.decoding`), wordings in empty slots
+(:mod:`pipeline.steps.slots`), clusters of turns (:mod:`pipeline.steps.clusters`), the
+output tables (:mod:`pipeline.steps.events`, :mod:`pipeline.steps.step_types`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from pipeline.config import StepsConfig, TurnClusterConfig
-from pipeline.embed.cache import Embedder, normalise_text
-from pipeline.errors import SchemaError
+from pipeline.embed.models import Embedder
 from pipeline.sops.model import Sop
 from pipeline.steps.clusters import CLUSTERING, TurnClusters, cluster_turns
-from pipeline.steps.decoding import (
-    ACTION_CODE,
-    Roles,
-    choose_sops,
-    conversation_codes,
-    decode_steps,
-    find_roles,
-)
+from pipeline.steps.decoding import ACTION_CODE, Roles, conversation_codes
+from pipeline.steps.events import OTHER, STEP_EVENTS_SCHEMA, repeats
 from pipeline.steps.library import CLOSING, GREETING, ROLE_PHRASINGS, StepLibrary, step_library
-from pipeline.steps.scores import calibrate_threshold, score_phrases, score_types
-from pipeline.steps.slots import fill_slots, slot_votes
-
-OTHER = "other"
-SOURCES = ("sop", "discovered", "action", "other")
-
-
-STEP_EVENTS_SCHEMA = pl.Schema(
-    {
-        "conversation_id": pl.String,
-        "seq": pl.Int32,
-        "turn_idx": pl.Int32,
-        "step_id": pl.String,
-        "source": pl.String,
-        "confidence": pl.Float64,
-        "ts": pl.Datetime("us", "UTC"),
-        "sop_id": pl.String,
-        "is_repeat": pl.Boolean,
-    }
-)
-STEP_TYPES_SCHEMA = pl.Schema(
-    {
-        "step_id": pl.String,
-        "label": pl.String,
-        "source": pl.String,
-        "sop_id": pl.String,
-        "exemplar": pl.String,
-        "n_events": pl.Int64,
-        "sop_steps": pl.List(pl.String),
-    }
-)
-
-
-def agent_units(
-    turns: pl.DataFrame, *, speakers: Sequence[str] = StepsConfig.speakers
-) -> pl.DataFrame:
-    """Select the units of step extraction: agent utterances and every action event.
-
-    Parameters
-    ----------
-    turns
-        ``conversation_id, turn_idx, speaker, event_type, text, action_name, ts`` (any
-        order; ``intent_id`` kept when present).
-    speakers
-        The speakers whose utterances are steps.
-
-    Returns
-    -------
-    polars.DataFrame
-        The unit rows sorted by conversation and turn, with ``seq`` (0, 1, ... per
-        conversation), ``is_action`` and ``text`` normalised (null for action events
-        and empty turns).
-
-    Raises
-    ------
-    SchemaError
-        A required column is missing.
-    """
-    needed = ["conversation_id", "turn_idx", "speaker", "event_type", "text", "action_name", "ts"]
-    missing = [c for c in needed if c not in turns.columns]
-    if missing:
-        raise SchemaError(
-            f"steps: the turns frame lacks column(s) {', '.join(missing)}; expected "
-            f"{', '.join(needed)} (table turns), plus intent_id optionally"
-        )
-    keep = needed + (["intent_id"] if "intent_id" in turns.columns else [])
-    units = (
-        turns.lazy()
-        .select(keep)
-        .filter(
-            (pl.col("event_type") == "action")
-            | (pl.col("speaker").is_in(list(speakers)) & (pl.col("event_type") == "utterance"))
-        )
-        .sort("conversation_id", "turn_idx")
-        .with_columns(
-            seq=pl.int_range(pl.len()).over("conversation_id").cast(pl.Int32),
-            turn_idx=pl.col("turn_idx").cast(pl.Int32),
-            is_action=pl.col("event_type") == "action",
-        )
-        .collect()
-    )
-    text = normalise_text(units["text"]).replace("", None)
-    return units.with_columns(text=pl.when(pl.col("is_action")).then(None).otherwise(text))
+from pipeline.steps.scores import score_phrases, score_types
+from pipeline.steps.step_types import step_types_frame
+from pipeline.steps.tagger import ScoredUnits, StepTagger
+from pipeline.steps.units import agent_units, aligned_requests
 
 
 def extract_steps(
@@ -213,9 +128,9 @@ def extract_steps(
         Reduction and HDBSCAN settings for clustering turns.
     threshold
         The similarity a turn needs to count as a step; None calibrates it on the data
-        (:func:`calibrate_threshold`), which needs both on-script paraphrases and
-        off-script turns among the turns that fill no template: pass a value for a few
-        turns only.
+        (:meth:`~pipeline.steps.tagger.StepTagger.fit`), which needs both on-script
+        paraphrases and off-script turns among the turns that fill no template: pass a
+        value for a few turns only.
     requests
         The customers' opening requests as :func:`~pipeline.intents.requests.request_vectors`
         returns them (``conversation_id`` rows and their unit vectors): a request counts
@@ -250,13 +165,13 @@ def extract_steps(
     SchemaError
         ``turns`` lacks a required column.
     ValueError
-        ``min_explained``, ``threshold`` or ``edge_role_share`` is outside [0, 1].
+        ``min_explained``, ``threshold`` or ``edge_role_share`` is outside [0, 1]
+        (the first two checked by :meth:`StepTagger.fit`, naming the setting).
     """
-    shares = (("min_explained", min_explained), ("threshold", threshold),
-              ("edge_role_share", edge_role_share))  # fmt: skip
-    for name, value in shares:
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"steps: {name}: expected a number in [0, 1], found {value}")
+    if not 0.0 <= edge_role_share <= 1.0:
+        raise ValueError(
+            f"steps: edge_role_share: expected a number in [0, 1], found {edge_role_share}"
+        )
     units = agent_units(turns, speakers=speakers)
     library = step_library(sops, roles=roles)
     texts = units["text"].drop_nulls().unique(maintain_order=True).to_list()
@@ -267,21 +182,14 @@ def extract_steps(
     scores = score_types(phrase_scores, library)
     row_of = {t: i for i, t in enumerate(texts)}
     rows = np.array([row_of.get(t, -1) for t in units["text"].fill_null("")], dtype=np.int64)
-    if threshold is None:
-        threshold = calibrate_threshold(scores[rows[rows >= 0]], library)
-    roles_found = find_roles(library, proto_vectors, threshold)
-    chosen = choose_sops(
-        units, scores, phrase_scores, rows, library, roles_found.shared,
-        threshold=threshold, min_explained=min_explained,
-        requests=_aligned(units, requests), neighbours=neighbours,
-    )  # fmt: skip
-    state, confidence = decode_steps(units, scores, rows, library, roles_found, chosen, threshold)
-    votes = slot_votes(units, state, rows, library, roles_found, chosen)
-    filled = fill_slots(units, state, rows, votes, chosen, alpha=slot_alpha,
-                        min_said=slot_min_said, majority=slot_majority)  # fmt: skip
-    changed = np.flatnonzero(filled != state)
-    confidence[changed] = np.maximum(scores[rows[changed], filled[changed]], 0.0)
-    state = filled
+    scored = ScoredUnits(units, rows, scores, phrase_scores, proto_vectors, library,
+                         requests=aligned_requests(units, requests))  # fmt: skip
+    tagger = StepTagger(threshold=threshold, min_explained=min_explained, neighbours=neighbours,
+                        slot_alpha=slot_alpha, slot_min_said=slot_min_said,
+                        slot_majority=slot_majority).fit(scored)  # fmt: skip
+    tags = tagger.tag(scored)  # fit and tag on the same units
+    threshold, roles_found = tagger.threshold_, tagger.roles_
+    state, confidence, chosen = tags.state, tags.confidence, tags.chosen
     sop_of = np.array([chosen[c] for c in conversation_codes(units)], dtype=object)
     step_id = np.full(units.height, OTHER, dtype=object)
     source = np.full(units.height, OTHER, dtype=object)
@@ -322,32 +230,10 @@ def extract_steps(
         source=pl.Series(source.tolist(), dtype=pl.String),
         confidence=pl.Series(confidence, dtype=pl.Float64).fill_nan(None),
         sop_id=pl.Series(sop_of.tolist(), dtype=pl.String),
-        is_repeat=pl.Series(_repeats(units["conversation_id"], step_id), dtype=pl.Boolean),
+        is_repeat=pl.Series(repeats(units["conversation_id"], step_id), dtype=pl.Boolean),
     )
     events = events.select(list(STEP_EVENTS_SCHEMA)).cast(STEP_EVENTS_SCHEMA)
-    return events, _types_frame(events, units["text"], library, roles_found, described)
-
-
-def _aligned(
-    units: pl.DataFrame, requests: tuple[pl.DataFrame, np.ndarray] | None
-) -> np.ndarray | None:
-    """One request vector per conversation of ``units``, in order (zeros where none)."""
-    if requests is None:
-        return None
-    frame, vectors = requests
-    conversations = units["conversation_id"].unique(maintain_order=True)
-    row_of = dict(zip(frame["conversation_id"].to_list(), range(frame.height), strict=True))
-    rows = np.array([row_of.get(c, -1) for c in conversations.to_list()], dtype=np.int64)
-    aligned = np.zeros((rows.size, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32)
-    aligned[rows >= 0] = vectors[rows[rows >= 0]]
-    return aligned
-
-
-def _repeats(conversations: pl.Series, step_id: np.ndarray) -> np.ndarray:
-    """Whether each event repeats the step of its conversation's previous event."""
-    same_case = (conversations == conversations.shift(1)).fill_null(False).to_numpy()
-    same_step = np.r_[False, step_id[1:] == step_id[:-1]]
-    return same_case & same_step
+    return events, step_types_frame(events, units["text"], library, roles_found, described)
 
 
 def _said_at_ends(
@@ -408,49 +294,3 @@ def _role_names(
         if sims[c] >= found.radius[c] and names[c].startswith("u_"):
             names[c] = library.type_ids[t]
     return names
-
-
-def _types_frame(
-    events: pl.DataFrame,
-    texts: pl.Series,
-    library: StepLibrary,
-    roles: Roles,
-    described: dict[str, dict],
-) -> pl.DataFrame:
-    """Return one ``step_types`` row per step id used.
-
-    The exemplar is the step's best-matching turn (the most frequent of equally good).
-    """
-    said = (
-        events.with_columns(text=texts)
-        .filter(pl.col("text").is_not_null())
-        .group_by("step_id", "text")
-        .agg(pl.col("confidence").max(), n=pl.len())
-        .sort(["confidence", "n", "text"], descending=[True, True, False], nulls_last=True)
-        .group_by("step_id", maintain_order=True)
-        .agg(exemplar=pl.col("text").first())
-    )
-    used = (
-        events.group_by("step_id")
-        .agg(pl.col("source").mode().first(), n_events=pl.len())
-        .join(said, on="step_id", how="left")
-        .sort("step_id")
-    )
-    types_of: dict[str, list[int]] = defaultdict(list)
-    for t, name in enumerate(roles.emit):
-        types_of[name].append(t)
-    rows = []
-    for step_id, source, n_events, exemplar in used.iter_rows():
-        label, sop_id, sop_steps = step_id, None, []
-        if source == "sop":
-            owned = sorted(types_of[step_id], key=lambda t: library.type_ids[t] != step_id)
-            label = library.labels[owned[0]]
-            sop_steps = list(dict.fromkeys(s for t in owned for s in library.sop_steps[t]))
-            named = {s.split("/", 1)[0] for s in sop_steps}
-            sop_id = named.pop() if len(named) == 1 else None
-        elif source == "discovered":
-            info = described[step_id]
-            label = info["label"] if info["terms"] else (info["exemplar"] or step_id)
-            exemplar, sop_id = info["exemplar"], info["sop_id"]
-        rows.append((step_id, label, source, sop_id, exemplar, n_events, sop_steps))
-    return pl.DataFrame(rows, schema=STEP_TYPES_SCHEMA, orient="row")

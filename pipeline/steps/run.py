@@ -1,11 +1,12 @@
-"""The steps and discovery stages on a store: event log, process tables, drafts, XES.
+"""The steps stage on a store: the step event log and its step types.
 
-:func:`update_process` reads ``turns``, ``intent_assignments`` and the documented SOPs,
-extracts the step event log (:func:`pipeline.steps.extract.extract_steps`, with each customer's
-opening request to settle which SOP a conversation follows), summarises each
-workflow's process (:func:`pipeline.process.discover.discover_process`) and writes the five
-snapshot tables at once. A workflow is the conversation's documented SOP where one
-applies, else its intent (so an intent without a SOP still gets a candidate SOP).
+:func:`update_steps` reads ``turns``, ``intent_assignments`` and the documented SOPs,
+extracts the step event log (:func:`pipeline.steps.extract.extract_steps`, with each
+customer's opening request to settle which SOP a conversation follows) and writes
+``sops``, ``step_types`` and ``step_events`` at once. Each event carries its workflow:
+the conversation's documented SOP where one applies, else its intent (so an intent
+without a SOP still gets a candidate SOP in the discovery stage,
+:mod:`pipeline.process.run`).
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ import dataclasses
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config
-from pipeline.embed.cache import CachedEmbedder, Embedder
-from pipeline.errors import SopError, StoreError
+from pipeline.embed.lookup import VectorLookup
+from pipeline.embed.models import Embedder
 from pipeline.intents.requests import opening_requests, request_vectors
-from pipeline.process.discover import discover_process, draft_sop, not_steps
-from pipeline.process.xes import XesCounts, write_xes
 from pipeline.sops.model import Sop, load_sops, sop_to_yaml
 from pipeline.steps.extract import extract_steps
 from pipeline.steps.library import CLOSING, GREETING, HOLD
-from pipeline.store import Store, open_store
+from pipeline.store import Store
+
+#: The tables :func:`update_steps` writes (snapshots: a re-run replaces them).
+STEP_TABLES = (schema.SOPS, schema.STEP_TYPES, schema.STEP_EVENTS)
 
 
 def documented_sops(location: Path) -> list[Sop]:
@@ -37,19 +39,18 @@ def documented_sops(location: Path) -> list[Sop]:
     return load_sops([location]) if location.exists() else []
 
 
-def update_process(
+def update_steps(
     store: Store,
     *,
     config: Config,
     embedder: Embedder | Callable[[], Embedder],
     run_id: str,
 ) -> dict[str, Any]:
-    """Run the steps and discovery stages on everything in the store; write their tables.
+    """Run the steps stage on everything in the store; write its tables.
 
     Reads ``turns``, ``intent_assignments`` and the SOPs under ``config.sops``, with the
-    settings of ``config.steps`` and ``config.discover``; writes
-    ``sops`` (the library as loaded), ``step_types``, ``step_events``, ``variants``,
-    ``dfg_edges``, ``candidate_sops`` (snapshots: a re-run replaces them).
+    settings of ``config.steps``; writes :data:`STEP_TABLES`: ``sops`` (the library as
+    loaded), ``step_types`` and ``step_events`` (snapshots: a re-run replaces them).
 
     Returns
     -------
@@ -72,12 +73,13 @@ def update_process(
         return {"mode": "skipped", "reason": "no agent turns in the database", "sops": len(sops)}
     if callable(embedder) and not hasattr(embedder, "encode"):
         embedder = embedder()
-    cached = CachedEmbedder(store, embedder, run_id=run_id, max_chars=config.embed.max_chars)
-    requests = first_requests(store, config=config, embedder=cached) if sops else None
+    # The stage reads vectors through a lookup that never writes; its new ones are cached here.
+    vectors = VectorLookup(store.cached_embeddings, embedder, max_chars=config.embed.max_chars)
+    requests = first_requests(store, config=config, vectors=vectors) if sops else None
     events, types = extract_steps(
         turns,
         sops,
-        embedder=cached,
+        embedder=vectors,
         requests=requests,
         min_explained=steps.min_explained,
         discover=steps.discover,
@@ -103,9 +105,9 @@ def update_process(
         schema.SOPS: sop_rows(sops, config.sops),
         schema.STEP_TYPES: types.with_columns(pl.col("n_events").cast(pl.Int32)),
         schema.STEP_EVENTS: events,
-        **discover_process(events, config.discover, not_steps=not_steps(types)),
     }
-    counts = store.write_steps(tables, run_id=run_id)
+    store.write_embeddings(vectors.new_rows(), model_id=vectors.model_id, run_id=run_id)
+    counts = store.write_snapshots(tables, run_id=run_id, required=STEP_TABLES)
     per_conversation = events.group_by("conversation_id").agg(pl.col("sop_id").is_not_null().any())
     return {
         "mode": "extracted",
@@ -115,14 +117,14 @@ def update_process(
         "step_types": dict(sorted(types.group_by("source").len().iter_rows())),
         "workflows": events["workflow_id"].drop_nulls().n_unique(),
         "sops": len(sops),
-        "encoded": cached.encoded,
+        "encoded": vectors.encoded,
     }
 
 
 def first_requests(
-    store: Store, *, config: Config, embedder: CachedEmbedder
+    store: Store, *, config: Config, vectors: VectorLookup
 ) -> tuple[pl.DataFrame, np.ndarray]:
-    """Each conversation's first customer turn with content, embedded through the cache.
+    """Each conversation's first customer turn with content, with its vector from ``vectors``.
 
     The first request says what the customer came for; later turns mostly answer the
     agent (names, order numbers), so one turn, not the intent stage's ``opening_turns``.
@@ -134,7 +136,7 @@ def first_requests(
         "where speaker = 'customer'"
     )
     requests = opening_requests(turns, dataclasses.replace(config.intents, opening_turns=1))
-    hashes, matrix = embedder.encode_hashed(requests["text"])
+    hashes, matrix = vectors.encode_hashed(requests["text"])
     return request_vectors(requests.with_columns(text_hash=hashes), matrix)
 
 
@@ -160,54 +162,4 @@ def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:
             "content_hash": pl.String,
             "path": pl.String,
         },
-    )
-
-
-def read_candidate(db_path: Path, workflow: str) -> Sop:
-    """Return the playbook draft of one workflow from the latest steps run.
-
-    Raises
-    ------
-    SopError
-        The workflow has no candidate SOP (the message lists the ones that do).
-    """
-    with open_store(db_path, read_only=True) as store:
-        candidate = store.sql(f"select * from {schema.CANDIDATE_SOPS}")
-        types = store.sql(f"select step_id, label, exemplar from {schema.STEP_TYPES}")
-        actions = store.sql(
-            f"select step_id, min(t.action_name) as action from {schema.STEP_EVENTS} e "
-            f"join {schema.TURNS} t using (conversation_id) "
-            "where e.source = 'action' and t.turn_idx = e.turn_idx group by step_id"
-        )
-    known = sorted(candidate["workflow_id"].drop_nulls().unique().to_list())
-    if workflow not in known:
-        raise SopError(
-            f"no candidate SOP for workflow {workflow!r}; run `cxminer run` first. "
-            f"Workflows: {', '.join(known) or 'none'}"
-        )
-    return draft_sop(
-        candidate,
-        intent_id=workflow,
-        labels=dict(types.select("step_id", "label").iter_rows()),
-        examples={s: [e] for s, e in types.select("step_id", "exemplar").iter_rows() if e},
-        actions=dict(actions.iter_rows()),
-        intent_col="workflow_id",
-    )
-
-
-def export_log(db_path: Path, out: str | Path | IO[str]) -> XesCounts:
-    """Write the step event log (repeats collapsed) as IEEE XES; return what was written."""
-    with open_store(db_path, read_only=True) as store:
-        if not store.count(schema.STEP_EVENTS):
-            raise StoreError(f"{db_path}: step_events is empty; run `cxminer run` first")
-        events = store.sql(
-            f"select conversation_id, seq, step_id, ts, workflow_id from {schema.STEP_EVENTS} "
-            "where not is_repeat order by conversation_id, seq"
-        )
-    return write_xes(
-        events,
-        out,
-        case_col="conversation_id",
-        activity_col="step_id",
-        case_attributes=("workflow_id",),
     )

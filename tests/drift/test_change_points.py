@@ -164,3 +164,10 @@ def test_a_missing_column_is_a_schema_error():
         SchemaError, match="the conformance frame lacks column\\(s\\) fitness, is_conforming"
     ):
         find_conformance_changes(rows.drop("fitness", "is_conforming"), dates, config=CONFIG)
+
+
+def test_change_points_do_not_modify_the_series():
+    series = np.array([0.9, 0.9, 0.9, 0.9, 0.2, 0.2, 0.2, 0.2])
+    before = series.copy()
+    change_points(series, alpha=0.05, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(series, before)

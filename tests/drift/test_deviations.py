@@ -98,3 +98,14 @@ def test_counting_does_not_modify_its_input():
                      config=config)  # fmt: skip
     assert_frame_equal(CASES, before[0])
     assert_frame_equal(CONVERSATIONS, before[1])
+
+
+def test_count_outcomes_does_not_modify_its_input():
+    outcomes = pl.DataFrame({"conversation_id": ["c3", "c1", "c2"],
+                             "repeat_contact": [True, None, True],
+                             "escalated": [False, False, True],
+                             "resolved": [True, True, False]})  # fmt: skip
+    before = (CASES.clone(), outcomes.clone())
+    count_outcomes(CASES, explode_deviations(CASES), outcomes, min_count=1)
+    assert_frame_equal(CASES, before[0])
+    assert_frame_equal(outcomes, before[1])

@@ -12,7 +12,7 @@ import pytest
 from drift.test_change_points import STEP, conformance
 from scipy.spatial.distance import jensenshannon
 
-from pipeline import schema
+from pipeline import migrations, schema
 from pipeline.config import DriftConfig
 from pipeline.drift.change_points import find_conformance_changes
 from pipeline.drift.mix import (
@@ -197,7 +197,7 @@ def test_findings_keep_the_drift_findings_contract():
     assert found.filter(~pl.col("flagged"))["severity"].unique().to_list() == ["info"]
     for column in ("finding_id", "kind", "flagged", "severity", "sentence", "details"):
         assert found[column].null_count() == 0
-    ddl = next(s for s in schema.MIGRATIONS[5] if f"table {schema.DRIFT_FINDINGS} " in s)
+    ddl = next(s for s in migrations.MIGRATIONS[5] if f"table {schema.DRIFT_FINDINGS} " in s)
     con = duckdb.connect()
     con.execute(ddl)
     stamped = found.with_columns(run_id=pl.lit("r1"))  # noqa: F841 (read by DuckDB)
@@ -252,3 +252,15 @@ def test_a_missing_column_is_a_schema_error(call, message):
     assignments, conversations = intents(NEW_INTENT)
     with pytest.raises(SchemaError, match=message):
         call(assignments, conversations)
+
+
+@pytest.mark.parametrize("distance", [js_divergence, js_distance])
+def test_the_divergence_does_not_modify_its_input(distance):
+    p, q = (
+        np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]),
+        np.array([[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]]),
+    )
+    before = (p.copy(), q.copy())
+    distance(p, q)
+    np.testing.assert_array_equal(p, before[0])
+    np.testing.assert_array_equal(q, before[1])

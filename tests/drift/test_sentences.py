@@ -55,3 +55,11 @@ def test_notes_order_before_steps_by_frequency_and_quote_gate_conditions():
     assert notes.before == {("refund", "pay"): ["check", "verify"],
                             (None, "pay"): ["check", "verify"]}  # fmt: skip
     assert notes.when == {("refund", "sign"): "x > 1"}
+
+
+def test_notes_do_not_modify_their_input():
+    deviations = pl.DataFrame({"sop_id": ["refund", "refund"], "kind": ["order_violation"] * 2,
+                               "step": ["pay", "pay"], "before": ["verify", "check"]})  # fmt: skip
+    before = deviations.clone()
+    drift_notes(deviations, {"refund": Sop("refund", 1, ("refund",), (Step("pay"),))})
+    assert deviations.equals(before)

@@ -74,3 +74,22 @@ def test_bh_adjust_of_nothing_is_nothing():
 )
 def test_permutation_p_value_counts_the_observed_among_the_draws(observed, p):
     assert permutation_p_value(observed, np.array([1.0, 2.0, 3.0, 0.5])) == p
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: two_proportion_test(a[0], a[1], a[2], a[3]),
+        lambda a: wilson_interval(a[0], a[1]),
+        lambda a: newcombe_interval(a[0], a[1], a[2], a[3]),
+        lambda a: permutation_p_value(0.5, a[0] / a[1]),
+    ],
+    ids=["two_proportion_test", "wilson_interval", "newcombe_interval", "permutation_p_value"],
+)
+def test_does_not_modify_its_input(call):
+    arrays = [np.array([45, 3, 5]), np.array([100, 4, 20]), np.array([30, 1, 0]),
+              np.array([100, 4, 20])]  # fmt: skip
+    before = [a.copy() for a in arrays]
+    call(arrays)
+    for kept, array in zip(before, arrays, strict=True):
+        np.testing.assert_array_equal(array, kept)

@@ -8,13 +8,13 @@ tables as an uninterrupted run.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from processes import kill_group
 
 from pipeline import schema
 from pipeline.cli.main import main
@@ -123,7 +123,7 @@ def test_a_killed_run_completed_by_the_next_equals_an_uninterrupted_run(
     cxminer = Path(sys.executable).with_name("cxminer")
     process = subprocess.Popen(
         [str(cxminer), "run", "-v", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": "INFO"},
     )  # fmt: skip
     deadline = time.monotonic() + 300
@@ -131,8 +131,7 @@ def test_a_killed_run_completed_by_the_next_equals_an_uninterrupted_run(
         if "for flow 'intents'" in line or time.monotonic() > deadline:
             break
     time.sleep(3)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_group(process)  # the run and the local Prefect server it started, as a machine would
     with open_store(db, read_only=True) as store:
         # killed: a stage never finished, and the ranking was never written
         runs = store.sql("select flow, status from runs order by run_id").rows()

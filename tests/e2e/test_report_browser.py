@@ -18,10 +18,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report.test_render import GENERATED, fill
+from report_store import GENERATED, fill
 
 from pipeline import schema
-from pipeline.report.render import read_report_data, render_report, report_paths, view_statements
+from pipeline.report.data import read_report_data
+from pipeline.report.render import render_report, report_paths
+from pipeline.report.views import view_statements
 from pipeline.store import open_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,7 +8,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from flows.ingest import ingest_flow
-from pipeline.evaluate.truth import labels_from_format
+from pipeline.evaluate.datasets import labels_from_format
 from pipeline.store import open_store
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]

@@ -15,16 +15,10 @@ import polars as pl
 import pytest
 
 from pipeline.config import Config, EmbedConfig, config_hash, load_config
-from pipeline.embed.cache import (
-    embed_texts,
-    embed_with_cache,
-    embedding_matrix,
-    make_embedder,
-    normalise_text,
-    resolve_model,
-    text_hash,
-)
+from pipeline.embed.cache import embed_with_cache
+from pipeline.embed.models import make_embedder, resolve_model
 from pipeline.embed.onnx import INT8_FILE, META_FILE, MODEL_FILE, read_export, write_export
+from pipeline.embed.vectors import embed_texts, embedding_matrix, normalise_text, text_hash
 from pipeline.errors import ConfigError, ModelError, SchemaError
 from pipeline.store import open_store
 

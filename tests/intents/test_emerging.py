@@ -9,7 +9,7 @@ from intent_vectors import DIM, blobs
 
 from pipeline.config import IntentConfig
 from pipeline.intents.emerging import emerging_intents, route_to_children, split_emerging
-from pipeline.intents.fit import Fit
+from pipeline.intents.fit import IntentClusterer
 
 
 def _dated(intent, days):
@@ -60,21 +60,24 @@ def _fit_with_absorbed_group(recent_group: bool):
     order = np.argsort(ids, kind="stable")
     centroids = np.stack([vectors[labels == c].mean(axis=0) for c in (0, 1)])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    fit = Fit(labels, np.ones(150), np.full(150, "cluster", dtype=object), centroids,
-              _Reduced(vectors[order]), None, {"min_cluster_size": 40}, frozenset(ids))  # fmt: skip
+    fit = IntentClusterer()  # fitted state set by hand: two intents, one absorbing the group
+    fit.labels_, fit.probabilities_ = labels, np.ones(150)
+    fit.methods_, fit.centroids_ = np.full(150, "cluster", dtype=object), centroids
+    fit.reducer_, fit.hdbscan_ = _Reduced(vectors[order]), None
+    fit.params_, fit.fitted_ids_ = {"min_cluster_size": 40}, frozenset(ids)
     return fit, ids, vectors, [start + timedelta(days=d) for d in days]
 
 
 def test_an_all_recent_group_inside_an_old_intent_is_split_off():
     fit, ids, vectors, started = _fit_with_absorbed_group(recent_group=True)
     split = split_emerging(fit, ids, vectors, started, IntentConfig())
-    assert split.params["children"] == {2: 0}
-    child = np.flatnonzero(split.labels == 2)
+    assert split is not fit and split.params_["children"] == {2: 0}
+    child = np.flatnonzero(split.labels_ == 2)
     assert {ids[i][0] for i in child} == {"g"} and len(child) >= 25
-    assert len(split.centroids) == 3 and fit.labels.max() == 1  # input not modified
+    assert len(split.centroids_) == 3 and fit.labels_.max() == 1  # input not modified
     near_child = vectors[ids.index("g000")][None, :]
     labels = np.array([0])
-    route_to_children(labels, near_child, split.centroids, split.params["children"])
+    route_to_children(labels, near_child, split.centroids_, split.params_["children"])
     assert labels.tolist() == [2]
 
 
@@ -87,3 +90,15 @@ def test_nothing_is_split_without_a_recent_group_or_enough_history(case):
     if case == "history too short":
         started = [datetime(2026, 1, 1, tzinfo=UTC)] * len(ids)
     assert split_emerging(fit, ids, vectors, started, config) is fit
+
+
+def test_split_emerging_does_not_modify_its_inputs():
+    fit, ids, vectors, started = _fit_with_absorbed_group(recent_group=True)
+    before = (fit.labels_.copy(), fit.centroids_.copy(), dict(fit.params_), vectors.copy())
+    reduced = fit.reducer_.reduced.copy()
+    split_emerging(fit, list(ids), vectors, list(started), IntentConfig())
+    np.testing.assert_array_equal(fit.labels_, before[0])
+    np.testing.assert_array_equal(fit.centroids_, before[1])
+    assert fit.params_ == before[2] and "children" not in fit.params_
+    np.testing.assert_array_equal(vectors, before[3])
+    np.testing.assert_array_equal(fit.reducer_.reduced, reduced)

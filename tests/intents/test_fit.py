@@ -7,29 +7,29 @@ from sklearn.metrics import adjusted_rand_score
 
 from pipeline.config import IntentConfig
 from pipeline.errors import ModelError
-from pipeline.intents.fit import NOISE, fit_intents
+from pipeline.intents.fit import HYPERPARAMETERS, NOISE, IntentClusterer
 
 
 @pytest.mark.parametrize(("reducer", "min_ari"), [("umap", 0.95), ("pca", 0.85)])
 def test_fit_finds_the_planted_clusters_without_being_told_how_many(reducer, min_ari):
     ids, vectors, truth = blobs()
-    fit = fit_intents(ids, vectors, IntentConfig(reducer=reducer))
-    assert fit.labels.max() + 1 == 4 or reducer == "pca"  # PCA may split one blob
-    assert adjusted_rand_score(truth, fit.labels) >= min_ari
-    assert fit.params["min_cluster_size"] in {
-        c["min_cluster_size"] for c in fit.params["candidates"]
+    fit = IntentClusterer(reducer=reducer).fit(vectors, conversation_ids=ids)
+    assert fit.labels_.max() + 1 == 4 or reducer == "pca"  # PCA may split one blob
+    assert adjusted_rand_score(truth, fit.labels_) >= min_ari
+    assert fit.params_["min_cluster_size"] in {
+        c["min_cluster_size"] for c in fit.params_["candidates"]
     }
-    assert set(fit.method) <= {"cluster", "nearest", "unassigned"}
+    assert set(fit.methods_) <= {"cluster", "nearest", "unassigned"}
 
 
 def test_fit_does_not_depend_on_input_order():
     ids, vectors, _ = blobs()
-    first = fit_intents(ids, vectors, IntentConfig())
+    first = IntentClusterer().fit(vectors, conversation_ids=ids)
     order = np.random.default_rng(3).permutation(len(ids))
-    second = fit_intents([ids[i] for i in order], vectors[order], IntentConfig())
-    restored = np.empty_like(second.labels)
-    restored[order] = second.labels
-    np.testing.assert_array_equal(first.labels, restored)
+    second = IntentClusterer().fit(vectors[order], conversation_ids=[ids[i] for i in order])
+    restored = np.empty_like(second.labels_)
+    restored[order] = second.labels_
+    np.testing.assert_array_equal(first.labels_, restored)
 
 
 def test_noise_joins_a_cluster_only_above_the_threshold():
@@ -37,21 +37,31 @@ def test_noise_joins_a_cluster_only_above_the_threshold():
     outlier = np.zeros((1, DIM), dtype=np.float32)
     outlier[0, -1] = 1.0  # orthogonal to every cluster
     ids, vectors = [*ids, "zz-outlier"], np.concatenate([vectors, outlier])
-    fit = fit_intents(ids, vectors, IntentConfig(assign_threshold=0.5))
-    assert fit.labels[-1] == NOISE and fit.method[-1] == "unassigned"
-    loose = fit_intents(ids, vectors, IntentConfig(assign_threshold=0.0))
-    assert loose.labels[-1] != NOISE and loose.method[-1] in ("cluster", "nearest")
+    fit = IntentClusterer(assign_threshold=0.5).fit(vectors, conversation_ids=ids)
+    assert fit.labels_[-1] == NOISE and fit.methods_[-1] == "unassigned"
+    loose = IntentClusterer(assign_threshold=0.0).fit(vectors, conversation_ids=ids)
+    assert loose.labels_[-1] != NOISE and loose.methods_[-1] in ("cluster", "nearest")
 
 
 def test_a_fit_sample_bounds_the_fit_and_the_rest_is_predicted():
     ids, vectors, truth = blobs(n_per=80)
-    fit = fit_intents(ids, vectors, IntentConfig(fit_sample=200))
-    assert fit.params["n_fit"] == 200 == len(fit.fitted_ids)
-    assert (fit.method == "predicted").sum() + (fit.method == "nearest").sum() >= 100
-    assert adjusted_rand_score(truth, fit.labels) >= 0.95
+    fit = IntentClusterer(fit_sample=200).fit(vectors, conversation_ids=ids)
+    assert fit.params_["n_fit"] == 200 == len(fit.fitted_ids_)
+    assert (fit.methods_ == "predicted").sum() + (fit.methods_ == "nearest").sum() >= 100
+    assert adjusted_rand_score(truth, fit.labels_) >= 0.95
 
 
 def test_too_few_conversations_is_a_clear_error():
     ids, vectors, _ = blobs(n_per=4)
     with pytest.raises(ModelError, match="at least 20"):
-        fit_intents(ids, vectors, IntentConfig())
+        IntentClusterer().fit(vectors, conversation_ids=ids)
+
+
+def test_from_config_takes_every_fitting_setting_of_the_config():
+    ids, vectors, _ = blobs(n_per=30)
+    config = IntentConfig(reducer="pca", min_cluster_floor=6, assign_threshold=0.6, seed=3)
+    estimator = IntentClusterer.from_config(config)
+    assert estimator.get_params() == {name: getattr(config, name) for name in HYPERPARAMETERS}
+    same = IntentClusterer(**estimator.get_params()).fit(vectors, conversation_ids=ids)
+    fitted = estimator.fit(vectors, conversation_ids=ids)
+    np.testing.assert_array_equal(fitted.labels_, same.labels_)

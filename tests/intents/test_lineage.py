@@ -50,3 +50,14 @@ def test_lineage_names_kept_new_split_merged_and_retired_intents():
         ("retired", "C", None),
         ("retired", "D", None),
     }
+
+
+def test_match_intent_ids_does_not_modify_its_inputs():
+    eye = np.eye(4, dtype=np.float32)
+    previous = IntentModel(3, ["i001", "i002"], eye[:2].copy(), None, None, {"max_id": 2}, None)
+    new = np.stack([eye[1], eye[3]])
+    before_new, before_old = new.copy(), previous.centroids.copy()
+    match_intent_ids(previous, new, threshold=0.7)
+    np.testing.assert_array_equal(new, before_new)
+    np.testing.assert_array_equal(previous.centroids, before_old)
+    assert previous.intent_ids == ["i001", "i002"] and previous.params == {"max_id": 2}

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipeline import schema
+from pipeline import migrations, schema
 from pipeline.config import OutcomeConfig
 from pipeline.errors import ConfigError, SchemaError
 from pipeline.outcomes.derive import derive_outcomes
@@ -124,7 +124,7 @@ def test_output_is_the_outcomes_contract_and_duckdb_takes_it():
     assert_frame_equal(out, expected)
     con = duckdb.connect()
     *_, create = [
-        s for v in sorted(schema.MIGRATIONS) for s in schema.MIGRATIONS[v]
+        s for v in sorted(migrations.MIGRATIONS) for s in migrations.MIGRATIONS[v]
         if f"table {schema.OUTCOMES} (" in s
     ]  # fmt: skip
     con.execute(create)
@@ -257,8 +257,8 @@ def test_escalated_and_resolved_flags(outcome, escalated, resolved):
         # a customer asking for escalation is not one
         ([("customer", "please escalate this"), ("agent", "done, anything else?")], "resolved"),
         # an approval request is not an escalation
-        ([("customer", "refund"), ("agent", "!approvals.request"), ("agent", "all set")],
-         "resolved"),
+        ([("customer", "refund"), ("agent", "!approvals.request"),
+          ("agent", "Approved: you're ALL SET, then.")], "resolved"),
         # no customer utterance at all
         ([("agent", "hello?"), ("agent", "!crm.lookup")], "abandoned"),
         ([], "abandoned"),
@@ -310,6 +310,24 @@ def test_words_and_phrases_come_from_config():
     acted = [("customer", "q"), ("agent", "!crm.route_out"), ("agent", "one moment")]
     assert derived_outcome(acted, transfer_actions=("route_out",)) == "transferred"
     assert derived_outcome(acted, transfer_actions=()) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("said", "config", "expected"),
+    [
+        # wordings the default lists do not hold are not read as one of their outcomes
+        ("let me ask my boss to step in", {}, "unknown"),
+        ("our billing folks can take it from here", {}, "unknown"),
+        ("cheerio then", {}, "unknown"),
+        # the same wordings once a centre configures them (matched in any case)
+        ("let me ask my boss to step in", {"escalation_phrases": ("MY BOSS",)}, "escalated"),
+        ("our billing folks can take it from here",
+         {"transfer_phrases": ("billing folks",)}, "transferred"),
+        ("cheerio then", {"closing_phrases": ("cheerio",)}, "resolved"),
+    ],
+)  # fmt: skip
+def test_phrases_match_only_the_configured_wordings(said, config, expected):
+    assert derived_outcome([("customer", "q"), ("agent", said)], **config) == expected
 
 
 def test_conversation_without_turns_and_turns_of_unknown_conversations():

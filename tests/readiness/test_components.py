@@ -110,6 +110,14 @@ def test_an_approval_step_is_a_gate_or_a_step_named_for_one(steps, approval):
     assert has_approval_step(_steps(*steps), CONFIG.approval_words) is approval
 
 
+@pytest.mark.parametrize(("words", "approval"), [(("four_eyes",), True), (("sign-off",), False)])
+def test_the_approval_words_are_the_ones_passed(words, approval):
+    # a step named in a centre's own wording, none of the default words
+    sop_ = _steps({"id": "verify"}, {"id": "four_eyes_review"})
+    assert has_approval_step(sop_, CONFIG.approval_words) is False
+    assert has_approval_step(sop_, words) is approval
+
+
 @pytest.mark.parametrize(
     ("moves_money", "regulated", "words"),
     [

@@ -10,7 +10,8 @@ from readiness.test_score import FAST, T0, sop
 
 from pipeline.config import ReadinessConfig
 from pipeline.errors import SchemaError
-from pipeline.process.discover import discover_candidate_sop, variant_id
+from pipeline.process.candidate import discover_candidate_sop
+from pipeline.process.variants import variant_id
 from pipeline.readiness.inputs import CONVERSATION_SCHEMA, readiness_inputs
 from pipeline.readiness.score import score_readiness
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipeline import schema
+from pipeline import migrations, schema
 from pipeline.config import (
     DEFAULT_READINESS_WEIGHTS,
     READINESS_COMPONENTS,
@@ -436,7 +436,7 @@ def test_output_contract_and_duckdb_accepts_it():
         "fewer than 50 conversations (30): too little evidence",
         "no documented SOP: review the candidate playbook first",
     ]
-    create = next(s for s in schema.MIGRATIONS[5] if f"table {schema.READINESS} (" in s)
+    create = next(s for s in migrations.MIGRATIONS[5] if f"table {schema.READINESS} (" in s)
     con = duckdb.connect()
     con.execute(create)
     con.execute(f"insert into {schema.READINESS} select *, 'run-1' as run_id from frame")

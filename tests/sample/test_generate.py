@@ -12,10 +12,13 @@ import pytest
 from conftest import HASH_KEY
 
 from pipeline.config import IngestConfig
-from pipeline.ingest.run import read_source
-from pipeline.sample.design import INTENDED_READINESS, PLANTED_DRIFT, WORKFLOWS
-from pipeline.sample.generate import CLOSING, GREETING, OTHER, generate_sample, load_content
+from pipeline.ingest import read_source
+from pipeline.sample.conversation import CLOSING, GREETING, OTHER
+from pipeline.sample.design import INTENDED_READINESS, PLANTED_DRIFT
+from pipeline.sample.generate import generate_sample
+from pipeline.sample.generator import load_content
 from pipeline.sample.truth import sample_sops, write_sample
+from pipeline.sample.workflows import WORKFLOWS
 from pipeline.sops.model import load_sops
 
 N = 1500

@@ -124,3 +124,9 @@ def test_condition_expr_reads_the_mapped_columns():
         False,
         False,
     ]
+
+
+def test_condition_expr_does_not_modify_its_columns():
+    columns = {"amount": "meta_amount"}
+    condition_expr(parse_condition("amount > 200 or amount == 5"), columns)
+    assert columns == {"amount": "meta_amount"}

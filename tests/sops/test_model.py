@@ -1,3 +1,4 @@
+import copy
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from pipeline.sops.model import (
     load_sops,
     parse_sop,
     save_sop,
+    sop_to_dict,
     sop_to_yaml,
     validate_sop_files,
 )
@@ -272,3 +274,20 @@ def test_sop_is_frozen():
     sop = Sop(sop_id="s", version=1, intent=("s",), steps=(Step(id="a"),))
     with pytest.raises(AttributeError):
         sop.version = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("function", "data"),
+    [
+        (lambda d: parse_sop(d, origin="x"), yaml.safe_load(GOOD)),
+        (
+            lambda d: parse_sop(d, origin="x"),
+            yaml.safe_load(STEPS + "sop_id: s\nversion: 1\nintent: s\n"),
+        ),
+        (lambda d: sop_to_dict(parse_sop(d, origin="x")), yaml.safe_load(GOOD)),
+    ],
+)
+def test_sop_functions_do_not_modify_their_input(function, data):
+    before = copy.deepcopy(data)
+    function(data)
+    assert data == before

@@ -1,9 +1,10 @@
 """The step library: a SOP's order as the transitions decoding expects, and the roles."""
 
 import pytest
+from steps.test_extract import BALANCE, FRAUD
 
 from pipeline.sops.model import Sop, Step
-from pipeline.steps.library import HOLD, ROLE_PHRASINGS, step_library
+from pipeline.steps.library import HOLD, ROLE_PHRASINGS, step_library, template_pattern
 
 CARD = Sop(
     sop_id="card",
@@ -57,11 +58,52 @@ def test_a_sop_with_next_keeps_its_flow():
 
 
 def test_hold_is_a_generic_role_type():
-    library = step_library([CARD])
+    roles = {**ROLE_PHRASINGS, HOLD: ("Hang tight a sec, I am checking.", "One moment please.")}
+    library = step_library([CARD], roles=roles)
     hold = library.type_ids.index(HOLD)
     assert library.generic[hold] is True
     assert library.sop_steps[hold] == ()
     phrasings = [
         p for t, p in zip(library.proto_type, library.proto_texts, strict=True) if t == hold
     ]
-    assert phrasings == list(ROLE_PHRASINGS[HOLD])
+    assert phrasings == ["Hang tight a sec, I am checking.", "One moment please."]
+
+
+@pytest.mark.parametrize(
+    ("template", "text", "matches"),
+    [
+        ("Your balance is {balance:d} in credit.", "Your balance is 1,910 in credit.", True),
+        ("Your balance is {balance:d} in credit.", "your  balance is 5068 IN credit.", True),
+        ("Your balance is {balance:d} in credit.", "Your balance is <CARD> in credit.", True),
+        ("Your balance is {balance:d} in credit.", "Your balance is high in credit.", False),
+        ("Alright, the {hotel:s} ticks all boxes.", "Alright, the Old Town Inn ticks all boxes.",
+         True),
+        ("Alright, the {hotel:s} ticks all boxes.", "Alright, the Inn ticks all boxes. Book?",
+         False),
+    ],
+)  # fmt: skip
+def test_a_template_matches_its_slot_filled_replies(template, text, matches):
+    assert bool(template_pattern(template).fullmatch(text)) is matches
+
+
+def test_a_phrasing_without_slots_is_no_template():
+    assert template_pattern("Hello, how can I help?") is None
+
+
+def test_library_shares_ids_binds_actions_and_looks_through_outcomes():
+    library = step_library([BALANCE, FRAUD])
+    ids = list(library.type_ids)
+    assert ids == ["ask_account", "lookup", "found", "inform_balance", "ask_fraud_details",
+                   "file_report", "greeting", "closing", "hold"]  # fmt: skip
+    assert library.generic == (False,) * 6 + (True, True, True)
+    # "Query" is a button label in a SOP that words its steps: matched by binding only
+    assert ids.index("lookup") not in library.proto_type
+    assert ids.index("found") not in library.proto_type
+    assert library.bindings["balance"] == {"bank.lookup": (ids.index("lookup"),)}
+    expected = library.expected["balance"]
+    assert expected[ids.index("ask_account")] == {ids.index("lookup")}
+    assert expected[ids.index("lookup")] == {ids.index("inform_balance")}  # through "found"
+    assert library.starts["balance"] == ids.index("ask_account")
+    assert library.sop_steps[0] == ("balance/ask_account", "fraud/ask_account")
+    template = library.proto_texts[list(library.proto_type).index(ids.index("inform_balance"))]
+    assert template == "Your balance is balance dollars."

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import HASH_KEY, conversation, write_jsonl
+from stage_runs import update_process
 from steps.test_extract import WordsEmbedder
 
 from pipeline.config import Config, IngestConfig, StepsConfig
-from pipeline.ingest.run import read_source
+from pipeline.ingest import read_source
 from pipeline.sops.model import Sop, Step, sop_to_yaml
-from pipeline.steps.run import update_process
 from pipeline.store import open_store
 
 BALANCE = Sop(

@@ -16,16 +16,17 @@ from steps.test_extract import (
 )
 
 from pipeline.steps.decoding import OTHER_CODE, Roles
-from pipeline.steps.extract import agent_units, extract_steps
+from pipeline.steps.extract import extract_steps
 from pipeline.steps.library import step_library
 from pipeline.steps.slots import NO_VOTE, fill_slots, slot_votes
+from pipeline.steps.units import agent_units
 
 ASK = ("agent", "Can you tell me your account number?")
 # shares no word with the step's phrasing: the embedder cannot match it
 PARAPHRASE = ("agent", "Digits off the card, go ahead")
 LOOKUP = ("action", "bank.lookup")
 GOODBYE = ("agent", "Thank you and goodbye.")
-HELLO = ("agent", "Hello, how can I help you?")
+HELLO = ("agent", "Hello there, how may I help you today?")
 
 
 def _balance(i: int) -> tuple[str, str]:

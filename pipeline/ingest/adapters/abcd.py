@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 
+from pipeline.config import IngestConfig
 from pipeline.errors import InputError
 from pipeline.ingest.adapters import RawBatch, Record, build_batch, canonical_hash, reject
+from pipeline.ingest.adapters.adapter import Adapter, FileHead
 from pipeline.ingest.adapters.files import open_binary
 
 _SPEAKERS = {"agent": "agent", "customer": "customer", "action": "agent"}
@@ -122,3 +124,15 @@ def _raw(item: dict[str, Any]) -> str:
     return orjson.dumps(
         {k: v for k, v in item.items() if k not in ("scenario", "delexed")}
     ).decode()[:4000]
+
+
+def detect(head: FileHead) -> bool:
+    """Whether the start of the file has ABCD's keys."""
+    return looks_like_abcd(head.start)
+
+
+def _read(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_abcd(path, batch_size=config.batch_size)
+
+
+ADAPTER = Adapter("abcd", read=_read, detect=detect)

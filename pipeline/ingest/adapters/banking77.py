@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
+from pipeline.config import IngestConfig
 from pipeline.ingest.adapters import RawBatch, Record, build_batch, canonical_hash, reject
+from pipeline.ingest.adapters.adapter import Adapter, FileHead
 from pipeline.ingest.adapters.files import iter_delimited
 
 HEADER = ("text", "category")
@@ -133,3 +135,15 @@ def _raw_fields(fields: Sequence[str]) -> str:
 
 def _raw(data: dict[str, Any]) -> str:
     return orjson.dumps(data).decode()[:4000]
+
+
+def detect(head: FileHead) -> bool:
+    """Whether the file is a ``.csv`` whose header line is exactly Banking77's."""
+    return head.name.endswith(".csv") and looks_like_banking77(head.first_line(limit=64))
+
+
+def _read(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_banking77(path, batch_size=config.batch_size)
+
+
+ADAPTER = Adapter("banking77", read=_read, detect=detect)

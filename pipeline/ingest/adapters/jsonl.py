@@ -7,7 +7,9 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.config import IngestConfig
 from pipeline.ingest.adapters import RawBatch, Record, build_batch, content_hash, reject
+from pipeline.ingest.adapters.adapter import Adapter, FileHead
 from pipeline.ingest.adapters.files import iter_lines
 
 _MAX_BATCH_BYTES = 64 * 1024 * 1024
@@ -81,3 +83,16 @@ def parse_line(locator: str, line: bytes, rejects: list[dict]) -> Record | None:
         )
         return None
     return Record(locator, data, content_hash(line), text[:_RAW_KEEP_CHARS])
+
+
+def detect(head: FileHead) -> bool:
+    """Whether the first record is a JSON object with a ``conversation_id``."""
+    first = head.first_record
+    return isinstance(first, dict) and "conversation_id" in first
+
+
+def _read(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_jsonl(path, batch_size=config.batch_size)
+
+
+ADAPTER = Adapter("jsonl", read=_read, detect=detect)

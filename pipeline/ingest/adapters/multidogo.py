@@ -32,7 +32,9 @@ from typing import Any
 
 import orjson
 
+from pipeline.config import IngestConfig
 from pipeline.ingest.adapters import RawBatch, Record, build_batch, canonical_hash, reject
+from pipeline.ingest.adapters.adapter import Adapter, FileHead
 from pipeline.ingest.adapters.files import iter_delimited
 
 HEADER = ("conversationId", "turnNumber", "utteranceId", "utterance", "slot-labels", "intent")
@@ -271,3 +273,15 @@ def _clean(value: str) -> str:
 
 def _raw(data: dict[str, Any]) -> str:
     return orjson.dumps(data).decode()[:4000]
+
+
+def detect(head: FileHead) -> bool:
+    """Whether the file is a ``.tsv`` whose header line is exactly MultiDoGO's."""
+    return head.name.endswith(".tsv") and looks_like_multidogo(head.first_line(limit=128))
+
+
+def _read(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_multidogo(path, batch_size=config.batch_size)
+
+
+ADAPTER = Adapter("multidogo", read=_read, detect=detect)

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.config import IngestConfig
 from pipeline.ingest.adapters import (
     RawBatch,
     Record,
@@ -26,6 +27,7 @@ from pipeline.ingest.adapters import (
     epoch_to_iso,
     reject,
 )
+from pipeline.ingest.adapters.adapter import Adapter, FileHead
 from pipeline.ingest.adapters.files import iter_lines
 from pipeline.ingest.adapters.jsonl import parse_line
 
@@ -187,3 +189,16 @@ def looks_like_star(first: dict[str, Any]) -> bool:
 
 def _raw(data: dict[str, Any]) -> str:
     return orjson.dumps(data, default=str).decode()[:4000]
+
+
+def detect(head: FileHead) -> bool:
+    """Whether the first record is a STAR dialogue."""
+    first = head.first_record
+    return isinstance(first, dict) and looks_like_star(first)
+
+
+def _read(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_star(path, batch_size=config.batch_size)
+
+
+ADAPTER = Adapter("star", read=_read, detect=detect)

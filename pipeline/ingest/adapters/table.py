@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipeline.config import TableColumns
+from pipeline.config import IngestConfig, TableColumns
 from pipeline.errors import InputError
 from pipeline.ingest.adapters import (
     CONVERSATION_FIELDS,
@@ -27,6 +27,7 @@ from pipeline.ingest.adapters import (
     RawBatch,
     content_hash,
 )
+from pipeline.ingest.adapters.adapter import Adapter, FileHead
 from pipeline.ingest.adapters.files import GZIP_MAGIC
 
 _TURN_COLUMNS = ("speaker", "event_type", "text", "action", "status", "ts")
@@ -305,3 +306,25 @@ def _rejects_non_contiguous(blocks: pl.DataFrame) -> pl.DataFrame:
         ).alias("message"),
         pl.col("raw").str.slice(0, 4000),
     )
+
+
+def detect_parquet(head: FileHead) -> bool:
+    """Whether the file is named ``.parquet``."""
+    return head.name.endswith(".parquet")
+
+
+def detect_csv(head: FileHead) -> bool:
+    """Whether the file is named ``.csv`` or ``.tsv``."""
+    return head.name.endswith((".csv", ".tsv"))
+
+
+def _read_parquet(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_table(path, fmt="parquet", columns=config.table, batch_size=config.batch_size)
+
+
+def _read_csv(path: Path, config: IngestConfig) -> Iterator[RawBatch]:
+    return read_table(path, fmt="csv", columns=config.table, batch_size=config.batch_size)
+
+
+PARQUET = Adapter("parquet", read=_read_parquet, detect=detect_parquet)
+CSV = Adapter("csv", read=_read_csv, detect=detect_csv)

@@ -1,0 +1,77 @@
+"""The ingest batch: one batch's frames redacted, identifiers hashed, shaped for the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.ingest.redact import hash_identifiers, redact_texts
+from pipeline.schema import CONVERSATIONS, QUARANTINE, REDACTIONS, TURNS, batch_columns
+
+# Fields of raw records that hold customer or agent identities; masked in quarantine raw.
+_ID_KEYS = ("agent_id", "customer_id", "AnonymizedUserWorkerID", "AnonymizedWizardWorkerID")
+_ID_PATTERN = r'"(' + "|".join(_ID_KEYS) + r')"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)'
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """One batch ready for the store: redacted, identifiers hashed, quarantine separated."""
+
+    conversations: pl.DataFrame
+    turns: pl.DataFrame
+    redactions: pl.DataFrame
+    quarantine: pl.DataFrame
+
+    @property
+    def n_records(self) -> int:
+        """Records seen in this batch (valid plus quarantined)."""
+        return self.conversations.height + self.quarantine.height
+
+
+def prepare_batch(
+    conversations: pl.DataFrame,
+    turns: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    *,
+    source_id: str,
+    hash_key: bytes,
+    redact_types: Sequence[str],
+) -> IngestBatch:
+    """Redact text, hash identifiers and shape the frames to the store's columns."""
+    text, counts = redact_texts(turns["text"], types=redact_types)
+    args, _ = redact_texts(turns["args"], types=redact_types)
+    metadata, _ = redact_texts(conversations["metadata"], types=redact_types)
+    out_turns = turns.with_columns(text=text, args=args, action_name=pl.col("action"))
+    out_turns = out_turns.with_columns(ts=pl.col("ts_parsed")).select(batch_columns(TURNS))
+    redactions = (
+        pl.concat([turns.select("conversation_id", "turn_idx"), counts], how="horizontal")
+        .unpivot(index=["conversation_id", "turn_idx"], variable_name="pii_type", value_name="n")
+        .filter(pl.col("n") > 0)
+        .with_columns(pl.col("n").cast(pl.Int32))
+        .sort("conversation_id", "turn_idx", "pii_type")
+    )
+    out_conv = conversations.with_columns(
+        source_id=pl.lit(source_id),
+        agent_hash=hash_identifiers(conversations["agent_id"], key=hash_key),
+        customer_hash=hash_identifiers(conversations["customer_id"], key=hash_key),
+        outcome=pl.col("outcome").str.strip_chars().str.to_lowercase(),
+        metadata=metadata,
+    ).select(batch_columns(CONVERSATIONS))
+    return IngestBatch(
+        conversations=out_conv,
+        turns=out_turns,
+        redactions=redactions.select(batch_columns(REDACTIONS)),
+        quarantine=redact_quarantine(quarantine, redact_types=redact_types),
+    )
+
+
+def redact_quarantine(quarantine: pl.DataFrame, *, redact_types: Sequence[str]) -> pl.DataFrame:
+    """Mask identifiers and redact PII in quarantined raw records and messages."""
+    if quarantine.is_empty():
+        return quarantine.select(batch_columns(QUARANTINE))
+    masked = quarantine["raw"].str.replace_all(_ID_PATTERN, r'"$1": "<ID>"')
+    raw, _ = redact_texts(masked, types=redact_types)
+    message, _ = redact_texts(quarantine["message"], types=redact_types)
+    return quarantine.with_columns(raw=raw, message=message).select(batch_columns(QUARANTINE))

@@ -1,0 +1,89 @@
+"""The readiness stage on a store, and the ranking it wrote.
+
+:func:`update_readiness` scores every workflow and adds the run's ranking to
+``readiness`` (history by run); :func:`read_readiness` gives the latest ranking back.
+It reads through :class:`pipeline.store.Store`, calls the pure stage functions and
+writes through the store; nothing here computes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline import schema
+from pipeline.config import Config
+from pipeline.drift.run import stored_sops
+from pipeline.errors import StoreError
+from pipeline.outcomes.run import CONVERSATIONS_SQL
+from pipeline.readiness.inputs import readiness_inputs
+from pipeline.readiness.score import score_readiness
+from pipeline.store import Store, open_store
+
+
+def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
+    """Score every workflow's autonomy readiness; add this run's ranking to ``readiness``.
+
+    Returns
+    -------
+    dict
+        ``workflows`` scored and the count per tier; ``mode: skipped`` with a ``reason``
+        when the drift stage has not run.
+    """
+    outcomes = store.sql(f"select * from {schema.OUTCOMES}")
+    if outcomes.is_empty():
+        return {"mode": "skipped", "reason": "no outcomes: run the drift stage first"}
+    sops = stored_sops(store)
+    tables = {
+        name: store.sql(f"select * from {name}")
+        for name in (
+            schema.CONFORMANCE,
+            schema.STEP_EVENTS,
+            schema.DRIFT_FINDINGS,
+            schema.CANDIDATE_SOPS,
+            schema.STEP_TYPES,
+        )  # fmt: skip
+    }
+    labelled = store.sql(
+        f"select c.*, i.label as intent_label from ({CONVERSATIONS_SQL}) c "
+        f"left join {schema.INTENTS} i on i.intent_id = c.intent_id "
+        f"and i.run_id = (select max(run_id) from {schema.INTENTS})"
+    )
+    inputs = readiness_inputs(
+        conversations=labelled,
+        outcomes=outcomes,
+        conformance=tables[schema.CONFORMANCE],
+        step_events=tables[schema.STEP_EVENTS],
+        drift_findings=tables[schema.DRIFT_FINDINGS],
+        candidate_sops=tables[schema.CANDIDATE_SOPS],
+        step_types=tables[schema.STEP_TYPES],
+        sops=sops,
+        config=config.readiness,
+    )
+    readiness = score_readiness(inputs, sops, config=config.readiness)
+    store.write_readiness(readiness, run_id=run_id)
+    return {
+        "mode": "scored",
+        "workflows": readiness.height,
+        "tiers": dict(readiness.group_by("tier").len().sort("tier").iter_rows()),
+    }
+
+
+def read_readiness(db_path: Path) -> pl.DataFrame:
+    """Return the latest run's readiness ranking.
+
+    Raises
+    ------
+    StoreError
+        The database cannot be opened, or the readiness stage has not run.
+    """
+    with open_store(db_path, read_only=True) as store:
+        ranking = store.sql(
+            f"select * from {schema.READINESS} "
+            f"where run_id = (select max(run_id) from {schema.READINESS}) order by rank"
+        )
+    if ranking.is_empty():
+        raise StoreError(f"{db_path}: no readiness scores; run `cxminer run` first")
+    return ranking
