@@ -8,8 +8,8 @@ import json
 
 import polars as pl
 import pytest
+from fake_embedders import WordsEmbedder
 from scipy.stats import false_discovery_control, fisher_exact
-from steps.test_extract import WordsEmbedder
 
 from pipeline import schema
 from pipeline.config import DriftConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from fake_embedders import WordsEmbedder
 from stage_runs import update_process
-from steps.test_extract import WordsEmbedder
 from steps.test_run import seeded_store
 
 from pipeline.config import Config, DriftConfig, StepsConfig, TurnClusterConfig

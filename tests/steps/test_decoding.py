@@ -3,12 +3,11 @@
 import numpy as np
 import polars as pl
 import pytest
+from fake_embedders import DIM, WordsEmbedder
 from steps.test_extract import (
     BALANCE,
     BALANCE_CALL,
-    DIM,
     FRAUD,
-    WordsEmbedder,
     conversation,
     frame,
     sop,

@@ -4,13 +4,12 @@ A bag-of-words embedder stands in for the sentence model: cosine tracks shared w
 which is what these tests need (benchmarks/eval_steps.py runs the real model).
 """
 
-import hashlib
-import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from fake_embedders import WordsEmbedder
 
 from pipeline.errors import SchemaError
 from pipeline.sops.model import Sop, Step
@@ -18,32 +17,6 @@ from pipeline.steps.clusters import cluster_turns
 from pipeline.steps.events import SOURCES, STEP_EVENTS_SCHEMA
 from pipeline.steps.extract import extract_steps
 from pipeline.steps.step_types import STEP_TYPES_SCHEMA
-
-DIM = 256
-
-
-class WordsEmbedder:
-    """A text's vector is the normalised sum of random vectors of its words."""
-
-    model_id = "words-test"
-    dim = DIM
-
-    def __init__(self):
-        self.calls = 0
-
-    def encode(self, texts):
-        self.calls += 1
-        rows = []
-        for text in texts:
-            words = re.findall(r"[a-z]+", text.lower()) or ["<none>"]
-            row = sum(_word(w) for w in words)
-            rows.append(row / np.linalg.norm(row))
-        return np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
-
-
-def _word(word: str) -> np.ndarray:
-    seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
-    return np.random.default_rng(seed).normal(size=DIM)
 
 
 def sop(sop_id: str, *steps: Step) -> Sop:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import HASH_KEY, conversation, write_jsonl
+from fake_embedders import WordsEmbedder
 from stage_runs import update_process
-from steps.test_extract import WordsEmbedder
 
 from pipeline.config import Config, IngestConfig, StepsConfig
 from pipeline.ingest import read_source

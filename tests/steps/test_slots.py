@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from fake_embedders import WordsEmbedder
 from steps.test_extract import (
     BALANCE,
     NAMES,
     PLACES,
-    WordsEmbedder,
     _family_calls,
     conversation,
     frame,

@@ -3,6 +3,7 @@
 import numpy as np
 import polars as pl
 import pytest
+from fake_embedders import WordsEmbedder
 from polars.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -11,7 +12,6 @@ from steps.test_extract import (
     FRAUD,
     ON_SCRIPT,
     PLACES,
-    WordsEmbedder,
     _family_calls,
     frame,
 )
