@@ -3,7 +3,7 @@
 The vectors are synthetic: ``--intents`` centres on the 384-d unit sphere, each
 conversation its centre plus Gaussian noise, renormalised (the embedding cost is
 measured by ``bench_embed.py``; this measures what the intent stage adds). For each
-size: ``fit_intents`` with the default config (above ``fit_sample`` conversations it fits
+size: ``IntentClusterer`` with the default config (above ``fit_sample`` conversations it fits
 on a hash-chosen sample and predicts the rest), then ``assign_intents`` of the same
 vectors through the saved model (the scheduled, incremental path), and the size of the
 pickled model. Peak RSS is the process's high-water mark so far. Usage:
@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from pipeline.config import IntentConfig
-from pipeline.intents.fit import NOISE, fit_intents
+from pipeline.intents.fit import NOISE, IntentClusterer
 from pipeline.intents.lineage import match_intent_ids
 from pipeline.intents.model import IntentModel, assign_intents, dump_model
 from pipeline.intents.run import now_utc
@@ -56,20 +56,20 @@ def main() -> None:
     for n in args.sizes:
         ids, vectors, truth = synthetic(n, args.intents)
         started = time.perf_counter()
-        fit = fit_intents(ids, vectors, config)
+        fit = IntentClusterer.from_config(config).fit(vectors, conversation_ids=ids)
         fit_s = time.perf_counter() - started
-        intent_ids, _ = match_intent_ids(None, fit.centroids, threshold=config.match_threshold)
-        model = IntentModel(1, intent_ids, fit.centroids, fit.reducer, fit.clusterer,
-                            fit.params, now_utc(), fit.fitted_ids)  # fmt: skip
+        intent_ids, _ = match_intent_ids(None, fit.centroids_, threshold=config.match_threshold)
+        model = IntentModel(1, intent_ids, fit.centroids_, fit.reducer_, fit.hdbscan_,
+                            fit.params_, now_utc(), fit.fitted_ids_)  # fmt: skip
         started = time.perf_counter()
         assigned, _, _ = assign_intents(model, vectors, threshold=config.assign_threshold)
         assign_s = time.perf_counter() - started
         blob = dump_model(model)
-        found = fit.labels != NOISE
+        found = fit.labels_ != NOISE
         print(
             f"n={n:>7,}: fit {fit_s:6.1f} s ({n / fit_s:8,.0f} conv/s, "
-            f"{len(fit.fitted_ids):,} in the fit), {len(intent_ids)} intents "
-            f"(true {args.intents}), ARI {adjusted_rand_score(truth, fit.labels):.3f}, "
+            f"{len(fit.fitted_ids_):,} in the fit), {len(intent_ids)} intents "
+            f"(true {args.intents}), ARI {adjusted_rand_score(truth, fit.labels_):.3f}, "
             f"unassigned {1 - found.mean():.1%}; assign {assign_s:5.1f} s "
             f"({n / assign_s:8,.0f} conv/s, {sum(a is not None for a in assigned) / n:.1%} "
             f"assigned); model {len(blob) / 2**20:.1f} MiB; peak RSS {peak_rss_mib():,.0f} MiB",
