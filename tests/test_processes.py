@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def test_a_marked_process_is_found_and_killing_its_group_takes_its_children():
     )  # fmt: skip
     try:
         assert parent.stdout.readline().strip() == "started"
-        commands = [command for _, command in marked_processes(mark)]
-        assert sorted(commands) == ["bash -c sleep 120 & echo started; wait", "sleep 120"]
+        expected = ["bash -c sleep 120 & echo started; wait", "sleep 120"]
+        deadline = time.monotonic() + 10  # the child may still be between fork and exec
+        commands = sorted(command for _, command in marked_processes(mark))
+        while commands != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+            commands = sorted(command for _, command in marked_processes(mark))
+        assert commands == expected
     finally:
         kill_group(parent)
     assert wait_for_none(mark, timeout_s=5) == []
