@@ -2,7 +2,7 @@
 
 import polars as pl
 import pytest
-from drift.test_exceptions import NOT_STEPS, SOP, loyalty, tables
+from drift.exceptions_cases import NOT_STEPS, SOP, loyalty, tables
 
 from pipeline.drift.deviating_turns import DEVIATING_SCHEMA, find_deviating_turns
 from pipeline.errors import SchemaError

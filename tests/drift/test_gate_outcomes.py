@@ -2,7 +2,7 @@
 
 import polars as pl
 import pytest
-from drift.test_conformance import SOPS, metadata
+from drift.conformance_cases import SOPS, metadata
 from polars.testing import assert_frame_equal
 
 from pipeline.drift.gate_outcomes import FAILS, HOLDS, UNKNOWN, gates_of, with_gate_outcomes

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from drift.test_change_points import STEP, conformance
+from drift.change_points_cases import STEP, conformance
 from scipy.spatial.distance import jensenshannon
 
 from pipeline import migrations, schema

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from fake_embedders import WordsEmbedder
 from stage_runs import update_process
-from steps.test_run import seeded_store
+from steps.run_cases import seeded_store
 
 from pipeline.config import Config, DriftConfig, StepsConfig, TurnClusterConfig
 from pipeline.drift import run as analysis

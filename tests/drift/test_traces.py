@@ -2,7 +2,7 @@
 
 import polars as pl
 import pytest
-from drift.test_conformance import check, log
+from drift.conformance_cases import check, log
 from polars.testing import assert_frame_equal
 
 from pipeline.drift import traces

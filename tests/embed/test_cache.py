@@ -13,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from embed.cache_cases import (
+    CountingEmbedder,
+    fake_vector,
+)
 
 from pipeline.config import Config, EmbedConfig, config_hash, load_config
 from pipeline.embed.cache import embed_with_cache
@@ -116,26 +120,6 @@ def test_text_hash_of_nothing():
 
 
 # ---- embed_texts with a fake embedder ----------------------------------------------
-
-
-class CountingEmbedder:
-    """Deterministic unit vectors from a text's hash; records what it was asked to encode."""
-
-    model_id = "fake@1"
-    dim = 4
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return np.array([fake_vector(t) for t in texts], dtype=np.float32).reshape(-1, self.dim)
-
-
-def fake_vector(text: str) -> np.ndarray:
-    seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
-    vector = np.random.default_rng(seed).normal(size=4).astype(np.float32)
-    return vector / np.linalg.norm(vector)
 
 
 def no_cache() -> pl.DataFrame:

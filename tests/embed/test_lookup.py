@@ -3,7 +3,7 @@
 import numpy as np
 import polars as pl
 import pytest
-from embed.test_cache import CountingEmbedder, fake_vector
+from embed.cache_cases import CountingEmbedder, fake_vector
 
 from pipeline.embed.cache import embed_with_cache
 from pipeline.embed.lookup import VectorLookup

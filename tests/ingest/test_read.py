@@ -7,6 +7,9 @@ import polars as pl
 import pytest
 from conftest import HASH_KEY, conversation, write_jsonl
 from faults import MAX_TEXT, build_fault_corpus
+from ingest.read_cases import (
+    action_record,
+)
 
 from pipeline.config import IngestConfig
 from pipeline.errors import InputError
@@ -164,13 +167,6 @@ def test_identifier_hashes_depend_on_the_key(tmp_path):
     assert one["agent_hash"][0] == one["agent_hash"][1]  # same agent, same hash
     assert one["customer_hash"][0] != one["customer_hash"][1]
     assert one["agent_hash"][0] != two["agent_hash"][0]
-
-
-def action_record(cid: str, status) -> dict:
-    record = conversation(cid, ("customer", "my card was charged twice"))
-    action = {"speaker": "agent", "event_type": "action", "action": "billing.lookup"}
-    record["turns"].append(action if status is None else action | {"status": status})
-    return record
 
 
 @pytest.mark.parametrize(

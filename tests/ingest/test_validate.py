@@ -4,7 +4,7 @@ import dataclasses
 
 import polars as pl
 from conftest import HASH_KEY, conversation
-from ingest.test_read import action_record
+from ingest.read_cases import action_record
 
 from pipeline.ingest import prepare_batch
 from pipeline.ingest.adapters import Record, build_batch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fake_embedders import WordsEmbedder
 from stage_runs import update_process
-from steps.test_run import seeded_store
+from steps.run_cases import seeded_store
 
 from pipeline.config import Config, OutcomeConfig, StepsConfig
 from pipeline.outcomes import run

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from process.test_log import REFUND, log
+from process.log_cases import REFUND, log
 
 from pipeline.process.dfg import discover_dfg
 from pipeline.process.log import END, START

@@ -2,7 +2,7 @@
 
 import polars as pl
 from polars.testing import assert_frame_equal
-from process.test_log import REFUND, log
+from process.log_cases import REFUND, log
 
 from pipeline.config import DiscoverConfig
 from pipeline.process.candidate import discover_candidate_sop

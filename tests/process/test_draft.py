@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from process.test_log import REFUND, log
+from process.log_cases import REFUND, log
 
 from pipeline.errors import SopError
 from pipeline.process.candidate import discover_candidate_sop

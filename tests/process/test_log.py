@@ -1,52 +1,18 @@
 """The event log discovery reads: column roles, case order, empty logs, inputs left alone."""
 
-import hashlib
-from datetime import datetime, timedelta
-
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from process.log_cases import (
+    REFUND,
+    SCHEMA,
+    log,
+)
 
 from pipeline.errors import SchemaError
 from pipeline.process.candidate import discover_candidate_sop, precedence
 from pipeline.process.dfg import discover_dfg
 from pipeline.process.variants import discover_variants, variant_of_case
-
-T0 = datetime(2026, 3, 1, 10)
-SCHEMA = {
-    "conversation_id": pl.String,
-    "intent_id": pl.String,
-    "seq": pl.Int64,
-    "step_id": pl.String,
-    "ts": pl.Datetime("us"),
-}
-
-
-def log(*cases, gaps=None):
-    """An event log from ``(case, intent, steps)``; events 10 s apart unless ``gaps``.
-
-    ``gaps`` maps a case to the seconds of each event after T0 (None = no timestamp).
-    Rows are written in reverse so that every function has to sort by case and seq.
-    """
-    rows = []
-    for case, intent, steps in cases:
-        offsets = (gaps or {}).get(case, [10 * i for i in range(len(steps))])
-        for seq, (step, offset) in enumerate(zip(steps, offsets, strict=True)):
-            ts = None if offset is None else T0 + timedelta(seconds=offset)
-            rows.append((case, intent, seq, step, ts))
-    return pl.DataFrame(rows[::-1], schema=SCHEMA, orient="row")
-
-
-def vid(*steps):
-    return hashlib.sha1("\x1f".join(steps).encode()).hexdigest()[:12]
-
-
-# The 10-case refund log worked through in test_candidate_sop_exact.
-REFUND = (
-    [(f"a{i}", "refund", ["greet", "verify", "check", "refund", "close"]) for i in range(6)]
-    + [(f"b{i}", "refund", ["greet", "verify", "check", "deny", "close"]) for i in range(3)]
-    + [("c0", "refund", ["greet", "check", "verify", "refund", "upsell", "close"])]
-)
 
 
 @pytest.mark.parametrize("discover", [discover_variants, variant_of_case, discover_dfg, precedence])

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from process.test_log import log, vid
+from process.log_cases import log, vid
 
 from pipeline.errors import SchemaError
 from pipeline.process.variants import SEP, discover_variants, variant_id, variant_of_case

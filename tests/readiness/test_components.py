@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from readiness.test_score import rows, sop
+from readiness.score_cases import rows, sop
 
 from pipeline.config import ReadinessConfig
 from pipeline.readiness.components import (

@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from readiness.test_score import FAST, T0, sop
+from readiness.score_cases import FAST, T0, sop
 
 from pipeline.config import ReadinessConfig
 from pipeline.errors import SchemaError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from steps.test_run import seeded_store
+from steps.run_cases import seeded_store
 
 from pipeline.config import Config
 from pipeline.errors import StoreError

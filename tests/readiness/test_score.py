@@ -1,12 +1,16 @@
 import dataclasses
 import json
 import math
-from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from readiness.score_cases import (
+    FAST,
+    rows,
+    sop,
+)
 
 from pipeline import migrations, schema
 from pipeline.config import (
@@ -18,60 +22,12 @@ from pipeline.config import (
 from pipeline.errors import ConfigError
 from pipeline.readiness.inputs import CONVERSATION_SCHEMA, ReadinessInputs
 from pipeline.readiness.score import format_readiness, score_readiness
-from pipeline.sops.model import parse_sop, sop_to_yaml
-
-T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-FAST = ReadinessConfig(bootstrap=50, perturbations=50)
-
-
-def sop(sop_id, *, moves_money=False, regulated=False, approval=False, description=""):
-    steps = [
-        {"id": "verify", "action": "crm.verify"},
-        {"id": "check", "after": ["verify"]},
-        {"id": "pay", "action": "billing.pay", "after": ["check"]},
-    ]
-    if approval:
-        steps.append({"id": "sign_off", "when": "amount > 100", "mandatory": False})
-    data = {
-        "sop_id": sop_id,
-        "version": 1,
-        "description": description,
-        "steps": steps,
-        "risk": {"moves_money": moves_money, "regulated": regulated},
-    }
-    return parse_sop(data, origin="test")
+from pipeline.sops.model import sop_to_yaml
 
 
 def only(**weights):
     """Weights: the given components, every other 0."""
     return {c: float(weights.get(c, 0.0)) for c in READINESS_COMPONENTS}
-
-
-# ---- per-conversation rows for score_readiness ------------------------------------------
-PERFECT = {
-    "intent_id": None,
-    "variant_id": "v1",
-    "fitness": 1.0,
-    "has_exception": False,
-    "failed_actions": 0,
-    "resolved": True,
-    "escalated": False,
-    "repeat_contact": False,
-    "n_agent_turns": 4,
-    "duration_s": 60.0,
-    "n_steps": 2,
-    "n_action_steps": 2,
-    "started_at": T0,
-}
-
-
-def rows(workflow, n, start=0, **fields):
-    return [
-        {"conversation_id": f"{workflow}-{start + i:05d}", "workflow_id": workflow, **PERFECT}
-        | {"intent_id": workflow}
-        | fields
-        for i in range(n)
-    ]
 
 
 def inputs(conversation_rows, stability=None):

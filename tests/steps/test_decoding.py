@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 from fake_embedders import DIM, WordsEmbedder
-from steps.test_extract import (
+from steps.extract_cases import (
     BALANCE,
     BALANCE_CALL,
     FRAUD,

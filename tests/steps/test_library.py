@@ -1,7 +1,7 @@
 """The step library: a SOP's order as the transitions decoding expects, and the roles."""
 
 import pytest
-from steps.test_extract import BALANCE, FRAUD
+from steps.extract_cases import BALANCE, FRAUD
 
 from pipeline.sops.model import Sop, Step
 from pipeline.steps.library import HOLD, ROLE_PHRASINGS, step_library, template_pattern

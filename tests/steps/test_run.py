@@ -10,51 +10,17 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import HASH_KEY, conversation, write_jsonl
 from fake_embedders import WordsEmbedder
 from stage_runs import update_process
-
-from pipeline.config import Config, IngestConfig, StepsConfig
-from pipeline.ingest import read_source
-from pipeline.sops.model import Sop, Step, sop_to_yaml
-from pipeline.store import open_store
-
-BALANCE = Sop(
-    sop_id="balance",
-    version=1,
-    intent=("balance",),
-    steps=(
-        Step(id="ask_account", examples=("Can you tell me your account number?",),
-             next=("inform_balance",)),
-        Step(id="inform_balance", examples=("Your balance is {balance:d} dollars.",)),
-    ),
-)  # fmt: skip
-#: Generic sign-offs of a centre whose agents close in sailing words.
-HARBOUR_CLOSINGS = ("Fair winds and calm seas to you, sailor.",)
-CALL = conversation(
-    "c1",
-    ("customer", "I would like to know my balance"),
-    ("agent", "Could you tell me the account number please?"),  # a paraphrase of ask_account
-    ("customer", "It is 12345"),
-    ("agent", "Your balance is 10 dollars."),
-    ("agent", "Fair winds to you, sailor"),
-    started_at="2026-01-05T09:00:00Z",
+from steps.run_cases import (
+    seeded_store,
 )
 
+from pipeline.config import Config, StepsConfig
+from pipeline.store import open_store
 
-def seeded_store(tmp_path: Path) -> tuple[Path, Path]:
-    """A database holding :data:`CALL` and a SOP folder holding :data:`BALANCE`."""
-    sops = tmp_path / "sops"
-    sops.mkdir()
-    (sops / "balance.yaml").write_text(sop_to_yaml(BALANCE))
-    calls = write_jsonl(tmp_path / "calls.jsonl", [CALL])
-    batches = read_source(calls, source_id="t", fmt="jsonl", config=IngestConfig(),
-                          hash_key=HASH_KEY)  # fmt: skip
-    with open_store(tmp_path / "x.duckdb") as store:
-        for batch in batches:
-            store.write_conversations(conversations=batch.conversations, turns=batch.turns,
-                                      redactions=batch.redactions, run_id="r-ingest")  # fmt: skip
-    return tmp_path / "x.duckdb", sops
+#: Generic sign-offs of a centre whose agents close in sailing words.
+HARBOUR_CLOSINGS = ("Fair winds and calm seas to you, sailor.",)
 
 
 def _run(tmp_path: Path, steps: StepsConfig) -> tuple[dict, list[str]]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from steps.test_extract import BALANCE
+from steps.extract_cases import BALANCE
 
 from pipeline.steps.library import step_library
 from pipeline.steps.scores import calibrate_threshold, otsu_threshold

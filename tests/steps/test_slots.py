@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 from fake_embedders import WordsEmbedder
-from steps.test_extract import (
+from steps.extract_cases import (
     BALANCE,
     NAMES,
     PLACES,

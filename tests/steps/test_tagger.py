@@ -7,7 +7,7 @@ from fake_embedders import WordsEmbedder
 from polars.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from steps.test_extract import (
+from steps.extract_cases import (
     BALANCE,
     FRAUD,
     ON_SCRIPT,

@@ -1,6 +1,6 @@
 """The units of step extraction: agent turns and action events in call order."""
 
-from steps.test_extract import BALANCE_CALL, frame
+from steps.extract_cases import BALANCE_CALL, frame
 
 from pipeline.steps.units import agent_units
 

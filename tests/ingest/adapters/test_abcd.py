@@ -4,7 +4,7 @@ import json
 
 import polars as pl
 import pytest
-from ingest.test_adapters import ABCD, ABCD_ITEMS, read_all, write_lines
+from ingest.adapters_cases import ABCD, ABCD_ITEMS, read_all, write_lines
 
 from pipeline.errors import InputError
 from pipeline.ingest.adapters.abcd import read_abcd

@@ -5,7 +5,7 @@ import json
 
 import polars as pl
 import pytest
-from ingest.test_adapters import BANKING77, BANKING77_ROWS, ingest_file, read_all
+from ingest.adapters_cases import BANKING77, BANKING77_ROWS, ingest_file, read_all
 from polars.testing import assert_frame_equal
 
 from pipeline.cli.main import EXIT_ERROR, EXIT_USAGE, main

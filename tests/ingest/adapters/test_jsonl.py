@@ -7,7 +7,7 @@ import zlib
 
 import orjson
 import pytest
-from ingest.test_adapters import conv, read_all, write_lines
+from ingest.adapters_cases import conv, read_all, write_lines
 from polars.testing import assert_frame_equal
 
 from pipeline.ingest.adapters.jsonl import read_jsonl

@@ -6,7 +6,7 @@ import json
 import polars as pl
 import pytest
 from conftest import SHARED_DATA
-from ingest.test_adapters import (
+from ingest.adapters_cases import (
     MULTIDOGO,
     MULTIDOGO_ROWS,
     ingest_file,

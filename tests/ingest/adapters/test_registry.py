@@ -5,7 +5,7 @@ import gzip
 import polars as pl
 import pytest
 from ingest.adapters.test_table import CSV
-from ingest.test_adapters import ABCD, BANKING77, MULTIDOGO, STAR
+from ingest.adapters_cases import ABCD, BANKING77, MULTIDOGO, STAR
 
 from pipeline.config import FORMATS, IngestConfig
 from pipeline.errors import InputError

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from ingest.test_adapters import STAR, STAR_LINES, read_all, write_lines
+from ingest.adapters_cases import STAR, STAR_LINES, read_all, write_lines
 
 from pipeline.ingest.adapters import canonical_hash
 from pipeline.ingest.adapters.star import dialogue_to_record, read_star, result_kind

@@ -7,7 +7,7 @@ import orjson
 import polars as pl
 import pyarrow.csv as pacsv
 import pytest
-from ingest.test_adapters import ingest_file, read_all, texts_by_conv
+from ingest.adapters_cases import ingest_file, read_all, texts_by_conv
 from polars.testing import assert_frame_equal
 
 from pipeline.config import TableColumns
