@@ -4,12 +4,13 @@ MultiDoGO's dev splits (``../shared/data/multidogo/<domain>/dev.tsv``: airline, 
 insurance) label every token of each customer utterance with a slot (``name``,
 ``address``, ``ssn``, ``O`` ...; a ``B-``/``I-`` prefix is ignored). The text is as the
 dataset ships it: lower-case, punctuation stripped (an e-mail is ``vishnugmailcom``).
-Each redactor runs on the utterances as ingest would see them; a token survives when it
-is still there, in order, after redaction (a difflib alignment of the whitespace tokens
-before and after: a token a placeholder replaced, in whole or in part, did not survive).
-Printed per slot type: **recall**, the share of its tokens that did not survive, and for
+Each redactor runs on the utterances as ingest would see them, and is scored as
+``cxminer evaluate``'s redaction section scores a database (:mod:`pipeline.evaluate.redaction`:
+the slots as personal-data types, a token survives when it is still there after
+redaction): per type **recall**, the share of its tokens that did not survive, and for
 ``O`` tokens the share kept (what redaction must not remove); then utterances and
-conversations per second.
+conversations per second. Candidate redactors are compared here before one becomes the
+default.
 
 Usage::
 
@@ -19,10 +20,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,79 +30,53 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.evaluate.datasets import MULTIDOGO_PII, multidogo_turn_pii  # noqa: E402
+from pipeline.evaluate.redaction import count_removed  # noqa: E402
 from pipeline.ingest.adapters.files import iter_delimited  # noqa: E402
 from pipeline.ingest.adapters.multidogo import HEADER  # noqa: E402
 from pipeline.ingest.redact import PII_TYPES, redact_texts  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "multidogo"
 DOMAINS = ("airline", "fastfood", "insurance")
-# The slot types that are personal data, in the issue's groups (both phone spellings).
-GROUPS = {
-    "name": ("name",),
-    "address": ("address",),
-    "email": ("email_address",),
-    "phone": ("phone_number", "phonenumber"),
-    "ssn": ("ssn",),
-    "booking number": ("booking_confirmation_number",),
-    "policy id": ("policyid",),
-    "claim id": ("claimid",),
-}
+#: The personal-data types MultiDoGO's slots give (:data:`MULTIDOGO_PII`), in print order.
+TYPES = tuple(dict.fromkeys(MULTIDOGO_PII.values()))
 
 Redactor = Callable[[pl.Series], pl.Series]
 
 
 def read_dev(data: Path, domains: tuple[str, ...]) -> pl.DataFrame:
-    """Return ``conversation_id, utterance, labels`` rows of the dev splits with aligned labels.
+    """Return ``conversation_id, text, types`` rows of the dev splits (see ``turn_pii``).
 
     Rows whose label count differs from their token count (a few, in the source) are
     dropped and counted on stderr.
     """
-    records = []
+    records, skipped = [], 0
     for domain in domains:
         rows = iter_delimited(
             data / domain / "dev.tsv", header=HEADER, delimiter="\t", expected="a MultiDoGO TSV"
         )
         for _, fields, problem in rows:
+            pii = None
             if problem is None and len(fields) == len(HEADER):
-                record = dict(zip(HEADER, fields, strict=True))
-                records.append((record["conversationId"], record["utterance"],
-                                record["slot-labels"]))  # fmt: skip
-    rows = pl.DataFrame(records, schema=["conversation_id", "utterance", "labels"], orient="row")
-    aligned = rows.filter(
-        pl.col("utterance").str.split(" ").list.len() == pl.col("labels").str.split(" ").list.len()
-    )
-    if aligned.height < rows.height:
-        print(f"skipped {rows.height - aligned.height} misaligned rows", file=sys.stderr)
-    return aligned
-
-
-def surviving(before: list[str], after: list[str]) -> list[bool]:
-    """Per token of ``before``: is it still in ``after`` (in order, unchanged)?"""
-    kept = [False] * len(before)
-    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
-    for block in matcher.get_matching_blocks():
-        for i in range(block.a, block.a + block.size):
-            kept[i] = True
-    return kept
+                pii = multidogo_turn_pii(fields[3], fields[4])
+            if pii is None:
+                skipped += 1
+                continue
+            records.append((fields[0], pii["text"], pii["types"]))
+    if skipped:
+        print(f"skipped {skipped} rows whose labels do not fit their tokens", file=sys.stderr)
+    return pl.DataFrame(records, schema=["conversation_id", "text", "types"], orient="row")
 
 
 def score(rows: pl.DataFrame, redactor: Redactor) -> dict[str, object]:
-    """Recall per group, ``O`` kept share, and throughput of one redactor on ``rows``."""
+    """Recall per type, ``O`` kept share, and throughput of one redactor on ``rows``."""
     started = time.perf_counter()
-    redacted = redactor(rows["utterance"])
+    redacted = redactor(rows["text"])
     seconds = time.perf_counter() - started
-    total, removed = Counter(), Counter()
-    for text, labels, out in zip(rows["utterance"], rows["labels"], redacted, strict=True):
-        tokens = text.split(" ")
-        kept_tokens = surviving(tokens, out.split(" "))
-        for token_label, kept in zip(labels.split(" "), kept_tokens, strict=True):
-            slot = token_label[2:] if token_label[:2] in ("B-", "I-") else token_label
-            total[slot] += 1
-            removed[slot] += not kept
-    figures: dict[str, object] = {}
-    for group, slots in GROUPS.items():
-        n = sum(total[s] for s in slots)
-        figures[group] = (sum(removed[s] for s in slots) / n if n else None, n)
+    total, removed = count_removed(rows["text"], rows["types"], redacted)
+    figures: dict[str, object] = {
+        kind: (removed[kind] / total[kind] if total[kind] else None, total[kind]) for kind in TYPES
+    }
     figures["O kept"] = (1 - removed["O"] / total["O"], total["O"])
     figures["utterances/s"] = rows.height / seconds
     figures["conversations/s"] = rows["conversation_id"].n_unique() / seconds
@@ -134,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, redactor in REDACTORS.items():
         figures = score(rows, redactor)
         print(f"\n{name}")
-        for group in (*GROUPS, "O kept"):
+        for group in (*TYPES, "O kept"):
             share, n = figures[group]
             what = "kept" if group == "O kept" else "recall"
             shown = "-" if share is None else f"{share:.3f}"

@@ -54,6 +54,19 @@ FIGURES: dict[str, list[tuple[str, str, int]]] = {
         ("spearman", "Spearman vs designed order", 1),
         ("tier_accuracy", "tiers right", 1),
     ],
+    # Token-level, on the stored (redacted) turns: recall per personal-data type, and the
+    # share of tokens labelled not personal (O) that are kept.
+    "redaction": [
+        ("o_kept", "O tokens kept", 1),
+        ("recall_name", "recall: name", 1),
+        ("recall_address", "recall: address", 1),
+        ("recall_email", "recall: email", 1),
+        ("recall_phone", "recall: phone", 1),
+        ("recall_ssn", "recall: ssn", 1),
+        ("recall_booking_number", "recall: booking number", 1),
+        ("recall_policy_id", "recall: policy id", 1),
+        ("recall_claim_id", "recall: claim id", 1),
+    ],
 }  # fmt: skip
 
 

@@ -152,6 +152,37 @@ def banking77_labels(path: Path) -> Iterator[dict[str, Any]]:
         raise LabelsError(str(exc)) from None
 
 
+#: MultiDoGO slot -> the personal-data type its tokens are scored as (``turn_pii``); any
+#: other slot (a food item, a city, a seat) is ``-``: not judged.
+MULTIDOGO_PII = {
+    "name": "name",
+    "address": "address",
+    "email_address": "email",
+    "phone_number": "phone",
+    "phonenumber": "phone",
+    "ssn": "ssn",
+    "booking_confirmation_number": "booking_number",
+    "policyid": "policy_id",
+    "claimid": "claim_id",
+}
+
+
+def multidogo_turn_pii(utterance: str, slot_labels: str) -> dict[str, str] | None:
+    """Return one turn's ``turn_pii`` entry, or None when its labels do not fit its tokens.
+
+    A ``B-``/``I-`` prefix is dropped; ``O`` stays ``O``; a slot of
+    :data:`MULTIDOGO_PII` becomes its type, any other slot ``-``.
+    """
+    slots = slot_labels.split(" ")
+    if len(slots) != len(utterance.split(" ")) or not all(slots):
+        return None
+    types = []
+    for slot in slots:
+        name = slot[2:] if slot[:2] in ("B-", "I-") else slot
+        types.append("O" if name == "O" else MULTIDOGO_PII.get(name, "-"))
+    return {"text": utterance, "types": " ".join(types)}
+
+
 def multidogo_labels(
     path: Path, *, unlabelled: list[str] | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -164,7 +195,9 @@ def multidogo_labels(
     (:data:`~pipeline.ingest.adapters.multidogo.GENERIC_ACTS`: greetings, answers, thanks,
     confirmations, ...). A conversation with no task intent gets no row; its id is
     appended to ``unlabelled`` when given. A conversation with an empty utterance still
-    gets a row (ingest quarantines it); there are no steps.
+    gets a row (ingest quarantines it); there are no steps. ``turn_pii`` carries each
+    turn's slot labels as personal-data types (:func:`multidogo_turn_pii`; a turn whose
+    labels do not fit its tokens is left out).
 
     Raises
     ------
@@ -180,7 +213,11 @@ def multidogo_labels(
                 raise LabelsError(
                     f"{where}: {field}: {message}" if field else f"{where}: {message}"
                 )
-            intent = None
+            intent, turn_pii = None, {}
+            for position, fields in enumerate(conversation.turn_rows()):
+                pii = multidogo_turn_pii(fields[3], fields[4])
+                if pii is not None:
+                    turn_pii[str(position)] = pii
             for fields in conversation.turn_rows():
                 intents = split_intents(fields[5])
                 if not all(intents):
@@ -192,7 +229,11 @@ def multidogo_labels(
                 if intent is not None:
                     break
             if intent is not None:
-                yield {"conversation_id": conversation.conversation_id, "intent": intent}
+                yield {
+                    "conversation_id": conversation.conversation_id,
+                    "intent": intent,
+                    "turn_pii": turn_pii or None,
+                }
             elif unlabelled is not None:
                 unlabelled.append(str(conversation.conversation_id))
     except InputError as exc:

@@ -25,7 +25,9 @@ read (others are ignored; ``team`` may be missing):
 - ``drift_findings(sop_id, step, kind, window_start, flagged, team, severity, q_value,
   run_id)``: besides precision and recall, each planted finding's rank in the order
   ``cxminer drift`` prints (:func:`pipeline.drift.findings.print_order`);
-- ``readiness(intent_id, score, tier, run_id)``.
+- ``readiness(intent_id, score, tier, run_id)``;
+- ``turns(conversation_id, turn_idx, text)``, every run's: the stored (redacted) text of
+  the turns whose labels carry ``turn_pii``.
 
 Ground truth: the labels JSONL (``pipeline.evaluate.truth``) and, in ``truth_dir``,
 ``drift.json`` (``{"findings": [{"sop_id", "step", "kind", "team", "onset"}, ...]}``)
@@ -43,6 +45,7 @@ from pipeline.evaluate.drift import score_drift
 from pipeline.evaluate.intents import score_intents
 from pipeline.evaluate.outcomes import score_outcomes
 from pipeline.evaluate.readiness import score_readiness
+from pipeline.evaluate.redaction import score_redaction
 from pipeline.evaluate.sections import Absent, Table, attempt, json_safe, section
 from pipeline.evaluate.steps import match_steps, score_process, score_step_log, score_steps
 from pipeline.evaluate.truth import read_labels
@@ -82,7 +85,7 @@ _READS = {
 def evaluate(
     db_path: Path, labels_path: Path, *, truth_dir: Path | None = None, window_days: int = 7
 ) -> dict[str, Any]:
-    """Score a database's intents, steps, process graphs, drift and readiness.
+    """Score a database's intents, steps, process graphs, drift, readiness and redaction.
 
     Parameters
     ----------
@@ -100,9 +103,9 @@ def evaluate(
     -------
     dict
         JSON-able: ``labels`` (``n``, ``matched_conversations``, ``with_steps``,
-        ``with_turn_steps``) and ``intents``, ``steps``, ``process``, ``conformance``,
-        ``outcomes``, ``drift``, ``readiness``, each ``{"status": "ok", "run_id": ...,
-        metrics...}`` or
+        ``with_turn_steps``, ``with_turn_pii``) and ``intents``, ``steps``, ``process``,
+        ``conformance``, ``outcomes``, ``drift``, ``readiness``, ``redaction``, each
+        ``{"status": "ok", "run_id": ..., metrics...}`` or
         ``{"status": "absent", "reason": ...}``.
 
     Raises
@@ -117,6 +120,12 @@ def evaluate(
         conversations = attempt(
             _read_latest, store, "conversations", ["conversation_id"], "ingest", latest=False
         )
+        stored_turns = (
+            attempt(_read_latest, store, schema.TURNS, ["conversation_id", "turn_idx", "text"],
+                    "ingest", latest=False)
+            if labels["turn_pii"].is_not_null().any()
+            else Absent("the labels carry no turn_pii: nothing to score redaction against")
+        )  # fmt: skip
         tables = {
             table: attempt(_read_latest, store, table, list(columns), stage, optional=optional)
             for table, (columns, stage, optional) in _READS.items()
@@ -132,6 +141,7 @@ def evaluate(
             "matched_conversations": sum(c in ingested for c in labels["conversation_id"]),
             "with_steps": labels["steps"].is_not_null().sum(),
             "with_turn_steps": labels["turn_steps"].is_not_null().sum(),
+            "with_turn_pii": labels["turn_pii"].is_not_null().sum(),
         },
         "intents": section(score_intents, assignments, labels),
         "steps": section(score_steps, step_data),
@@ -147,6 +157,7 @@ def evaluate(
             labels,
             truth_dir,
         ),
+        "redaction": section(score_redaction, stored_turns, labels),
     }
     return json_safe(report)
 

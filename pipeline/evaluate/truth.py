@@ -5,12 +5,16 @@ One object a line (DESIGN.md, "Interfaces")::
     {"conversation_id": "c-1001", "intent": "billing_dispute",
      "steps": ["verify_identity", "lookup_charges"],
      "turn_steps": {"1": "verify_identity", "2": "lookup_charges"},
-     "outcome": "resolved"}
+     "outcome": "resolved",
+     "turn_pii": {"3": {"text": "its raj prasad", "types": "O name name"}}}
 
-``steps``, ``turn_steps`` and ``outcome`` (one of :data:`pipeline.schema.OUTCOME_VALUES`)
-are optional; ``turn_steps`` maps a turn's position in the
+``steps``, ``turn_steps``, ``outcome`` (one of :data:`pipeline.schema.OUTCOME_VALUES`)
+and ``turn_pii`` are optional; ``turn_steps`` maps a turn's position in the
 conversation's ``turns`` list, as ingested (the ``turn_idx`` of table ``turns``), to its
-true step. Conversation ids and turn positions come from the same adapter functions
+true step. ``turn_pii`` gives a turn's original text and, per space-separated token, its
+personal-data type (``name``, ``address``, ``email``, ...), ``O`` for a token that is
+not personal data, or ``-`` for one redaction is not judged on (another kind of slot);
+it scores redaction. Conversation ids and turn positions come from the same adapter functions
 ingest uses, so labels always point at the stored turns (the readers of each dataset
 are in :mod:`pipeline.evaluate.datasets`). Labels are read only by evaluation: they
 never enter the database.
@@ -39,8 +43,13 @@ LABELS_SCHEMA = pl.Schema(
         "steps": pl.List(pl.String),
         "turn_steps": pl.List(pl.Struct({"turn_idx": pl.Int32, "step": pl.String})),
         "outcome": pl.String,
+        "turn_pii": pl.List(
+            pl.Struct({"turn_idx": pl.Int32, "text": pl.String, "types": pl.String})
+        ),
     }
 )
+#: ``turn_pii`` types that are not personal data: ``O`` (judged: must be kept) and ``-``.
+NOT_PII = ("O", "-")
 
 
 def write_labels(rows: Iterable[Mapping[str, Any]], out: Path) -> int:
@@ -109,7 +118,13 @@ def read_labels(path: Path) -> pl.DataFrame:
                 {"turn_idx": int(k), "step": v}
                 for k, v in sorted(turn_steps.items(), key=lambda kv: int(kv[0]))
             ]
-        rows.append({**row, "turn_steps": turn_steps})
+        turn_pii = row["turn_pii"]
+        if turn_pii is not None:
+            turn_pii = [
+                {"turn_idx": int(k), **v}
+                for k, v in sorted(turn_pii.items(), key=lambda kv: int(kv[0]))
+            ]
+        rows.append({**row, "turn_steps": turn_steps, "turn_pii": turn_pii})
     if not rows:
         raise LabelsError(
             f"{path}: no label rows; expected one JSON object a line "
@@ -134,7 +149,8 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
     -------
     dict
         ``conversation_id``, ``intent``, ``steps`` (list or None), ``turn_steps``
-        (``{"<position>": step}`` or None), ``outcome`` (or None).
+        (``{"<position>": step}`` or None), ``outcome`` (or None), ``turn_pii``
+        (``{"<position>": {"text", "types"}}`` or None).
 
     Raises
     ------
@@ -169,6 +185,9 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
         raise LabelsError(
             f"{where}: outcome: expected one of {'/'.join(OUTCOME_VALUES)}, found {outcome!r}"
         )
+    turn_pii = row.get("turn_pii")
+    if turn_pii is not None:
+        turn_pii = _check_turn_pii(turn_pii, where)
     seen[cid] = where
     return {
         "conversation_id": cid,
@@ -176,6 +195,7 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
         "steps": steps,
         "turn_steps": turn_steps,
         "outcome": outcome,
+        "turn_pii": turn_pii,
     }
 
 
@@ -198,6 +218,35 @@ def _check_turn_steps(turn_steps: Any, where: str) -> dict[str, str]:
                 f"{where}: turn_steps[{text}]: expected a non-empty step name, found {step!r}"
             )
         clean[str(int(text))] = step
+    return clean
+
+
+def _check_turn_pii(turn_pii: Any, where: str) -> dict[str, dict[str, str]]:
+    if not isinstance(turn_pii, Mapping):
+        raise LabelsError(
+            f"{where}: turn_pii: expected an object of turn position -> "
+            f'{{"text", "types"}}, found {kind(turn_pii)}'
+        )
+    clean: dict[str, dict[str, str]] = {}
+    for key, value in turn_pii.items():
+        text = str(key)
+        if isinstance(key, bool) or not text.isdigit():
+            raise LabelsError(
+                f"{where}: turn_pii: expected keys that are turn positions (0, 1, ...), "
+                f"found {key!r}"
+            )
+        field = f"{where}: turn_pii[{text}]"
+        if not isinstance(value, Mapping) or not all(
+            isinstance(value.get(k), str) for k in ("text", "types")
+        ):
+            raise LabelsError(f'{field}: expected {{"text": str, "types": str}}, found {value!r}')
+        n_tokens, types = len(value["text"].split(" ")), value["types"].split(" ")
+        if len(types) != n_tokens or not all(types):
+            raise LabelsError(
+                f"{field}: types: expected one type per space-separated token of the text "
+                f"({n_tokens}), found {len(types)}: {value['types'][:80]!r}"
+            )
+        clean[str(int(text))] = {"text": value["text"], "types": value["types"]}
     return clean
 
 

@@ -16,6 +16,7 @@ from pipeline.evaluate.datasets import (
     banking77_labels,
     labels_from_format,
     multidogo_labels,
+    multidogo_turn_pii,
     star_labels,
 )
 from pipeline.evaluate.truth import read_labels
@@ -208,7 +209,7 @@ def mdg_rows(*rows: tuple[str, str, str, str]) -> str:
 def test_multidogo_labels_give_each_conversation_its_first_task_intent():
     unlabelled: list[str] = []
     rows = list(multidogo_labels(MULTIDOGO, unlabelled=unlabelled))
-    assert rows == [
+    assert [{k: r[k] for k in ("conversation_id", "intent")} for r in rows] == [
         {"conversation_id": "mdg-conv-book", "intent": "bookflight"},  # after a greeting
         {"conversation_id": "mdg-conv-order", "intent": "orderpizzaintent"},  # first of a <div>
         {"conversation_id": "mdg-conv-claim", "intent": "checkclaimstatus"},  # after generic acts
@@ -228,10 +229,37 @@ def test_multidogo_labels_read_turns_in_turn_number_order_and_keep_empty_utteran
             ("c2", "0", "", "getboardingpass"),  # ingest quarantines it (missing_text)
         )
     )
-    assert list(multidogo_labels(path)) == [
+    rows = list(multidogo_labels(path))
+    assert [{k: r[k] for k in ("conversation_id", "intent")} for r in rows] == [
         {"conversation_id": "mdg-c1", "intent": "orderburgerintent"},
         {"conversation_id": "mdg-c2", "intent": "getboardingpass"},
     ]
+    assert rows[0]["turn_pii"] is None  # one "O" for three tokens: no turn fits its labels
+
+
+def test_multidogo_turn_pii_gives_each_token_its_personal_data_type(tmp_path):
+    path = tmp_path / "dev.tsv"
+    rows = [  # (turnNumber, utterance, slot-labels), written out of order
+        ("4", "ssn 4410 and policy hfb 568975463", "O ssn O O policyid policyid"),
+        ("0", "i need my claim status", "O O O O O"),
+        ("2", "raj prasad 12 lake view road", "B-name I-name address address address address"),
+        ("3", "one large pepperoni", "quantity size food_item"),
+        ("5", "two words", "O"),  # does not fit: left out
+    ]
+    path.write_text(
+        MDG_HEADER
+        + "".join(f"c1\t{t}\t<CONV>c1<TURN>{t}\t{u}\t{s}\tcheckclaimstatus\n" for t, u, s in rows)
+    )
+    [row] = multidogo_labels(path)
+    assert row["turn_pii"] == {  # positions in turnNumber order: 0, 2, 3, 4 (5 left out)
+        "0": {"text": "i need my claim status", "types": "O O O O O"},
+        "1": {"text": "raj prasad 12 lake view road",
+              "types": "name name address address address address"},
+        "2": {"text": "one large pepperoni", "types": "- - -"},
+        "3": {"text": "ssn 4410 and policy hfb 568975463",
+              "types": "O ssn O O policy_id policy_id"},
+    }  # fmt: skip
+    assert multidogo_turn_pii("a b", "O") is None
 
 
 @pytest.mark.parametrize(

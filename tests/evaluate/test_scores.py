@@ -9,7 +9,7 @@ from pipeline.evaluate.scores import evaluate
 from pipeline.evaluate.truth import write_labels
 from pipeline.store import open_store
 
-SECTIONS = ("intents", "steps", "process", "drift", "readiness")
+SECTIONS = ("intents", "steps", "process", "drift", "readiness", "redaction")
 
 
 def write_truth(folder):
@@ -54,6 +54,7 @@ def test_ingested_data_only_reports_every_analytic_section_absent(tmp_path, db_p
         "matched_conversations": 25,
         "with_steps": 26,
         "with_turn_steps": 26,
+        "with_turn_pii": 0,
     }
     assert result["intents"] == {
         "status": "absent",
@@ -63,6 +64,9 @@ def test_ingested_data_only_reports_every_analytic_section_absent(tmp_path, db_p
     assert result["process"]["reason"] == "table step_events is empty: run the steps stage"
     assert result["drift"]["reason"] == "table drift_findings is empty: run the drift stage"
     assert result["readiness"]["reason"] == "table readiness is empty: run the readiness stage"
+    assert result["redaction"]["reason"] == (
+        "the labels carry no turn_pii: nothing to score redaction against"
+    )
     assert all(result[s]["status"] == "absent" for s in SECTIONS)
     json.dumps(result, allow_nan=False)
 
@@ -125,6 +129,7 @@ def test_intents_steps_and_process_on_fake_tables(tmp_path, db_path):
         "matched_conversations": 0,  # no conversations ingested in this fake
         "with_steps": 4,
         "with_turn_steps": 4,
+        "with_turn_pii": 0,
     }
     intents = result["intents"]
     # true A A B B, predicted 0 0 1 noise: H(T)=ln2, H(P)=1.5 ln2, I=ln2 -> NMI 0.8

@@ -90,6 +90,24 @@ GOOD = '{"conversation_id": "c1", "intent": "billing", "steps": ["a"]}'
             '{"conversation_id": "c2", "intent": "x", "outcome": "solved"}',
             r"l.jsonl:2: outcome: expected one of resolved/escalated/.* found 'solved'",
         ),
+        (
+            '{"conversation_id": "c2", "intent": "x", "turn_pii": ["a"]}',
+            r"l.jsonl:2: turn_pii: expected an object of turn position",
+        ),
+        (
+            '{"conversation_id": "c2", "intent": "x", "turn_pii": {"x": {}}}',
+            r"l.jsonl:2: turn_pii: expected keys that are turn positions .* found 'x'",
+        ),
+        (
+            '{"conversation_id": "c2", "intent": "x", "turn_pii": {"0": {"text": "a b"}}}',
+            r'l.jsonl:2: turn_pii\[0\]: expected \{"text": str, "types": str\}',
+        ),
+        (
+            '{"conversation_id": "c2", "intent": "x", '
+            '"turn_pii": {"0": {"text": "raj prasad", "types": "name"}}}',
+            r"l.jsonl:2: turn_pii\[0\]: types: expected one type per .* token of the text \(2\), "
+            r"found 1: 'name'",
+        ),
         (GOOD, r"l.jsonl:2: conversation_id: 'c1' already labelled at .*l.jsonl:1"),
     ],
 )
@@ -98,6 +116,23 @@ def test_read_labels_names_file_line_and_field(tmp_path, line, message):
     path.write_text(GOOD + "\n" + line + "\n")
     with pytest.raises(LabelsError, match=message):
         read_labels(path)
+
+
+def test_turn_pii_is_read_as_turns_in_position_order(tmp_path):
+    path = tmp_path / "l.jsonl"
+    row = {"conversation_id": "c1", "intent": "x", "turn_pii": {
+        "10": {"text": "ssn 4410", "types": "O ssn"},
+        "2": {"text": "raj prasad", "types": "name name"},
+    }}  # fmt: skip
+    write_labels([row], path)
+    labels = read_labels(path)
+    assert labels["turn_pii"].to_list() == [[
+        {"turn_idx": 2, "text": "raj prasad", "types": "name name"},
+        {"turn_idx": 10, "text": "ssn 4410", "types": "O ssn"},
+    ]]  # fmt: skip
+    without = tmp_path / "g.jsonl"
+    without.write_text(GOOD + "\n")
+    assert read_labels(without)["turn_pii"].to_list() == [None]
 
 
 def test_read_labels_refuses_an_empty_file(tmp_path):
