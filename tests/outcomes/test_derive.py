@@ -1,8 +1,20 @@
-from datetime import UTC, datetime, timedelta
+"""Outcomes: the table contract, the data's outcome, derived outcomes, inputs and config."""
+
+from datetime import timedelta
 
 import duckdb
 import polars as pl
 import pytest
+from outcomes.derive_cases import (
+    RESOLVED,
+    T0,
+    contacts,
+    conversations,
+    derive,
+    repeats,
+    turns,
+    workflows,
+)
 from polars.testing import assert_frame_equal
 
 from pipeline import migrations, schema
@@ -10,88 +22,11 @@ from pipeline.config import OutcomeConfig
 from pipeline.errors import ConfigError, SchemaError
 from pipeline.outcomes.derive import derive_outcomes
 
-T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
-TIME = pl.Datetime("us", "UTC")
-CONVERSATION_SCHEMA = {
-    "conversation_id": pl.String,
-    "team": pl.String,
-    "customer_hash": pl.String,
-    "started_at": TIME,
-    "ended_at": TIME,
-    "outcome": pl.String,
-}
-TURN_SCHEMA = {
-    "conversation_id": pl.String,
-    "turn_idx": pl.Int32,
-    "speaker": pl.String,
-    "event_type": pl.String,
-    "text": pl.String,
-    "action_name": pl.String,
-    "action_status": pl.String,
-    "ts": TIME,
-}
-WORKFLOW_SCHEMA = {"conversation_id": pl.String, "workflow_id": pl.String}
-
-# Transcripts as (speaker, text); a text starting with "!" is an action event of that name,
-# "!name:failed" one with that status.
-RESOLVED = [
-    ("agent", "hello, thanks for calling, how can I help?"),
-    ("customer", "where is my parcel?"),
-    ("agent", "it ships today. Is there anything else?"),
-    ("customer", "no, thanks"),
-]
-
-
-def conversations(*rows: dict) -> pl.DataFrame:
-    """Conversations from dicts; an id, team "t", customer "u1", start T0, no outcome."""
-    defaults = {"team": "t", "customer_hash": "u1", "started_at": T0, "ended_at": None}
-    full = [{**defaults, "outcome": None, **row} for row in rows]
-    return pl.DataFrame(full, schema=CONVERSATION_SCHEMA)
-
-
-def turns(transcripts: dict[str, list[tuple[str, str]]], *, timed: bool = True) -> pl.DataFrame:
-    """Turn rows of each conversation, 10 s apart from T0 (no ts when not ``timed``)."""
-    rows = []
-    for cid, transcript in transcripts.items():
-        for idx, (speaker, text) in enumerate(transcript):
-            action, _, status = text[1:].partition(":") if text.startswith("!") else (None,) * 3
-            rows.append(
-                {
-                    "conversation_id": cid,
-                    "turn_idx": idx,
-                    "speaker": speaker,
-                    "event_type": "action" if action else "utterance",
-                    "text": None if action else text,
-                    "action_name": action,
-                    "action_status": status or None,
-                    "ts": T0 + timedelta(seconds=10 * idx) if timed else None,
-                }
-            )
-    return pl.DataFrame(rows, schema=TURN_SCHEMA)
-
-
-def workflows(mapping: dict[str, str | None]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"conversation_id": list(mapping), "workflow_id": list(mapping.values())},
-        schema=WORKFLOW_SCHEMA,
-    )
-
-
-def derive(convs, transcripts=None, flows=None, **config) -> pl.DataFrame:
-    transcripts = transcripts if transcripts is not None else {}
-    flows = flows if flows is not None else {}
-    return derive_outcomes(
-        convs, turns(transcripts), workflows(flows), config=OutcomeConfig(**config)
-    )
-
 
 def derived_outcome(transcript, **config) -> str:
     out = derive(conversations({"conversation_id": "c1"}), {"c1": transcript}, **config)
     assert out["outcome_source"].to_list() == ["derived"]
     return out["outcome"].item()
-
-
-# ---------------------------------------------------------------- the table contract
 
 
 def test_output_is_the_outcomes_contract_and_duckdb_takes_it():
@@ -149,9 +84,6 @@ def test_outcomes_are_accepted_values_and_keys_unique():
     not_null = ["conversation_id", "outcome", "outcome_source", "escalated", "resolved",
                 "repeat_contact", "n_agent_turns"]  # fmt: skip
     assert out.select(pl.col(not_null).null_count().sum()).row(0) == (0,) * len(not_null)
-
-
-# ---------------------------------------------------------------- the data's outcome
 
 
 @pytest.mark.parametrize(
@@ -236,9 +168,6 @@ def test_no_outcome_values_say_which_data_values_mean_none(absent, outcome, sour
 def test_escalated_and_resolved_flags(outcome, escalated, resolved):
     out = derive(conversations({"conversation_id": "c1", "outcome": outcome}))
     assert out.select("escalated", "resolved").row(0) == (escalated, resolved)
-
-
-# ---------------------------------------------------------------- derived outcomes
 
 
 @pytest.mark.parametrize(
@@ -343,151 +272,6 @@ def test_conversation_without_turns_and_turns_of_unknown_conversations():
     )
 
 
-# ---------------------------------------------------------------- counts and durations
-
-
-def test_n_agent_turns_counts_agent_and_bot_utterances_only():
-    transcript = [("bot", "hi"), ("customer", "q"), ("agent", "a"), ("agent", "!crm.x"),
-                  ("system", "note"), ("agent", "b")]  # fmt: skip
-    out = derive(conversations({"conversation_id": "c1"}), {"c1": transcript})
-    assert out["n_agent_turns"].to_list() == [3]
-
-
-@pytest.mark.parametrize(
-    ("statuses", "expected"),
-    [
-        ((), 0),  # no action at all
-        ((None, None), 0),  # actions of unknown status
-        (("ok", "ok"), 0),
-        (("failed", "ok", "failed"), 2),
-    ],
-)
-def test_failed_actions_counts_action_events_whose_status_is_failed(statuses, expected):
-    transcript = [("customer", "q"), *[("agent", f"!crm.x:{s or ''}") for s in statuses]]
-    out = derive(conversations({"conversation_id": "c1"}), {"c1": transcript})
-    assert out["failed_actions"].to_list() == [expected]
-
-
-def test_a_failed_status_on_an_utterance_is_not_a_failed_action():
-    turn_rows = turns({"c1": [("customer", "q"), ("agent", "!crm.x:failed")]}).with_columns(
-        event_type=pl.lit("utterance")
-    )
-    out = derive_outcomes(
-        conversations({"conversation_id": "c1"}),
-        turn_rows,
-        workflows({}),
-        config=OutcomeConfig(),
-    )
-    assert out["failed_actions"].to_list() == [0]
-
-
-@pytest.mark.parametrize(
-    ("ended_after_s", "timed", "expected"),
-    [
-        (95, True, 95.0),  # ended_at - started_at
-        (None, True, 30.0),  # no ended_at: last ts - first ts (4 turns, 10 s apart)
-        (-5, True, 30.0),  # a negative span is a data error: the turns' span instead
-        (None, False, None),  # neither
-    ],
-)
-def test_duration(ended_after_s, timed, expected):
-    ended = None if ended_after_s is None else T0 + timedelta(seconds=ended_after_s)
-    convs = conversations({"conversation_id": "c1", "ended_at": ended})
-    out = derive_outcomes(
-        convs, turns({"c1": RESOLVED}, timed=timed), workflows({}), config=OutcomeConfig()
-    )
-    assert out["duration_s"].to_list() == [expected]
-
-
-# ---------------------------------------------------------------- repeat contacts
-
-
-def contacts(*rows) -> pl.DataFrame:
-    """Conversations from (id, customer, days after T0)."""
-    return conversations(
-        *(
-            {
-                "conversation_id": cid,
-                "customer_hash": customer,
-                "started_at": T0 + timedelta(days=d),
-            }
-            for cid, customer, d in rows
-        )
-    )
-
-
-def repeats(convs, flows, **config) -> list[tuple]:
-    out = derive(convs, {}, flows, **config)
-    return out.select("conversation_id", "repeat_contact", "repeat_gap_days").rows()
-
-
-def test_repeat_inside_the_window_marks_the_first_contact():
-    convs = contacts(("a", "u1", 0), ("b", "u1", 3))
-    assert repeats(convs, {"a": "refund", "b": "refund"}) == [
-        ("a", True, 3.0),
-        ("b", False, None),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("gap_days", "expected"),
-    [
-        (1.5, [("a", True, 1.5), ("b", False, None)]),
-        (7, [("a", True, 7.0), ("b", False, None)]),  # the window is inclusive
-        (7 + 1 / 86400, [("a", False, None), ("b", False, None)]),  # one second outside
-        (30, [("a", False, None), ("b", False, None)]),
-    ],
-)
-def test_repeat_window_edges(gap_days, expected):
-    convs = contacts(("a", "u1", 0), ("b", "u1", gap_days))
-    assert repeats(convs, {"a": "w", "b": "w"}) == expected
-
-
-def test_repeat_days_is_configurable():
-    convs = contacts(("a", "u1", 0), ("b", "u1", 3))
-    assert repeats(convs, {"a": "w", "b": "w"}, repeat_days=2) == [
-        ("a", False, None),
-        ("b", False, None),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("rows", "flows"),
-    [
-        ([("a", "u1", 0), ("b", "u1", 1)], {"a": "refund", "b": "billing"}),  # other workflow
-        ([("a", "u1", 0), ("b", "u2", 1)], {"a": "w", "b": "w"}),  # other customer
-        ([("a", None, 0), ("b", None, 1)], {"a": "w", "b": "w"}),  # no customer
-        ([("a", "u1", 0), ("b", "u1", 1)], {"a": None, "b": None}),  # no workflow
-        ([("a", "u1", 0), ("b", "u1", 1)], {}),  # not in the workflows frame
-    ],
-)
-def test_no_repeat(rows, flows):
-    assert repeats(contacts(*rows), flows) == [("a", False, None), ("b", False, None)]
-
-
-def test_chained_contacts_mark_all_but_the_last():
-    # given out of time order; output keeps the input order
-    convs = contacts(("c", "u1", 4), ("a", "u1", 0), ("x", "u2", 1), ("b", "u1", 2))
-    assert repeats(convs, {"a": "w", "b": "w", "c": "w", "x": "w"}) == [
-        ("c", False, None),
-        ("a", True, 2.0),
-        ("x", False, None),
-        ("b", True, 2.0),
-    ]
-
-
-def test_repeat_uses_the_first_turn_when_started_at_is_missing():
-    convs = conversations(
-        {"conversation_id": "a", "started_at": None},
-        {"conversation_id": "b", "started_at": T0 + timedelta(days=2)},
-    )
-    out = derive(convs, {"a": RESOLVED}, {"a": "w", "b": "w"})  # a's first turn is at T0
-    assert out.select("conversation_id", "repeat_gap_days").rows() == [("a", 2.0), ("b", None)]
-
-
-# ---------------------------------------------------------------- inputs
-
-
 def test_naive_timestamps_are_taken_as_utc():
     convs = contacts(("a", "u1", 0), ("b", "u1", 1)).with_columns(
         pl.col("started_at", "ended_at").dt.replace_time_zone(None)
@@ -551,9 +335,6 @@ def test_does_not_modify_its_input():
     derive_outcomes(convs, turn_rows, flows, config=OutcomeConfig())
     for frame, copy in zip((convs, turn_rows, flows), before, strict=True):
         assert_frame_equal(frame, copy)
-
-
-# ---------------------------------------------------------------- config
 
 
 @pytest.mark.parametrize(
