@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
+from pipeline.clustering import NOISE
 from pipeline.config import IntentConfig
-from pipeline.intents.fit import NOISE, IntentClusterer
+from pipeline.intents.fit import IntentClusterer
 from pipeline.intents.lineage import match_intent_ids
 from pipeline.intents.model import IntentModel, assign_intents, dump_model
 from pipeline.intents.run import now_utc

@@ -42,6 +42,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.clustering import NOISE  # noqa: E402
 from pipeline.config import EmbedConfig, IngestConfig, IntentConfig  # noqa: E402
 from pipeline.embed.models import make_embedder  # noqa: E402
 from pipeline.embed.vectors import normalise_text  # noqa: E402
@@ -52,7 +53,7 @@ from pipeline.evaluate.steps import score_process as _score_process  # noqa: E40
 from pipeline.evaluate.steps import score_steps as _score_steps  # noqa: E402
 from pipeline.evaluate.truth import read_labels, write_labels  # noqa: E402
 from pipeline.ingest import read_source  # noqa: E402
-from pipeline.intents.fit import NOISE, IntentClusterer  # noqa: E402
+from pipeline.intents.fit import IntentClusterer  # noqa: E402
 from pipeline.intents.requests import opening_requests, request_vectors  # noqa: E402
 from pipeline.sops.model import load_sops  # noqa: E402
 from pipeline.sops.star import read_star_sops  # noqa: E402

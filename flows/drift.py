@@ -30,8 +30,10 @@ def drift_body(store: Store, config: Config, run_id: str) -> dict[str, Any]:
     summary = outcomes_task(store, config=config, run_id=run_id)
     if summary["mode"] == "skipped":
         return summary
-    embedder = lambda: load_embedder(config.embed)  # noqa: E731 - loaded only if needed
-    return {**summary, **drift_task(store, config=config, embedder=embedder, run_id=run_id)}
+    drift = drift_task(
+        store, config=config, embedder=lambda: load_embedder(config.embed), run_id=run_id
+    )  # the model is loaded only if a stage asks for it
+    return {**summary, **drift}
 
 
 @flow(name="drift", log_prints=False)

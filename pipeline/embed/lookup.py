@@ -23,8 +23,7 @@ ReadCached = Callable[..., pl.DataFrame]
 class VectorLookup:
     """An :class:`~pipeline.embed.models.Embedder` over the cache that never writes to it.
 
-    It returns exactly the vectors :class:`~pipeline.embed.cache.CachedEmbedder` returns:
-    cached vectors are read with ``read_cached``, only the misses go to ``embedder``, and
+    Cached vectors are read with ``read_cached``, only the misses go to ``embedder``, and
     a text encoded once is not encoded again by a later call. The encoded rows are kept
     for the boundary (:meth:`new_rows`).
 

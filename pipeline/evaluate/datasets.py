@@ -213,12 +213,12 @@ def multidogo_labels(
                 raise LabelsError(
                     f"{where}: {field}: {message}" if field else f"{where}: {message}"
                 )
-            intent, turn_pii = None, {}
-            for position, fields in enumerate(conversation.turn_rows()):
+            intent, turn_pii, turns = None, {}, conversation.turn_rows()
+            for position, fields in enumerate(turns):
                 pii = multidogo_turn_pii(fields[3], fields[4])
                 if pii is not None:
                     turn_pii[str(position)] = pii
-            for fields in conversation.turn_rows():
+            for fields in turns:
                 intents = split_intents(fields[5])
                 if not all(intents):
                     raise LabelsError(

@@ -207,17 +207,12 @@ def _check_turn_steps(turn_steps: Any, where: str) -> dict[str, str]:
         )
     clean: dict[str, str] = {}
     for key, step in turn_steps.items():
-        text = str(key)
-        if isinstance(key, bool) or not text.isdigit():
-            raise LabelsError(
-                f"{where}: turn_steps: expected keys that are turn positions (0, 1, ...), "
-                f"found {key!r}"
-            )
+        text = _turn_position(key, where, "turn_steps")
         if not isinstance(step, str) or not step:
             raise LabelsError(
                 f"{where}: turn_steps[{text}]: expected a non-empty step name, found {step!r}"
             )
-        clean[str(int(text))] = step
+        clean[text] = step
     return clean
 
 
@@ -229,12 +224,7 @@ def _check_turn_pii(turn_pii: Any, where: str) -> dict[str, dict[str, str]]:
         )
     clean: dict[str, dict[str, str]] = {}
     for key, value in turn_pii.items():
-        text = str(key)
-        if isinstance(key, bool) or not text.isdigit():
-            raise LabelsError(
-                f"{where}: turn_pii: expected keys that are turn positions (0, 1, ...), "
-                f"found {key!r}"
-            )
+        text = _turn_position(key, where, "turn_pii")
         field = f"{where}: turn_pii[{text}]"
         if not isinstance(value, Mapping) or not all(
             isinstance(value.get(k), str) for k in ("text", "types")
@@ -246,8 +236,18 @@ def _check_turn_pii(turn_pii: Any, where: str) -> dict[str, dict[str, str]]:
                 f"{field}: types: expected one type per space-separated token of the text "
                 f"({n_tokens}), found {len(types)}: {value['types'][:80]!r}"
             )
-        clean[str(int(text))] = {"text": value["text"], "types": value["types"]}
+        clean[text] = {"text": value["text"], "types": value["types"]}
     return clean
+
+
+def _turn_position(key: Any, where: str, field: str) -> str:
+    """Return a turn-position key as its canonical string (``"07"`` -> ``"7"``)."""
+    text = str(key)
+    if isinstance(key, bool) or not text.isdigit():
+        raise LabelsError(
+            f"{where}: {field}: expected keys that are turn positions (0, 1, ...), found {key!r}"
+        )
+    return str(int(text))
 
 
 def parse_json(line: bytes, where: str) -> Any:

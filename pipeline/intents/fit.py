@@ -19,25 +19,17 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.clustering import (
-    CLUSTER,
-    MIN_FIT,
-    NEAREST,
-    NO_REQUEST,
     NOISE,
     PREDICTED,
     UNASSIGNED,
     DensityFit,
-    cluster_centroids,
     fit_clusters,
     join_nearest,
     predict_clusters,
 )
 from pipeline.config import IntentConfig
 
-__all__ = [
-    "CLUSTER", "MIN_FIT", "NEAREST", "NO_REQUEST", "NOISE", "PREDICTED", "UNASSIGNED",
-    "IntentClusterer", "assign_labels", "cluster_centroids", "route_to_children",
-]  # fmt: skip
+__all__ = ["HYPERPARAMETERS", "IntentClusterer", "assign_labels", "route_to_children"]
 
 #: The :class:`~pipeline.config.IntentConfig` fields that fitting reads.
 HYPERPARAMETERS = ("reducer", "n_components", "n_neighbors", "min_samples",

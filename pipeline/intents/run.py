@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from pipeline import schema
+from pipeline.clustering import MIN_FIT, NO_REQUEST, NOISE
 from pipeline.config import Config, IntentConfig
 from pipeline.embed.cache import embed_with_cache
 from pipeline.embed.models import Embedder
 from pipeline.embed.vectors import normalise_text, text_hash
 from pipeline.errors import StoreError
 from pipeline.intents.emerging import emerging_intents, split_emerging
-from pipeline.intents.fit import MIN_FIT, NO_REQUEST, NOISE, IntentClusterer
+from pipeline.intents.fit import IntentClusterer
 from pipeline.intents.lineage import LINEAGE_SCHEMA, intent_lineage, lineage_row, match_intent_ids
 from pipeline.intents.model import Assign, IntentModel, assign_intents, dump_model, load_model
 from pipeline.intents.names import describe_intents

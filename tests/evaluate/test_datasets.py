@@ -1,12 +1,11 @@
 """Label rows of public datasets (``pipeline.evaluate.datasets``)."""
 
-import csv
-import json
-
 import orjson
 import polars as pl
 import pytest
-from conftest import FIXTURES, SHARED_DATA
+from conftest import SHARED_DATA
+from ingest.adapters_cases import ABCD, ABCD_ITEMS, BANKING77, BANKING77_ROWS, MULTIDOGO, STAR
+from ingest.adapters_cases import STAR_LINES as STAR_DIALOGUES
 
 from pipeline.cli.main import EXIT_OK, main
 from pipeline.config import IngestConfig
@@ -25,14 +24,6 @@ from pipeline.ingest.adapters.abcd import conversation_to_record
 from pipeline.ingest.adapters.banking77 import read_banking77
 from pipeline.ingest.adapters.multidogo import read_multidogo
 from pipeline.ingest.adapters.star import dialogue_to_record
-
-STAR = FIXTURES / "star_excerpt.jsonl"
-ABCD = FIXTURES / "abcd_sample.json"
-BANKING77 = FIXTURES / "banking77_excerpt.csv"
-MULTIDOGO = FIXTURES / "multidogo_sample.tsv"
-STAR_DIALOGUES = [json.loads(line) for line in STAR.read_text().splitlines()]
-ABCD_ITEMS = json.loads(ABCD.read_text())
-BANKING77_ROWS = list(csv.reader(BANKING77.read_text(encoding="utf-8").splitlines(True)))[1:]
 
 
 def test_star_labels_give_every_dialogue_a_row_with_its_task():

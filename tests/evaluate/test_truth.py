@@ -1,25 +1,15 @@
 """Writing and reading ground-truth labels (``pipeline.evaluate.truth``)."""
 
-import csv
 import gzip
-import json
 
 import pytest
-from conftest import FIXTURES
+from ingest.adapters_cases import STAR
 
 from pipeline.errors import LabelsError
 from pipeline.evaluate.datasets import (
     star_labels,
 )
 from pipeline.evaluate.truth import LABELS_SCHEMA, read_labels, write_labels
-
-STAR = FIXTURES / "star_excerpt.jsonl"
-ABCD = FIXTURES / "abcd_sample.json"
-BANKING77 = FIXTURES / "banking77_excerpt.csv"
-MULTIDOGO = FIXTURES / "multidogo_sample.tsv"
-STAR_DIALOGUES = [json.loads(line) for line in STAR.read_text().splitlines()]
-ABCD_ITEMS = json.loads(ABCD.read_text())
-BANKING77_ROWS = list(csv.reader(BANKING77.read_text(encoding="utf-8").splitlines(True)))[1:]
 
 
 @pytest.mark.parametrize("name", ["labels.jsonl", "labels.jsonl.gz"])

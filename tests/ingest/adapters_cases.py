@@ -12,29 +12,13 @@ from pipeline.config import IngestConfig
 from pipeline.ingest import IngestBatch, read_source
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
 STAR = FIXTURES / "star_excerpt.jsonl"
-
-
 ABCD = FIXTURES / "abcd_sample.json"
-
-
 BANKING77 = FIXTURES / "banking77_excerpt.csv"
-
-
 MULTIDOGO = FIXTURES / "multidogo_sample.tsv"
-
-
 STAR_LINES = [json.loads(line) for line in STAR.read_text().splitlines()]
-
-
 ABCD_ITEMS = json.loads(ABCD.read_text())
-
-
 BANKING77_ROWS = list(csv.reader(BANKING77.read_text(encoding="utf-8").splitlines(True)))[1:]
-
-
 MULTIDOGO_ROWS = list(
     csv.reader(MULTIDOGO.read_text(encoding="utf-8").splitlines(True), delimiter="\t")
 )[1:]

@@ -6,8 +6,9 @@ from intent_vectors import blobs
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from pipeline.clustering import NOISE
 from pipeline.config import IntentConfig
-from pipeline.intents.fit import HYPERPARAMETERS, NOISE, IntentClusterer
+from pipeline.intents.fit import HYPERPARAMETERS, IntentClusterer
 
 
 def test_defaults_are_the_config_defaults_and_init_only_stores():

@@ -5,9 +5,10 @@ import pytest
 from intent_vectors import DIM, blobs
 from sklearn.metrics import adjusted_rand_score
 
+from pipeline.clustering import NOISE
 from pipeline.config import IntentConfig
 from pipeline.errors import ModelError
-from pipeline.intents.fit import HYPERPARAMETERS, NOISE, IntentClusterer
+from pipeline.intents.fit import HYPERPARAMETERS, IntentClusterer
 
 
 @pytest.mark.parametrize(("reducer", "min_ari"), [("umap", 0.95), ("pca", 0.85)])
