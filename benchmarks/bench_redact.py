@@ -10,11 +10,18 @@ the slots as personal-data types, a token survives when it is still there after
 redaction): per type **recall**, the share of its tokens that did not survive, and for
 ``O`` tokens the share kept (what redaction must not remove); then utterances and
 conversations per second. Candidate redactors are compared here before one becomes the
-default.
+default: the shape rules alone (the default before the word rules), cxminer's default
+(shapes, then the word rules of :mod:`pipeline.ingest.identity` with each conversation's
+context), and the libraries of ``benchmarks/redact_libraries.py`` where they are
+installed (Presidio without an NER model, usaddress + phonenumbers, python-stdnum).
+
+``--split train`` scores the split the word rules were developed on; ``dev`` (the
+default) is the held-out figure the README reports.
 
 Usage::
 
-    python benchmarks/bench_redact.py [--data DIR] [--domains airline fastfood insurance]
+    python benchmarks/bench_redact.py [--data DIR] [--split dev|train|test]
+        [--domains airline fastfood insurance]
 """
 
 from __future__ import annotations
@@ -34,18 +41,20 @@ from pipeline.evaluate.datasets import MULTIDOGO_PII, multidogo_turn_pii  # noqa
 from pipeline.evaluate.redaction import count_removed  # noqa: E402
 from pipeline.ingest.adapters.files import iter_delimited  # noqa: E402
 from pipeline.ingest.adapters.multidogo import HEADER  # noqa: E402
-from pipeline.ingest.redact import PII_TYPES, redact_texts  # noqa: E402
+from pipeline.ingest.identity.lexicon import load as load_lexicon  # noqa: E402
+from pipeline.ingest.redact import PII_TYPES, SHAPE_TYPES, redact_texts  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "multidogo"
 DOMAINS = ("airline", "fastfood", "insurance")
 #: The personal-data types MultiDoGO's slots give (:data:`MULTIDOGO_PII`), in print order.
 TYPES = tuple(dict.fromkeys(MULTIDOGO_PII.values()))
 
-Redactor = Callable[[pl.Series], pl.Series]
+#: A redactor reads the ``conversation_id, text`` rows and returns the redacted texts.
+Redactor = Callable[[pl.DataFrame], pl.Series]
 
 
-def read_dev(data: Path, domains: tuple[str, ...]) -> pl.DataFrame:
-    """Return ``conversation_id, text, types`` rows of the dev splits (see ``turn_pii``).
+def read_dev(data: Path, domains: tuple[str, ...], split: str = "dev") -> pl.DataFrame:
+    """Return ``conversation_id, text, types`` rows of one split (see ``turn_pii``), in order.
 
     Rows whose label count differs from their token count (a few, in the source) are
     dropped and counted on stderr.
@@ -53,7 +62,10 @@ def read_dev(data: Path, domains: tuple[str, ...]) -> pl.DataFrame:
     records, skipped = [], 0
     for domain in domains:
         rows = iter_delimited(
-            data / domain / "dev.tsv", header=HEADER, delimiter="\t", expected="a MultiDoGO TSV"
+            data / domain / f"{split}.tsv",
+            header=HEADER,
+            delimiter="\t",
+            expected="a MultiDoGO TSV",
         )
         for _, fields, problem in rows:
             pii = None
@@ -62,16 +74,17 @@ def read_dev(data: Path, domains: tuple[str, ...]) -> pl.DataFrame:
             if pii is None:
                 skipped += 1
                 continue
-            records.append((fields[0], pii["text"], pii["types"]))
+            records.append((fields[0], int(fields[1]), pii["text"], pii["types"]))
     if skipped:
         print(f"skipped {skipped} rows whose labels do not fit their tokens", file=sys.stderr)
-    return pl.DataFrame(records, schema=["conversation_id", "text", "types"], orient="row")
+    frame = pl.DataFrame(records, schema=["conversation_id", "turn", "text", "types"], orient="row")
+    return frame.sort("conversation_id", "turn", maintain_order=True).drop("turn")
 
 
 def score(rows: pl.DataFrame, redactor: Redactor) -> dict[str, object]:
     """Recall per type, ``O`` kept share, and throughput of one redactor on ``rows``."""
     started = time.perf_counter()
-    redacted = redactor(rows["text"])
+    redacted = redactor(rows)
     seconds = time.perf_counter() - started
     total, removed = count_removed(rows["text"], rows["types"], redacted)
     figures: dict[str, object] = {
@@ -83,28 +96,55 @@ def score(rows: pl.DataFrame, redactor: Redactor) -> dict[str, object]:
     return figures
 
 
-def current(texts: pl.Series) -> pl.Series:
-    """Today's redactor with every type (``ingest`` redacts ``redact.types``, these by default)."""
-    return redact_texts(texts, types=PII_TYPES)[0]
+def shapes_only(rows: pl.DataFrame) -> pl.Series:
+    """The shape rules alone (formats and checksums): the default before the word rules."""
+    return redact_texts(rows["text"], types=SHAPE_TYPES)[0]
 
 
-REDACTORS: dict[str, Redactor] = {"current (shapes + checksums)": current}
+def default(rows: pl.DataFrame) -> pl.Series:
+    """cxminer's default: every type, each conversation's turns with their context."""
+    speakers = pl.Series("speaker", ["customer"] * rows.height)
+    return redact_texts(
+        rows["text"],
+        types=PII_TYPES,
+        conversation_ids=rows["conversation_id"],
+        speakers=speakers,
+    )[0]
+
+
+def redactors() -> dict[str, Redactor]:
+    """The redactors to compare: shapes only, the default, and the installed libraries."""
+    found: dict[str, Redactor] = {
+        "shapes only (formats + checksums)": shapes_only,
+        "cxminer default (shapes + word rules)": default,
+    }
+    try:
+        from redact_libraries import library_redactors
+    except ImportError:  # run from elsewhere than benchmarks/
+        return found
+    for name, redactor in library_redactors().items():
+        found[name] = lambda rows, redactor=redactor: redactor(rows["text"])
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED, help="MultiDoGO folder")
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS))
+    parser.add_argument("--split", choices=("dev", "train", "test"), default="dev")
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"{args.data}: not found (needs ../shared/data/multidogo)", file=sys.stderr)
         return 2
-    rows = read_dev(args.data, tuple(args.domains))
+    rows = read_dev(args.data, tuple(args.domains), args.split)
+    started = time.perf_counter()
+    load_lexicon()
+    print(f"word-rule lexicon loaded in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     print(
-        f"MultiDoGO dev ({', '.join(args.domains)}): {rows.height:,} customer utterances, "
+        f"MultiDoGO {args.split} ({', '.join(args.domains)}): {rows.height:,} customer utterances, "
         f"{rows['conversation_id'].n_unique():,} conversations"
     )
-    for name, redactor in REDACTORS.items():
+    for name, redactor in redactors().items():
         figures = score(rows, redactor)
         print(f"\n{name}")
         for group in (*TYPES, "O kept"):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.ingest.redact import hash_identifiers, redact_texts
+from pipeline.ingest.json_values import redact_json_texts
+from pipeline.ingest.redact import SHAPE_TYPES, hash_identifiers, redact_texts
 from pipeline.schema import CONVERSATIONS, QUARANTINE, REDACTIONS, TURNS, batch_columns
 
 # Fields of raw records that hold customer or agent identities; masked in quarantine raw.
@@ -38,11 +39,22 @@ def prepare_batch(
     source_id: str,
     hash_key: bytes,
     redact_types: Sequence[str],
+    redact_allow: Sequence[str] = (),
 ) -> IngestBatch:
-    """Redact text, hash identifiers and shape the frames to the store's columns."""
-    text, counts = redact_texts(turns["text"], types=redact_types)
-    args, _ = redact_texts(turns["args"], types=redact_types)
-    metadata, _ = redact_texts(conversations["metadata"], types=redact_types)
+    """Redact text, hash identifiers and shape the frames to the store's columns.
+
+    Turn texts are redacted with their conversation's context (the agent's question
+    before an answer, a name carried to every turn); ``turns`` is in conversation order.
+    """
+    text, counts = redact_texts(
+        turns["text"],
+        types=redact_types,
+        allow=redact_allow,
+        conversation_ids=turns["conversation_id"],
+        speakers=turns["speaker"],
+    )
+    args = redact_json_texts(turns["args"], types=redact_types, allow=redact_allow)
+    metadata = redact_json_texts(conversations["metadata"], types=redact_types, allow=redact_allow)
     out_turns = turns.with_columns(text=text, args=args, action_name=pl.col("action"))
     out_turns = out_turns.with_columns(ts=pl.col("ts_parsed")).select(batch_columns(TURNS))
     redactions = (
@@ -63,15 +75,21 @@ def prepare_batch(
         conversations=out_conv,
         turns=out_turns,
         redactions=redactions.select(batch_columns(REDACTIONS)),
-        quarantine=redact_quarantine(quarantine, redact_types=redact_types),
+        quarantine=redact_quarantine(
+            quarantine, redact_types=redact_types, redact_allow=redact_allow
+        ),
     )
 
 
-def redact_quarantine(quarantine: pl.DataFrame, *, redact_types: Sequence[str]) -> pl.DataFrame:
+def redact_quarantine(
+    quarantine: pl.DataFrame, *, redact_types: Sequence[str], redact_allow: Sequence[str] = ()
+) -> pl.DataFrame:
     """Mask identifiers and redact PII in quarantined raw records and messages."""
     if quarantine.is_empty():
         return quarantine.select(batch_columns(QUARANTINE))
     masked = quarantine["raw"].str.replace_all(_ID_PATTERN, r'"$1": "<ID>"')
-    raw, _ = redact_texts(masked, types=redact_types)
-    message, _ = redact_texts(quarantine["message"], types=redact_types)
+    raw, _ = redact_texts(masked, types=redact_types, allow=redact_allow)
+    # A message is cxminer's own sentence quoting values: their shapes are redacted.
+    shapes = [t for t in redact_types if t in SHAPE_TYPES]
+    message, _ = redact_texts(quarantine["message"], types=shapes)
     return quarantine.with_columns(raw=raw, message=message).select(batch_columns(QUARANTINE))

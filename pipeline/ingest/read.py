@@ -15,7 +15,7 @@ from pipeline.config import IngestConfig
 from pipeline.errors import InputError
 from pipeline.ingest.adapters.registry import read_raw
 from pipeline.ingest.batch import IngestBatch, prepare_batch
-from pipeline.ingest.redact import PII_TYPES, redact_text
+from pipeline.ingest.redact import PII_TYPES, SHAPE_TYPES, redact_text
 from pipeline.ingest.validate import validate_batch
 
 
@@ -52,6 +52,7 @@ def read_source(
     config: IngestConfig,
     hash_key: bytes,
     redact_types: Sequence[str] = PII_TYPES,
+    redact_allow: Sequence[str] = (),
 ) -> Iterator[IngestBatch]:
     """Read one input file as a stream of validated, redacted batches.
 
@@ -76,9 +77,11 @@ def read_source(
             source_id=source_id,
             hash_key=hash_key,
             redact_types=redact_types,
+            redact_allow=redact_allow,
         )
 
 
 def unreadable_reason(error: Exception) -> str:
     """One redacted line describing why a whole file could not be read."""
-    return redact_text(str(error).splitlines()[0] if str(error) else type(error).__name__)
+    line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return redact_text(line, types=SHAPE_TYPES)

@@ -21,6 +21,10 @@ Order of application (each stage sees the output of the previous one):
 6. ``phone`` - last: it is the loosest pattern (international ``+cc`` runs and
    context-led bare 10-digit numbers), so it only sees what nothing else claimed.
 
+7. ``name``, ``address``, ``id`` (and bare phones, SSN fragments, cards and e-mails
+   typed without their format) - the word rules of :mod:`pipeline.ingest.identity`, on
+   the text the shape stages left, with the conversation's context where it is given.
+
 Counts are not computed per stage: placeholders hold no digit and no ``@``, so no
 later pattern can consume one, and the number of replacements of a type equals
 the number of its placeholders after redaction minus those already present in
@@ -37,10 +41,28 @@ from types import MappingProxyType
 
 import polars as pl
 
-PII_TYPES: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+from pipeline.ingest.checksums import IBAN_LENGTHS, iban_valid, luhn_valid
+from pipeline.ingest.identity import TOKEN_TYPES, redact_identity_series
+
+PII_TYPES: tuple[str, ...] = (
+    "email",
+    "phone",
+    "card",
+    "iban",
+    "ssn",
+    "ip",
+    "dob",
+    "name",
+    "address",
+    "id",
+)
 PLACEHOLDERS: dict[str, str] = {t: f"<{t.upper()}>" for t in PII_TYPES}
 
 # Stage order, see the module docstring for why; iban and card share one pass.
+#: The types found by their own format (the stages above); the others by the word rules.
+SHAPE_TYPES: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+#: The types only the word rules of :mod:`pipeline.ingest.identity` find.
+WORD_TYPES: tuple[str, ...] = ("name", "address", "id")
 _ORDER: tuple[tuple[str, ...], ...] = (
     ("email",),
     ("iban", "card"),
@@ -120,68 +142,6 @@ _CHECKSUM_RE = re.compile(
     r"|\d{4}([ -])\d{6}\4\d{4,5}|\d{13,19})(?!\w))"
 )
 
-# IBAN length per country (ISO 13616 registry).
-_IBAN_LENGTHS: MappingProxyType[str, int] = MappingProxyType(
-    {
-        entry[:2]: int(entry[2:])
-        for entry in (
-            "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 "
-            "DK18 DO28 EE20 EG29 ES24 FI18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 "
-            "IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 MC27 MD24 "
-            "ME22 MK19 MR27 MT31 MU30 NL18 NO15 PK24 PL28 PS29 PT25 QA29 RO24 RS22 SA24 SC31 "
-            "SE24 SI19 SK24 SM27 ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20"
-        ).split()
-    }
-)
-
-
-def luhn_valid(digits: str) -> bool:
-    """Check a card number with the Luhn algorithm.
-
-    Parameters
-    ----------
-    digits : str
-        Card number; spaces and dashes are ignored, any other non-digit fails.
-
-    Returns
-    -------
-    bool
-        True when the number has 13-19 digits and its Luhn checksum is 0.
-    """
-    clean = digits.replace(" ", "").replace("-", "")
-    if not (13 <= len(clean) <= 19) or not clean.isascii() or not clean.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(clean)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def iban_valid(candidate: str) -> bool:
-    """Check an IBAN with the ISO 13616 mod-97 rule.
-
-    Parameters
-    ----------
-    candidate : str
-        IBAN, upper or lower case, optionally with single spaces between groups.
-
-    Returns
-    -------
-    bool
-        True when the shape and the country's length are right and the number
-        modulo 97 equals 1.
-    """
-    clean = candidate.replace(" ", "").upper()
-    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", clean):
-        return False
-    if _IBAN_LENGTHS.get(clean[:2]) != len(clean):
-        return False
-    rearranged = clean[4:] + clean[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
-
 
 def _redact_valid_prefix(
     token: str, is_valid: Callable[[str], bool], placeholder: str, lengths: Container[int]
@@ -208,7 +168,7 @@ def _checksum_sub(match: re.Match[str], types: frozenset[str]) -> str:
     if match.group("iban") is not None:
         if "iban" not in types:
             return token
-        length = _IBAN_LENGTHS.get(token[:2].upper(), 0)
+        length = IBAN_LENGTHS.get(token[:2].upper(), 0)
         return _redact_valid_prefix(token, iban_valid, PLACEHOLDERS["iban"], (length,))
     if "card" not in types:
         return token
@@ -250,7 +210,12 @@ def _validated_types(types: Sequence[str]) -> tuple[str, ...]:
 
 
 def redact_texts(
-    texts: pl.Series, *, types: Sequence[str] = PII_TYPES
+    texts: pl.Series,
+    *,
+    types: Sequence[str] = PII_TYPES,
+    allow: Sequence[str] = (),
+    conversation_ids: pl.Series | None = None,
+    speakers: pl.Series | None = None,
 ) -> tuple[pl.Series, pl.DataFrame]:
     """Replace PII in each text with a typed placeholder such as ``<EMAIL>``.
 
@@ -262,6 +227,13 @@ def redact_texts(
     types : Sequence[str], default PII_TYPES
         PII types to redact, any of ``PII_TYPES`` (a single name is accepted).
         An empty sequence redacts nothing and gives a zero-column ``counts``.
+    allow : Sequence[str], default ()
+        Words and phrases the name, address and id rules never redact (product and
+        brand names: "Visa", "Air Jordan"); case-insensitive.
+    conversation_ids, speakers : pl.Series, optional
+        Each text's conversation and speaker, the texts being turns in conversation
+        order: a customer's answer is then read with the agent's question before it,
+        and a name found in one turn is redacted in the others.
 
     Returns
     -------
@@ -287,12 +259,42 @@ def redact_texts(
     if not wanted:
         return texts.clone(), texts.to_frame().drop(texts.name)
     selected = frozenset(wanted)
+    redacted = _redact_shapes(texts, selected)
+    # The word rules run when a type only they find is on; they also type the bare
+    # phones, SSN fragments, cards and e-mails they meet, where those types are on.
+    word_types = selected & frozenset(TOKEN_TYPES)
+    if not selected.isdisjoint(WORD_TYPES):
+        redacted = redact_identity_series(
+            redacted,
+            types=word_types,
+            allow=_phrases(allow),
+            conversation_ids=conversation_ids,
+            speakers=speakers,
+        )
+    counts = {}
+    for name in wanted:
+        placeholder = PLACEHOLDERS[name]
+        added = redacted.str.count_matches(placeholder, literal=True) - texts.str.count_matches(
+            placeholder, literal=True
+        )
+        counts[name] = added.fill_null(0).cast(pl.Int32).alias(name)
+    return redacted, pl.DataFrame(counts)
+
+
+def _phrases(allow: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """Lower-cased word tuples of the allow-list entries."""
+    return tuple(tuple(entry.lower().split()) for entry in allow if entry.strip())
+
+
+def _redact_shapes(texts: pl.Series, selected: frozenset[str]) -> pl.Series:
+    """Apply the shape stages (see the module docstring) of the selected types."""
+    if selected.isdisjoint(SHAPE_TYPES):
+        return texts.clone()
     # One scan picks the rows any stage could touch; every stage then runs on those
     # rows only.  Exact: a stage can only change a row that some stage matches as is.
     mask = texts.str.contains(_candidate_pattern(selected)).fill_null(False)
     idx = mask.arg_true()
-    original = texts.gather(idx)
-    work = original
+    work = texts.gather(idx)
     for stage in _ORDER:
         if selected.isdisjoint(stage) or work.is_empty():
             continue
@@ -301,22 +303,13 @@ def redact_texts(
             work = work.str.replace_all(pattern, replacement)
         else:
             work = _redact_checksummed(work, selected)
-    counts = {}
-    for name in wanted:
-        placeholder = PLACEHOLDERS[name]
-        added = work.str.count_matches(placeholder, literal=True) - original.str.count_matches(
-            placeholder, literal=True
-        )
-        column = pl.zeros(texts.len(), dtype=pl.Int32, eager=True).alias(name)
-        column.scatter(idx, added.cast(pl.Int32))
-        counts[name] = column
     redacted = texts.clone()
     if not idx.is_empty():
         redacted.scatter(idx, work)
-    return redacted, pl.DataFrame(counts)
+    return redacted
 
 
-def redact_text(text: str, *, types: Sequence[str] = PII_TYPES) -> str:
+def redact_text(text: str, *, types: Sequence[str] = PII_TYPES, allow: Sequence[str] = ()) -> str:
     """Redact one string with the same rules as :func:`redact_texts`.
 
     Parameters
@@ -325,13 +318,15 @@ def redact_text(text: str, *, types: Sequence[str] = PII_TYPES) -> str:
         Text to redact (a quarantined raw record, an error message, ...).
     types : Sequence[str], default PII_TYPES
         PII types to redact.
+    allow : Sequence[str], default ()
+        Words and phrases never redacted as names, addresses or ids.
 
     Returns
     -------
     str
         The redacted text.
     """
-    redacted, _ = redact_texts(pl.Series("text", [text], dtype=pl.String), types=types)
+    redacted, _ = redact_texts(pl.Series("text", [text], dtype=pl.String), types=types, allow=allow)
     return redacted[0]
 
 

@@ -31,6 +31,7 @@ def load_source(
         config=config.ingest,
         hash_key=hash_key,
         redact_types=config.redact.types,
+        redact_allow=config.redact.allow,
     )
     with tqdm(desc=path.name, unit=" conv", disable=None, leave=False) as progress:
         for batch in batches:

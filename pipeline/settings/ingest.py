@@ -12,6 +12,9 @@ from typing import Literal
 from pipeline.errors import ConfigError, require_choice, require_positive
 from pipeline.schema import SPEAKERS
 
+#: Personal-data types the redactor knows (pipeline.ingest.redact.PII_TYPES).
+REDACT_TYPES = ("email", "phone", "card", "iban", "ssn", "ip", "dob", "name", "address", "id")
+
 FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo")
 
 
@@ -72,13 +75,18 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class RedactConfig:
-    """What is redacted and where the identifier-hashing key comes from."""
+    """What is redacted, what is never redacted, and where the identifier-hashing key comes from.
 
-    types: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+    ``allow`` lists words and phrases (product and brand names: "Visa", "Air Jordan")
+    that the name, address and id rules never redact; case-insensitive.
+    """
+
+    types: tuple[str, ...] = REDACT_TYPES
+    allow: tuple[str, ...] = ()
     hash_key_env: str = "CXMINER_HASH_KEY"
 
     def __post_init__(self) -> None:
-        known = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+        known = REDACT_TYPES
         for name in self.types:
             if name not in known:
                 raise ConfigError(

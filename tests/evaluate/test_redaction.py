@@ -82,9 +82,9 @@ def test_evaluate_scores_what_ingest_stored(tmp_path):
     """End to end: a MultiDoGO file ingested, labelled and scored; exact from the rules."""
     rows = [
         ("0", "i need my claim status", "O O O O O"),
-        ("1", "raj prasad", "name name"),  # no shape today's rules know: stored
+        ("1", "raj prasad", "name name"),  # a short answer of name-like words
         ("2", "mail me at raj@example.com", "O O O email_address"),  # an e-mail shape
-        ("3", "ssn 4410", "O ssn"),  # four digits: no shape
+        ("3", "ssn 4410", "O ssn"),  # four digits after "ssn"
     ]
     data = tmp_path / "dev.tsv"
     lines = (f"c1\t{t}\t<CONV>c1<TURN>{t}\t{u}\t{s}\tcheckclaimstatus\n" for t, u, s in rows)
@@ -94,5 +94,5 @@ def test_evaluate_scores_what_ingest_stored(tmp_path):
     assert main(["ingest", str(data), "--db", str(db)]) == EXIT_OK
     section = evaluate(db, out)["redaction"]
     assert section["status"] == "ok" and section["n_turns"] == 4
-    assert (section["recall_email"], section["recall_name"], section["recall_ssn"]) == (1, 0, 0)
+    assert (section["recall_email"], section["recall_name"], section["recall_ssn"]) == (1, 1, 1)
     assert section["o_kept"] == 1.0 and section["n_o"] == 9

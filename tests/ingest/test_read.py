@@ -125,7 +125,11 @@ def test_pii_is_redacted_and_counted_before_anything_leaves_ingest(tmp_path):
         "c1",
         ("customer", "mail me at jane.doe@example.com or call (415) 555-0199"),
         ("agent", "thanks, order 3348917502 is on its way"),
-        metadata={"note": "customer email jane.doe@example.com"},
+        ("agent", "May I have your full name, please?"),
+        ("customer", "Sure, it's Priya Raman."),
+        ("agent", "Thanks Priya, and the last four digits of the card?"),
+        ("customer", "it's 7731"),
+        metadata={"note": "customer email jane.doe@example.com", "contact": "name: Priya Raman"},
     )
     bad = {
         "conversation_id": "c2",
@@ -135,10 +139,27 @@ def test_pii_is_redacted_and_counted_before_anything_leaves_ingest(tmp_path):
     result = ingest_all(write_jsonl(tmp_path / "pii.jsonl", [record, bad]))
     text = result.turns["text"].to_list()
     assert text[0] == "mail me at <EMAIL> or call <PHONE>"
-    assert text[1] == "thanks, order 3348917502 is on its way"
-    assert "jane.doe" not in result.conversations["metadata"][0]
+    # An order number is an identifier (never a card or a phone); the answer after the
+    # agent's question is a name, carried to the agent's next turn; "it's 7731" after a
+    # question about a card is a card fragment.
+    assert text[1:] == [
+        "thanks, order <ID> is on its way",
+        "May I have your full name, please?",
+        "Sure, it's <NAME>.",
+        "Thanks <NAME>, and the last four digits of the card?",
+        "it's <CARD>",
+    ]
+    metadata = result.conversations["metadata"][0]
+    assert "jane.doe" not in metadata and "Priya" not in metadata and "Raman" not in metadata
     counts = {(r["turn_idx"], r["pii_type"]): r["n"] for r in result.redactions.to_dicts()}
-    assert counts == {(0, "email"): 1, (0, "phone"): 1}
+    assert counts == {
+        (0, "email"): 1,
+        (0, "phone"): 1,
+        (1, "id"): 1,
+        (3, "name"): 1,
+        (4, "name"): 1,
+        (5, "card"): 1,
+    }
     raw = result.quarantine["raw"][0]
     assert "4111" not in raw and "<CARD>" in raw
     assert "u-secret-77" not in raw and '"customer_id": "<ID>"' in raw

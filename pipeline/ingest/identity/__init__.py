@@ -1,0 +1,293 @@
+"""Redact what people type about themselves: names, street addresses, identity numbers.
+
+:mod:`~pipeline.ingest.identity.rules` labels the words of a turn;
+:mod:`~pipeline.ingest.identity.lexicon` says what a word is likely to be. This module
+reads a text into words, asks what the agent's question before it asked for, replaces
+labelled words with typed placeholders (``<NAME>``, ``<ADDRESS>``, ``<ID>`` ...) and
+carries a name found in one turn to the others of its conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import polars as pl
+
+from pipeline.ingest.identity.lexicon import is_rare
+from pipeline.ingest.identity.rules import TOKEN_TYPES, label_tokens
+
+__all__ = [
+    "TOKEN_TYPES",
+    "asked_for",
+    "label_tokens",
+    "redact_conversation",
+    "redact_identities",
+    "redact_identity_series",
+]
+
+_QUESTIONS = (
+    ("name", re.compile(r"\bname\b")),
+    ("address", re.compile(r"\baddress\b|\bwhere do you live\b")),
+    ("email", re.compile(r"\be-?mail\b")),
+    ("ssn", re.compile(r"\bssn\b|\bsocial security\b")),
+    ("card", re.compile(r"\bcard\b")),
+    ("phone", re.compile(r"\b(?:phone|mobile|cell|contact) (?:number|no)\b")),
+    (
+        "id",
+        re.compile(
+            r"\b(?:account|policy|claim|booking|confirmation|member(?:ship)?|order|"
+            r"reference|ticket|customer|case|tracking) (?:number|no|id|code)\b|\bdigits\b|\bpin\b"
+        ),
+    ),
+)
+
+
+def asked_for(agent_text: str) -> str | None:
+    """Return the personal-data type an agent turn asks for, if it is a question about one."""
+    text = agent_text.lower()
+    if "?" not in text and not re.search(
+        r"\b(?:may|can|could) i (?:have|get|know)\b|\bplease\b", text
+    ):
+        return None
+    return next((kind for kind, pattern in _QUESTIONS if pattern.search(text)), None)
+
+
+_TOKEN = re.compile(r"<[A-Z]+>|\d{4}-\d\d?-\d\d?\b|\d+(?:[.,:/]\d+)+|[^\W_]+(?:['\u2019][^\W_]+)?")
+# Amounts, times and dates: "$45", "45.99", "10:30", "12/05", "20%" are never identity values.
+_MEASURE = re.compile(
+    r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+[.,]\d{1,2}|\d{1,2}:\d\d(?::\d\d)?"
+    r"|\d{1,4}[/-]\d{1,2}(?:[/-]\d{1,4})?|\d+(?:\.\d+){2,}"
+)
+_CURRENCY = frozenset("$\u00a3\u20ac\u20b9\u00a5")
+_MERGEABLE_GAP = re.compile(r"[ \t]*[,.\-/#]?[ \t]*")
+
+
+def _key(token: str) -> str:
+    return token.lower().replace("'", "").replace("\u2019", "")
+
+
+def _kept(
+    text: str,
+    matches: Sequence[re.Match[str]],
+    keys: Sequence[str],
+    allow: Sequence[tuple[str, ...]],
+) -> list[bool]:
+    """Per token, whether it must stay: an allow-listed word or phrase, or a measure."""
+    keep = [
+        _MEASURE.fullmatch(m.group(0)) is not None
+        or (m.start() > 0 and text[m.start() - 1] in _CURRENCY)
+        or text[m.end() : m.end() + 1] == "%"
+        for m in matches
+    ]
+    for phrase in allow:
+        size = len(phrase)
+        for i in range(len(keys) - size + 1):
+            if tuple(keys[i : i + size]) == phrase:
+                keep[i : i + size] = [True] * size
+    return keep
+
+
+def redact_identities(
+    text: str,
+    *,
+    types: frozenset[str],
+    asked: str | None = None,
+    known_names: frozenset[str] = frozenset(),
+    allow: Sequence[tuple[str, ...]] = (),
+) -> tuple[str, dict[str, int], set[str]]:
+    """Replace names, addresses and identity numbers in one text with typed placeholders.
+
+    Parameters
+    ----------
+    text : str
+        The text, already through the shape rules (their placeholders are kept).
+    types : frozenset of str
+        The token types to redact (a subset of :data:`TOKEN_TYPES`); others stay.
+    asked : str, optional
+        What the previous agent turn asked for (:func:`asked_for`).
+    known_names : frozenset of str
+        Lower-cased name words found elsewhere in the conversation, redacted here too.
+    allow : sequence of tuple of str
+        Lower-cased words and phrases (as word tuples) never redacted by these rules.
+
+    Returns
+    -------
+    text : str
+        The redacted text.
+    counts : dict
+        Placeholders written per type.
+    names : set of str
+        Rare name words found in this text (to redact elsewhere in the conversation).
+    """
+    matches = list(_TOKEN.finditer(text))
+    if not matches:
+        return text, {}, set()
+    keys = [_key(m.group(0)) if m.group(0)[0] != "<" else m.group(0).lower() for m in matches]
+    keep = _kept(text, matches, keys, allow)
+    labels = label_tokens(keys, asked=asked, keep=keep)
+    for i, key in enumerate(keys):
+        if labels[i] is None and key in known_names and not keep[i]:
+            labels[i] = "name"
+    names = {
+        key for key, label in zip(keys, labels, strict=True) if label == "name" and is_rare(key)
+    }
+    pieces: list[str] = []
+    counts: dict[str, int] = {}
+    cursor = 0
+    open_kind: str | None = None
+    for match, label in zip(matches, labels, strict=True):
+        gap = text[cursor : match.start()]
+        kind = label if label in types and not match.group(0).startswith("<") else None
+        if kind is not None and kind == open_kind and _MERGEABLE_GAP.fullmatch(gap):
+            cursor = match.end()
+            continue
+        pieces.append(gap)
+        if kind is None:
+            pieces.append(match.group(0))
+        else:
+            pieces.append(f"<{kind.upper()}>")
+            counts[kind] = counts.get(kind, 0) + 1
+        open_kind = kind
+        cursor = match.end()
+    pieces.append(text[cursor:])
+    return "".join(pieces), counts, names
+
+
+def redact_conversation(
+    texts: Sequence[str | None],
+    speakers: Sequence[str | None] | None = None,
+    *,
+    types: frozenset[str],
+    allow: Sequence[tuple[str, ...]] = (),
+) -> tuple[list[str | None], list[dict[str, int]]]:
+    """Redact one conversation's turns, in order, with the question and name context.
+
+    A customer turn right after an agent turn that asks for a personal-data type is
+    read as that answer; a rare name word found in any turn is redacted in all of them.
+
+    Parameters
+    ----------
+    texts : sequence of str or None
+        The turns' texts in conversation order (None for turns without text).
+    speakers : sequence of str or None, optional
+        Each turn's speaker (``customer``, ``agent`` ...); without them no question
+        context is used.
+    types, allow
+        As for :func:`redact_identities`.
+
+    Returns
+    -------
+    texts : list of str or None
+        The redacted texts.
+    counts : list of dict
+        Placeholders written per type, per turn.
+    """
+    asked: list[str | None] = [None] * len(texts)
+    if speakers is not None:
+        for i in range(1, len(texts)):
+            before = texts[i - 1]
+            if speakers[i] == "customer" and speakers[i - 1] != "customer" and before:
+                asked[i] = asked_for(before)
+    results = [
+        redact_identities(text, types=types, asked=asked[i], allow=allow) if text else None
+        for i, text in enumerate(texts)
+    ]
+    names = frozenset().union(*(result[2] for result in results if result is not None))
+    out_texts: list[str | None] = []
+    out_counts: list[dict[str, int]] = []
+    for i, (text, result) in enumerate(zip(texts, results, strict=True)):
+        if result is None:
+            out_texts.append(text)
+            out_counts.append({})
+            continue
+        if names and not names.isdisjoint(_key(m.group(0)) for m in _TOKEN.finditer(result[0])):
+            result = redact_identities(
+                text, types=types, asked=asked[i], known_names=names, allow=allow
+            )
+        out_texts.append(result[0])
+        out_counts.append(result[1])
+    return out_texts, out_counts
+
+
+# Texts the rules can change without context: a digit, a cue word, or a short answer.
+_CANDIDATE = (
+    r"(?i)\d|\b(?:name|names|surname|fullname|i am|i'?m|iam|this is|call me|mr|mrs|ms|miss|dr"
+    r"|here|address|adress|addr|com|net|org|edu)\b|^\W*(?:\w+\W+){0,5}\w*\W*$"
+)
+_QUESTION_HINT = r"(?i)name|address|mail|ssn|social security|card|number|digits|pin|\bid\b"
+
+
+def redact_identity_series(
+    texts: pl.Series,
+    *,
+    types: frozenset[str],
+    allow: Sequence[tuple[str, ...]] = (),
+    conversation_ids: pl.Series | None = None,
+    speakers: pl.Series | None = None,
+) -> pl.Series:
+    """Redact names, addresses and identity numbers in a series of texts.
+
+    With ``conversation_ids`` and ``speakers`` (the turns in conversation order), a
+    customer turn is read with the question before it and a name found in one turn is
+    redacted in all turns of its conversation; without them each text stands alone.
+    Only texts a rule could change are read in Python (a digit, a cue word, a short
+    answer, the turn after a question, a turn of a conversation where a name was found).
+
+    Returns
+    -------
+    pl.Series
+        The redacted texts, same name, length and order.
+    """
+    if not texts.len():
+        return texts
+    frame = pl.DataFrame({"text": texts})
+    candidate = pl.col("text").str.contains(_CANDIDATE).fill_null(False)
+    if conversation_ids is not None and speakers is not None:
+        frame = frame.with_columns(conversation=conversation_ids, speaker=speakers)
+        previous = pl.col("text").shift(1)
+        after_question = (
+            (pl.col("speaker") == "customer")
+            & (pl.col("speaker").shift(1) != "customer")
+            & (pl.col("conversation") == pl.col("conversation").shift(1))
+            & previous.str.contains(_QUESTION_HINT).fill_null(False)
+        )
+        frame = frame.with_columns(
+            asked=pl.when(after_question).then(previous), candidate=candidate | after_question
+        )
+    else:
+        frame = frame.with_columns(
+            conversation=pl.int_range(pl.len()), asked=pl.lit(None, pl.String), candidate=candidate
+        )
+    out = texts.to_list()
+    found: dict[object, set[str]] = {}
+    rows = frame.with_row_index("row").filter(pl.col("candidate"))
+    for row, text, conversation, question in rows.select(
+        "row", "text", "conversation", "asked"
+    ).iter_rows():
+        asked = asked_for(question) if question else None
+        out[row], _, names = redact_identities(text, types=types, asked=asked, allow=allow)
+        if names:
+            found.setdefault(conversation, set()).update(names)
+    if found:
+        _carry_names(frame, out, found, types=types, allow=allow)
+    return pl.Series(texts.name, out, dtype=pl.String)
+
+
+def _carry_names(
+    frame: pl.DataFrame,
+    out: list[str | None],
+    found: dict[object, set[str]],
+    *,
+    types: frozenset[str],
+    allow: Sequence[tuple[str, ...]],
+) -> None:
+    """Redact the names found in a conversation in all of its turns (``out`` in place)."""
+    rows = frame.with_row_index("row").filter(
+        pl.col("conversation").is_in(list(found), nulls_equal=True)
+    )
+    for row, conversation in rows.select("row", "conversation").iter_rows():
+        text = out[row]
+        names = frozenset(found[conversation])
+        if text and not names.isdisjoint(_key(m.group(0)) for m in _TOKEN.finditer(text)):
+            out[row] = redact_identities(text, types=types, known_names=names, allow=allow)[0]
