@@ -21,7 +21,6 @@ __all__ = [
     "TOKEN_TYPES",
     "asked_for",
     "label_tokens",
-    "redact_conversation",
     "redact_identities",
     "redact_identity_series",
 ]
@@ -152,62 +151,6 @@ def redact_identities(
         cursor = match.end()
     pieces.append(text[cursor:])
     return "".join(pieces), counts, names
-
-
-def redact_conversation(
-    texts: Sequence[str | None],
-    speakers: Sequence[str | None] | None = None,
-    *,
-    types: frozenset[str],
-    allow: Sequence[tuple[str, ...]] = (),
-) -> tuple[list[str | None], list[dict[str, int]]]:
-    """Redact one conversation's turns, in order, with the question and name context.
-
-    A customer turn right after an agent turn that asks for a personal-data type is
-    read as that answer; a rare name word found in any turn is redacted in all of them.
-
-    Parameters
-    ----------
-    texts : sequence of str or None
-        The turns' texts in conversation order (None for turns without text).
-    speakers : sequence of str or None, optional
-        Each turn's speaker (``customer``, ``agent`` ...); without them no question
-        context is used.
-    types, allow
-        As for :func:`redact_identities`.
-
-    Returns
-    -------
-    texts : list of str or None
-        The redacted texts.
-    counts : list of dict
-        Placeholders written per type, per turn.
-    """
-    asked: list[str | None] = [None] * len(texts)
-    if speakers is not None:
-        for i in range(1, len(texts)):
-            before = texts[i - 1]
-            if speakers[i] == "customer" and speakers[i - 1] != "customer" and before:
-                asked[i] = asked_for(before)
-    results = [
-        redact_identities(text, types=types, asked=asked[i], allow=allow) if text else None
-        for i, text in enumerate(texts)
-    ]
-    names = frozenset().union(*(result[2] for result in results if result is not None))
-    out_texts: list[str | None] = []
-    out_counts: list[dict[str, int]] = []
-    for i, (text, result) in enumerate(zip(texts, results, strict=True)):
-        if result is None:
-            out_texts.append(text)
-            out_counts.append({})
-            continue
-        if names and not names.isdisjoint(_key(m.group(0)) for m in _TOKEN.finditer(result[0])):
-            result = redact_identities(
-                text, types=types, asked=asked[i], known_names=names, allow=allow
-            )
-        out_texts.append(result[0])
-        out_counts.append(result[1])
-    return out_texts, out_counts
 
 
 # Texts the rules can change without context: a digit, a cue word, or a short answer.

@@ -10,6 +10,7 @@ from pipeline.ingest.identity.lexicon import (
     CURRENCY_WORDS,
     FIELD_WORDS,
     ID_CUES,
+    ORDINAL_SUFFIXES,
     STOP_WORDS,
     UNIT_WORDS,
     YEAR_WORDS,
@@ -18,15 +19,18 @@ from pipeline.ingest.identity.lexicon import (
     zipf,
 )
 
+#: Per token, its personal-data type, None (not yet labelled) or "" (kept).
 Labels = list[str | None]
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 
-def _free(labels: Labels, i: int) -> bool:
+def free(labels: Labels, i: int) -> bool:
+    """Say whether token ``i`` has no label yet."""
     return labels[i] is None
 
 
-def _label(labels: Labels, start: int, end: int, kind: str) -> None:
+def label_span(labels: Labels, start: int, end: int, kind: str) -> None:
+    """Label tokens ``start`` to ``end`` (exclusive) as ``kind``."""
     for i in range(start, end):
         labels[i] = kind
 
@@ -68,7 +72,7 @@ def label_codes(tokens: Sequence[str], labels: Labels, asked: str | None) -> Non
     while i < n:
         word = tokens[i]
         single = len(word) == 1 and word.isalpha() and i + 1 < n and digit_count(tokens[i + 1])
-        if not _free(labels, i) or not (digit_count(word) or _rare_group(word) or single):
+        if not free(labels, i) or not (digit_count(word) or _rare_group(word) or single):
             i += 1
             continue
         cued = asked is not None and asked != "name" and opens_answer(tokens, i)
@@ -84,12 +88,13 @@ def label_codes(tokens: Sequence[str], labels: Labels, asked: str | None) -> Non
         if (
             has_digits
             and start > 0
-            and _free(labels, start - 1)
+            and free(labels, start - 1)
             and _code_group(tokens[start - 1])
             and tokens[start - 1] not in STOP_WORDS
+            and tokens[start - 1] not in YEAR_WORDS
             and (
                 start == 1
-                or not _free(labels, start - 2)
+                or not free(labels, start - 2)
                 or tokens[start - 2] in STOP_WORDS
                 or tokens[start - 2] in FIELD_WORDS
                 or is_chat(tokens[start - 2])
@@ -97,13 +102,13 @@ def label_codes(tokens: Sequence[str], labels: Labels, asked: str | None) -> Non
         ):
             start -= 1
         if _is_value(tokens, start, end):
-            _label(labels, start, end, _code_type(tokens, start, end, asked))
+            label_span(labels, start, end, _code_type(tokens, start, end, asked))
         i = max(end, i + 1)
 
 
 def _in_code(tokens: Sequence[str], labels: Labels, first: int, j: int, cued: bool) -> bool:
     """Whether token ``j`` continues a code that began at ``first``."""
-    if not _free(labels, j):
+    if not free(labels, j):
         return False
     word = tokens[j]
     if digit_count(word) or _rare_group(word):
@@ -129,6 +134,8 @@ def _is_value(tokens: Sequence[str], start: int, end: int) -> bool:
     if not groups or not (digits >= 3 or groups >= 2 or (digits >= 2 and letters >= 3)):
         return False
     if end < len(tokens) and tokens[end] in UNIT_WORDS:
+        return False
+    if groups == 1 and end < len(tokens) and tokens[end] in ORDINAL_SUFFIXES:
         return False
     if start > 0 and tokens[start - 1] in CURRENCY_WORDS:
         return False

@@ -35,7 +35,13 @@ RARE_ZIPF = 4.0
 #: Zipf frequency under which a short letter group can be part of a code (``abc 123``).
 CODE_ZIPF = 4.5
 
-STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS)
+#: scikit-learn's English stop words without the content words that list carries (its
+#: documentation warns of them): "mill", "bill", "fire" are names and streets here.
+STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS) - frozenset(
+    """bill mill fire cry call side system top bottom front back interest hundred detail
+    describe thick thin con de co un found move show part empty fill find serious sincere
+    amount""".split()
+)
 
 #: Greetings, thanks, acknowledgements, fillers, forms of address and texting shorthand.
 CHAT_WORDS: frozenset[str] = frozenset(
@@ -76,10 +82,13 @@ ID_CUES: dict[str, str | None] = {
 UNIT_WORDS: frozenset[str] = frozenset(
     """
     am pm cal kcal ml l kg g lb lbs km mi cc mm cm inch inches ft dollars dollar usd rs
-    inr eur euros pounds percent st nd rd th hrs hours mins minutes min days weeks months
+    inr eur euros pounds percent hrs hours mins minutes min days weeks months
     years items pieces people persons passengers
     """.split()
 )
+
+#: Ordinal suffixes typed apart from their number ("4 th", "2 nd").
+ORDINAL_SUFFIXES: frozenset[str] = frozenset(("st", "nd", "rd", "th"))
 
 #: Currency words before a number that make it an amount.
 CURRENCY_WORDS: frozenset[str] = frozenset("usd eur gbp inr rs aud cad jpy chf".split())
@@ -140,16 +149,14 @@ def frequency(word: str) -> float:
     """Frequency of ``word`` as an English word (0 when unknown).
 
     A contraction typed without its apostrophe (``youre``, ``thatll``) takes the
-    frequency of the contraction.
+    frequency of the contraction when that is higher.
     """
     table = _frequencies()
     found = table.get(word, 0.0)
-    if not found and len(word) > 3:
+    if len(word) > 3:
         for suffix in ("re", "ll", "ve", "s", "d", "t", "m"):
             if word.endswith(suffix):
-                found = table.get(f"{word[: -len(suffix)]}'{suffix}", 0.0)
-                if found:
-                    break
+                found = max(found, table.get(f"{word[: -len(suffix)]}'{suffix}", 0.0))
     return found
 
 

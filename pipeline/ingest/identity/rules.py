@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.ingest.identity.codes import label_codes, opens_answer
+from pipeline.ingest.identity.codes import Labels, free, label_codes, label_span, opens_answer
 from pipeline.ingest.identity.lexicon import (
-    CHAT_WORDS,
     DIRECTIONS,
     FIELD_WORDS,
     ID_CUES,
+    ORDINAL_SUFFIXES,
     RARE_ZIPF,
     STOP_WORDS,
     digit_count,
@@ -40,8 +40,6 @@ from pipeline.ingest.identity.lexicon import (
     is_surname_like,
     zipf,
 )
-
-Labels = list[str | None]
 
 #: Token-rule types and the placeholder each writes.
 TOKEN_TYPES = ("name", "address", "id", "email", "phone", "ssn", "card")
@@ -67,19 +65,11 @@ _NAME_CUES: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("im",), False),
     (("this", "is"), False),
 )
+_ANSWER_GLUE = frozenset(("its", "it", "is", "was", "and", "my", "the", "this", "for"))
 _AFTER_NAME_CUE = frozenset(("is", "its", "was", "name"))
 _ADDRESS_CUES = frozenset(("address", "adress", "addr"))
 _AFTER_ADDRESS_CUE = frozenset(("is", "at", "in", "my", "its", "the"))
 _EMAIL_ENDS = ("com", "net", "org", "edu")
-
-
-def _free(labels: Labels, i: int) -> bool:
-    return labels[i] is None
-
-
-def _label(labels: Labels, start: int, end: int, kind: str) -> None:
-    for i in range(start, end):
-        labels[i] = kind
 
 
 def _emails(tokens: Sequence[str], labels: Labels) -> None:
@@ -94,7 +84,7 @@ def _emails(tokens: Sequence[str], labels: Labels) -> None:
         if not glued and not (word in _EMAIL_ENDS and i > 0):
             continue
         start = i
-        while start > 0 and _free(labels, start - 1):
+        while start > 0 and free(labels, start - 1):
             before = tokens[start - 1]
             if before in STOP_WORDS and before != "at" or before in FIELD_WORDS or is_chat(before):
                 break
@@ -102,7 +92,7 @@ def _emails(tokens: Sequence[str], labels: Labels) -> None:
                 break
             start -= 1
         if glued or start < i:
-            _label(labels, start, i + 1, "email")
+            label_span(labels, start, i + 1, "email")
 
 
 def _cued_addresses(tokens: Sequence[str], labels: Labels, start_at: int | None) -> None:
@@ -114,21 +104,26 @@ def _cued_addresses(tokens: Sequence[str], labels: Labels, start_at: int | None)
         while start < len(tokens) and tokens[start] in _AFTER_ADDRESS_CUE:
             start += 1
         end = start
-        while end < len(tokens) and _free(labels, end):
+        while end < len(tokens) and free(labels, end):
             word = tokens[end]
             if (word in FIELD_WORDS and word != "no") or is_chat(word):
                 break
             end += 1
         span = tokens[start:end]
         if span and (any(digit_count(w) for w in span) or len(span) >= 2):
-            _label(labels, start, end, "address")
+            label_span(labels, start, end, "address")
 
 
 def _street_addresses(tokens: Sequence[str], labels: Labels) -> None:
     """Label a street type after a house number or a place-like word, and the city after it."""
-    n = len(tokens)
     for k, word in enumerate(tokens):
-        if not _free(labels, k) or not is_street_type(word):
+        if not free(labels, k):
+            continue
+        if word == "box" and k > 0 and tokens[k - 1] in ("po", "o", "post"):  # a PO box
+            start = k - 2 if k > 1 and tokens[k - 2 : k] == ["p", "o"] else k - 1
+            label_span(labels, start, _address_end(tokens, labels, k), "address")
+            continue
+        if not is_street_type(word):
             continue
         start = next(
             (
@@ -145,7 +140,7 @@ def _street_addresses(tokens: Sequence[str], labels: Labels) -> None:
             while (
                 start > 0
                 and k - start < 3
-                and _free(labels, start - 1)
+                and free(labels, start - 1)
                 and not is_street_type(tokens[start - 1])
                 and (is_name_like(tokens[start - 1]) or tokens[start - 1] in DIRECTIONS)
             ):
@@ -156,27 +151,32 @@ def _street_addresses(tokens: Sequence[str], labels: Labels) -> None:
             continue
         if start > 0 and tokens[start - 1] in ("no", "number"):
             start -= 1
-        end = k + 1
-        while end < n and end - k <= 6 and labels[end] in (None, "id"):
-            after = tokens[end]
-            state_then_zip = (
-                len(after) == 2 and end + 1 < n and 4 <= digit_count(tokens[end + 1]) <= 6
-            )
-            if not state_then_zip and (
-                after in STOP_WORDS or after in FIELD_WORDS or is_chat(after)
-            ):
-                break
-            end += 1
-        _label(labels, start, end, "address")
+        label_span(labels, start, _address_end(tokens, labels, k), "address")
+
+
+def _address_end(tokens: Sequence[str], labels: Labels, k: int) -> int:
+    """End of the address whose street type is token ``k``: the city, state and ZIP after it.
+
+    Up to ten words, to a stop, field or chat word (a state code before a ZIP goes on).
+    """
+    n = len(tokens)
+    end = k + 1
+    while end < n and end - k <= 10 and labels[end] in (None, "id"):
+        after = tokens[end]
+        state_then_zip = len(after) == 2 and end + 1 < n and 4 <= digit_count(tokens[end + 1]) <= 6
+        if not state_then_zip and (after in STOP_WORDS or after in FIELD_WORDS or is_chat(after)):
+            break
+        end += 1
+    return end
 
 
 def _street_word(tokens: Sequence[str], i: int) -> bool:
     """Say whether token ``i`` can be in a street's name: no stop word, a number as ordinal only."""
     word = tokens[i]
     if word in STOP_WORDS:
-        return False
+        return len(word) == 1  # a unit letter: "18 a town hall road"
     if word.isdigit():
-        return i + 1 < len(tokens) and tokens[i + 1] in ("st", "nd", "rd", "th")
+        return i + 1 < len(tokens) and tokens[i + 1] in ORDINAL_SUFFIXES
     return True
 
 
@@ -191,7 +191,7 @@ def _cued_names(tokens: Sequence[str], labels: Labels) -> None:
             while start < n and tokens[start] in _AFTER_NAME_CUE:
                 start += 1
             end = start
-            while end < n and end < start + 3 and _free(labels, end):
+            while end < n and end < start + 3 and free(labels, end):
                 word = tokens[end]
                 fits = (
                     is_plain(word) and word not in ID_CUES
@@ -201,18 +201,18 @@ def _cued_names(tokens: Sequence[str], labels: Labels) -> None:
                 if not fits:
                     break
                 end += 1
-            _label(labels, start, end, "name")
+            label_span(labels, start, end, "name")
     for i in range(n):
         if tokens[i : i + 3] == ["is", "my", "name"] or tokens[i] == "here":
             start = i
             while (
                 start > 0
                 and start > i - 3
-                and _free(labels, start - 1)
+                and free(labels, start - 1)
                 and (is_name_like(tokens[start - 1]) or is_surname_like(tokens[start - 1]))
             ):
                 start -= 1
-            _label(labels, start, i, "name")
+            label_span(labels, start, i, "name")
 
 
 def _answer_names(tokens: Sequence[str], labels: Labels, asked: str | None) -> None:
@@ -220,7 +220,7 @@ def _answer_names(tokens: Sequence[str], labels: Labels, asked: str | None) -> N
     rest = [
         i
         for i, word in enumerate(tokens)
-        if _free(labels, i)
+        if free(labels, i)
         and word not in STOP_WORDS
         and word not in FIELD_WORDS
         and word not in ID_CUES
@@ -231,7 +231,9 @@ def _answer_names(tokens: Sequence[str], labels: Labels, asked: str | None) -> N
     if not all(is_name_like(tokens[i]) or is_surname_like(tokens[i]) for i in rest):
         return
     named = asked == "name" or any(is_name_like(tokens[i]) for i in rest)
-    valued = any(labels) and opens_answer(tokens, len(tokens))
+    # Beside another value, an answer may hold the words that join answers ("its monroe
+    # and <id>"), not those of a sentence ("not json my name is ...").
+    valued = any(labels) and all(word in _ANSWER_GLUE or word not in STOP_WORDS for word in tokens)
     if named and (len(tokens) <= 5 or asked == "name" or valued):
         for i in rest:
             labels[i] = "name"
@@ -240,9 +242,8 @@ def _answer_names(tokens: Sequence[str], labels: Labels, asked: str | None) -> N
 def _initials(tokens: Sequence[str], labels: Labels) -> None:
     """Label a single letter beside a name as its initial (``sandhya k``, ``john m smith``)."""
     for i, word in enumerate(tokens):
-        if not _free(labels, i) or len(word) != 1 or not word.isalpha() or word in "ai":
-            continue
-        if word in CHAT_WORDS:
+        # "a", "i" are words; "u", "r" texting for "you", "are".
+        if not free(labels, i) or len(word) != 1 or not word.isalpha() or word in "aiur":
             continue
         beside = (i > 0 and labels[i - 1] == "name") or (
             i + 1 < len(tokens) and labels[i + 1] == "name"
