@@ -356,3 +356,14 @@ def test_each_section_is_importable_from_config_as_the_same_object(module, names
 
 def test_config_all_names_only_what_exists():
     assert [name for name in config.__all__ if not hasattr(config, name)] == []
+
+
+def test_redact_types_and_allow_list_load(tmp_path):
+    from pipeline.ingest.redact import PII_TYPES
+
+    assert settings.ingest.REDACT_TYPES == PII_TYPES  # the settings know every type
+    loaded = load_config(
+        write(tmp_path, "redact:\n  types: [name, id]\n  allow: [Visa, Air Jordan]\n")
+    )
+    assert loaded.redact.types == ("name", "id")
+    assert loaded.redact.allow == ("Visa", "Air Jordan")

@@ -18,9 +18,8 @@ Order of application (each stage sees the output of the previous one):
 4. ``dob`` - context-led (the birth words are kept, only the date goes); ahead of
    ip/phone so a birth date keeps its label should a later shape overlap it.
 5. ``ip`` - before phone, so dotted quads never reach the dotted-phone shape.
-6. ``phone`` - last: it is the loosest pattern (international ``+cc`` runs and
-   context-led bare 10-digit numbers), so it only sees what nothing else claimed.
-
+6. ``phone`` - the loosest shape (international ``+cc`` runs and context-led bare
+   10-digit numbers), so it only sees what no other shape claimed.
 7. ``name``, ``address``, ``id`` (and bare phones, SSN fragments, cards and e-mails
    typed without their format) - the word rules of :mod:`pipeline.ingest.identity`, on
    the text the shape stages left, with the conversation's context where it is given.
@@ -44,25 +43,14 @@ import polars as pl
 from pipeline.ingest.checksums import IBAN_LENGTHS, iban_valid, luhn_valid
 from pipeline.ingest.identity import TOKEN_TYPES, redact_identity_series
 
-PII_TYPES: tuple[str, ...] = (
-    "email",
-    "phone",
-    "card",
-    "iban",
-    "ssn",
-    "ip",
-    "dob",
-    "name",
-    "address",
-    "id",
-)
+#: The types found by their own format (stages 1-6 of the module docstring).
+SHAPE_TYPES: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
+#: The types only the word rules of :mod:`pipeline.ingest.identity` find (stage 7).
+WORD_TYPES: tuple[str, ...] = ("name", "address", "id")
+PII_TYPES: tuple[str, ...] = SHAPE_TYPES + WORD_TYPES
 PLACEHOLDERS: dict[str, str] = {t: f"<{t.upper()}>" for t in PII_TYPES}
 
 # Stage order, see the module docstring for why; iban and card share one pass.
-#: The types found by their own format (the stages above); the others by the word rules.
-SHAPE_TYPES: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "dob")
-#: The types only the word rules of :mod:`pipeline.ingest.identity` find.
-WORD_TYPES: tuple[str, ...] = ("name", "address", "id")
 _ORDER: tuple[tuple[str, ...], ...] = (
     ("email",),
     ("iban", "card"),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from pipeline.ingest.identity.lexicon import is_rare
-from pipeline.ingest.identity.rules import TOKEN_TYPES, label_tokens
+from pipeline.ingest.identity.rules import TOKEN_TYPES, label_answer, label_tokens
 
 __all__ = [
     "TOKEN_TYPES",
@@ -56,9 +56,11 @@ _TOKEN = re.compile(r"<[A-Z]+>|\d{4}-\d\d?-\d\d?\b|\d+(?:[.,:/]\d+)+|[^\W_]+(?:[
 # Amounts, times and dates: "$45", "45.99", "10:30", "12/05", "20%" are never identity values.
 _MEASURE = re.compile(
     r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+[.,]\d{1,2}|\d{1,2}:\d\d(?::\d\d)?"
-    r"|\d{1,4}[/-]\d{1,2}(?:[/-]\d{1,4})?|\d+(?:\.\d+){2,}"
+    r"|\d{1,4}[/-]\d{1,2}(?:[/-]\d{1,4})?|\d+(?:\.\d+){2,}|\d{1,2}(?:st|nd|rd|th)"
 )
 _CURRENCY = frozenset("$\u00a3\u20ac\u20b9\u00a5")
+_PLACEHOLDER = re.compile(r"<[A-Z]+>")
+_SENTENCE_END = re.compile(r"[.!?;]")
 _MERGEABLE_GAP = re.compile(r"[ \t]*[,.\-/#]?[ \t]*")
 
 
@@ -76,6 +78,7 @@ def _kept(
     keep = [
         _MEASURE.fullmatch(m.group(0)) is not None
         or (m.start() > 0 and text[m.start() - 1] in _CURRENCY)
+        or text[m.end() : m.end() + 1] in _CURRENCY
         or text[m.end() : m.end() + 1] == "%"
         for m in matches
     ]
@@ -85,6 +88,17 @@ def _kept(
             if tuple(keys[i : i + size]) == phrase:
                 keep[i : i + size] = [True] * size
     return keep
+
+
+def _sentences(text: str, matches: Sequence[re.Match[str]]) -> list[tuple[int, int]]:
+    """Token ranges of the text's sentences (cut where . ! ? or ; stands between words)."""
+    cuts = [
+        i
+        for i in range(1, len(matches))
+        if _SENTENCE_END.search(text, matches[i - 1].end(), matches[i].start())
+    ]
+    bounds = [0, *cuts, len(matches)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def redact_identities(
@@ -124,7 +138,32 @@ def redact_identities(
         return text, {}, set()
     keys = [_key(m.group(0)) if m.group(0)[0] != "<" else m.group(0).lower() for m in matches]
     keep = _kept(text, matches, keys, allow)
-    labels = label_tokens(keys, asked=asked, keep=keep)
+    # A text that uses capitals gives a name's capital as evidence (not the placeholders,
+    # and not an acronym such as "ATM" unless the whole text is in capitals).
+    plain = _PLACEHOLDER.sub("", text)
+    cased = any(ch.isupper() for ch in plain)
+    shouting = cased and not any(ch.islower() for ch in plain)
+    lower = (
+        [
+            not m.group(0)[0].isupper()
+            or (not shouting and len(m.group(0)) > 1 and m.group(0).isupper())
+            for m in matches
+        ]
+        if cased
+        else None
+    )
+    labels: list[str | None] = []
+    for start, end in _sentences(text, matches):
+        labels += label_tokens(
+            keys[start:end],
+            asked=asked,
+            keep=keep[start:end],
+            lower=lower[start:end] if lower is not None else None,
+            whole=False,
+        )
+    labels = ["" if k and label is None else label for label, k in zip(labels, keep, strict=True)]
+    label_answer(keys, labels, asked=asked, lower=lower)
+    labels = [label or None for label in labels]
     for i, key in enumerate(keys):
         if labels[i] is None and key in known_names and not keep[i]:
             labels[i] = "name"

@@ -21,6 +21,12 @@ from pipeline.ingest.identity.lexicon import (
 
 #: Per token, its personal-data type, None (not yet labelled) or "" (kept).
 Labels = list[str | None]
+# Words that are never the letters of a whole-turn code: those that place a number in
+# time or space ("at 530", "in 2015"), those that open an answer ("its 5749"), units.
+_PLACING_WORDS = frozenset(
+    "at on in by to for from till until before after around about under over than".split()
+)
+_NOT_CODE_LETTERS = _PLACING_WORDS | frozenset("its it is was my the this a i".split()) | UNIT_WORDS
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 
@@ -67,6 +73,9 @@ def label_codes(tokens: Sequence[str], labels: Labels, asked: str | None) -> Non
     -> phone), else from the question asked, else 10-13 bare digits are a phone, anything
     else an id.
     """
+    if _whole_turn_code(tokens, labels):
+        label_span(labels, 0, len(tokens), _code_type(tokens, 0, len(tokens), asked))
+        return
     n = len(tokens)
     i = 0
     while i < n:
@@ -101,9 +110,55 @@ def label_codes(tokens: Sequence[str], labels: Labels, asked: str | None) -> Non
             )
         ):
             start -= 1
-        if _is_value(tokens, start, end):
+        plain_number = _placed_amount(tokens, start, end) or _year(tokens, start, end)
+        if _is_value(tokens, start, end) and (cued or not plain_number):
             label_span(labels, start, end, _code_type(tokens, start, end, asked))
         i = max(end, i + 1)
+
+
+def _placed_amount(tokens: Sequence[str], start: int, end: int) -> bool:
+    """Say whether the span is a lone number of up to 4 digits after a placing word.
+
+    ``for 500``, ``at 1030``, ``under 300``: an amount, a time or a quantity, unless a cue
+    or the question asked says it is an identifier.
+    """
+    return (
+        end - start == 1
+        and tokens[start].isdigit()
+        and len(tokens[start]) <= 4
+        and start > 0
+        and tokens[start - 1] in _PLACING_WORDS
+    )
+
+
+def _year(tokens: Sequence[str], start: int, end: int) -> bool:
+    """Say whether the span is a lone year (1800-2099), not given as an identifier."""
+    return end - start == 1 and re.fullmatch(r"(?:18|19|20)\d\d", tokens[start]) is not None
+
+
+def _whole_turn_code(tokens: Sequence[str], labels: Labels) -> bool:
+    """Say whether the whole turn is one code: short letter groups and digits only.
+
+    ``we 4562``, ``as 56 lo``: the letters may be words, as long as none places a
+    number in time or space (``at 530``), opens an answer (``its 5749``), is a unit, a
+    field word or a cue (``ssn 4410`` stays a cue and an SSN).
+    """
+    if not 2 <= len(tokens) <= 6 or any(label is not None for label in labels):
+        return False
+    if sum(digit_count(t) for t in tokens) < 3:
+        return False
+    return all(
+        digit_count(t)
+        or (
+            t.isalpha()
+            and len(t) <= 3
+            and t not in _NOT_CODE_LETTERS
+            and t not in FIELD_WORDS
+            and t not in ID_CUES
+            and not is_chat(t)
+        )
+        for t in tokens
+    )
 
 
 def _in_code(tokens: Sequence[str], labels: Labels, first: int, j: int, cued: bool) -> bool:
@@ -120,8 +175,8 @@ def _in_code(tokens: Sequence[str], labels: Labels, first: int, j: int, cued: bo
     if not _code_group(word):
         return False
     ends_turn = j + 1 == len(tokens) or tokens[j + 1] in STOP_WORDS or tokens[j + 1] in FIELD_WORDS
-    if word in STOP_WORDS:
-        return after and before
+    if word in STOP_WORDS:  # "as 56 lo", not "2018 not 1818"
+        return after and before and len(word) <= 2
     short = len(word) <= 3 or zipf(word) < CODE_ZIPF
     return (after and before) or (cued and after) or (before and short and (cued or ends_turn))
 

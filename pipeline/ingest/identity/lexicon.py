@@ -82,8 +82,8 @@ ID_CUES: dict[str, str | None] = {
 UNIT_WORDS: frozenset[str] = frozenset(
     """
     am pm cal kcal ml l kg g lb lbs km mi cc mm cm inch inches ft dollars dollar usd rs
-    inr eur euros pounds percent hrs hours mins minutes min days weeks months
-    years items pieces people persons passengers
+    inr eur euro euros pound pounds rupee rupees yen cent cents percent hrs hours mins
+    minutes min days weeks months years items pieces people persons passengers
     """.split()
 )
 
@@ -228,12 +228,23 @@ def is_plain(word: str) -> bool:
     )
 
 
+# Endings of derived English words (perplexed, unsuccessfully, verification): a rare word
+# with one is an uncommon word, not a name; names with them are in the census lists.
+_DERIVED_ENDINGS = (
+    "ied", "xed", "ked", "ted", "ped", "sed", "ged", "ced", "ing", "lly", "tion", "sion",
+    "ment", "ness", "able", "ible", "ful", "less", "ous", "ive", "ize", "ise", "ity", "ical",
+    "ate", "val", "led",
+)  # fmt: skip
+
+
 @cache
 def is_name_like(word: str) -> bool:
-    """Rare as a word, or borne by at least as many people as it is used as a word."""
-    return is_plain(word) and (
-        zipf(word) < RARE_ZIPF or name_share(word) >= max(frequency(word), 1e-9)
-    )
+    """Rare as a word (and not a derived word), or borne by as many people as it is used."""
+    if not is_plain(word):
+        return False
+    if name_share(word) >= max(frequency(word), 1e-9):
+        return True
+    return zipf(word) < RARE_ZIPF and not (len(word) >= 5 and word.endswith(_DERIVED_ENDINGS))
 
 
 @cache

@@ -31,6 +31,7 @@ from pipeline.ingest.identity.lexicon import (
     ID_CUES,
     ORDINAL_SUFFIXES,
     RARE_ZIPF,
+    STATE_CODES,
     STOP_WORDS,
     digit_count,
     is_chat,
@@ -44,26 +45,28 @@ from pipeline.ingest.identity.lexicon import (
 #: Token-rule types and the placeholder each writes.
 TOKEN_TYPES = ("name", "address", "id", "email", "phone", "ssn", "card")
 
-_NAME_CUES: tuple[tuple[tuple[str, ...], bool], ...] = (
-    # (cue, strong): after a strong cue any content word is the name; after a weak one
-    # ("i am", "this is") only a name-like word is ("i am sorry" stays).
-    (("my", "name", "is"), True),
-    (("name", "is"), True),
-    (("names", "is"), True),
-    (("my", "name"), True),
-    (("name",), True),
-    (("surname",), True),
-    (("fullname",), True),
-    (("call", "me"), True),
-    (("mr",), True),
-    (("mrs",), True),
-    (("ms",), True),
-    (("miss",), True),
-    (("dr",), True),
-    (("i", "am"), False),
-    (("iam",), False),
-    (("im",), False),
-    (("this", "is"), False),
+_NAME_CUES: tuple[tuple[tuple[str, ...], str], ...] = (
+    # (cue, strength). After a "said" cue any content word is the name. After a "strong"
+    # one too, but in a text that uses capitals it must have one ("the name shown"
+    # stays). After a "weak" one ("i am", "this is") only a name-like word with its
+    # capital is ("i am sorry", "I am unsure" stay).
+    (("my", "name", "is"), "said"),
+    (("my", "name"), "said"),
+    (("call", "me"), "said"),
+    (("name", "is"), "strong"),
+    (("names", "is"), "strong"),
+    (("name",), "strong"),
+    (("surname",), "strong"),
+    (("fullname",), "strong"),
+    (("mr",), "strong"),
+    (("mrs",), "strong"),
+    (("ms",), "strong"),
+    (("miss",), "strong"),
+    (("dr",), "strong"),
+    (("i", "am"), "weak"),
+    (("iam",), "weak"),
+    (("im",), "weak"),
+    (("this", "is"), "weak"),
 )
 _ANSWER_GLUE = frozenset(("its", "it", "is", "was", "and", "my", "the", "this", "for"))
 _AFTER_NAME_CUE = frozenset(("is", "its", "was", "name"))
@@ -101,7 +104,9 @@ def _cued_addresses(tokens: Sequence[str], labels: Labels, start_at: int | None)
     if start_at is not None:
         starts.append(start_at)
     for start in starts:
+        said = False  # "address is ...": the value follows
         while start < len(tokens) and tokens[start] in _AFTER_ADDRESS_CUE:
+            said = said or tokens[start] in ("is", "was", "at")
             start += 1
         end = start
         while end < len(tokens) and free(labels, end):
@@ -110,7 +115,16 @@ def _cued_addresses(tokens: Sequence[str], labels: Labels, start_at: int | None)
                 break
             end += 1
         span = tokens[start:end]
-        if span and (any(digit_count(w) for w in span) or len(span) >= 2):
+        # Without a house number, only place-like words make an address ("sindh vihar
+        # colony", not "in the personal details") unless the value was said to follow.
+        placed = len(span) >= 2 and all(
+            is_name_like(w) or is_street_type(w) or w in DIRECTIONS or w in STATE_CODES
+            for w in span
+        )
+        sentence = any(w in STOP_WORDS and w != "no" and len(w) > 1 for w in span)
+        if not span or (sentence and start_at != start):
+            continue
+        if any(digit_count(w) for w in span) or placed or said or start_at == start:
             label_span(labels, start, end, "address")
 
 
@@ -180,11 +194,15 @@ def _street_word(tokens: Sequence[str], i: int) -> bool:
     return True
 
 
-def _cued_names(tokens: Sequence[str], labels: Labels) -> None:
-    """Names after ``my name is``, ``i am``, ``mr`` ...; before ``is my name`` and ``here``."""
+def _cued_names(tokens: Sequence[str], labels: Labels, lower: Sequence[bool]) -> None:
+    """Names after ``my name is``, ``i am``, ``mr`` ...; before ``is my name`` and ``here``.
+
+    After a weak cue (``i am``, ``this is``, ``X here``) a word typed in lower case in a
+    text that uses capitals is no name (``I am unsure``).
+    """
     n = len(tokens)
     for i in range(n):
-        for cue, strong in _NAME_CUES:
+        for cue, strength in _NAME_CUES:
             if tuple(tokens[i : i + len(cue)]) != cue:
                 continue
             start = i + len(cue)
@@ -193,30 +211,44 @@ def _cued_names(tokens: Sequence[str], labels: Labels) -> None:
             end = start
             while end < n and end < start + 3 and free(labels, end):
                 word = tokens[end]
-                fits = (
-                    is_plain(word) and word not in ID_CUES
-                    if strong
-                    else is_name_like(word) or (end > start and is_surname_like(word))
-                )
+                if strength == "weak":
+                    fits = not lower[end] and (
+                        is_name_like(word) or (end > start and is_surname_like(word))
+                    )
+                else:
+                    fits = is_plain(word) and len(word) > 1 and word not in ID_CUES
+                    fits = fits and (strength == "said" or not lower[end])
                 if not fits:
                     break
                 end += 1
             label_span(labels, start, end, "name")
     for i in range(n):
-        if tokens[i : i + 3] == ["is", "my", "name"] or tokens[i] == "here":
+        here = tokens[i] == "here"
+        if tokens[i : i + 3] == ["is", "my", "name"] or here:
             start = i
             while (
                 start > 0
                 and start > i - 3
                 and free(labels, start - 1)
+                and not lower[start - 1]
                 and (is_name_like(tokens[start - 1]) or is_surname_like(tokens[start - 1]))
             ):
                 start -= 1
-            label_span(labels, start, i, "name")
+            # "Priya here" opens a turn; "an ATM here" is a sentence.
+            opening = start == 0 or is_chat(tokens[start - 1]) or not free(labels, start - 1)
+            if not here or opening:
+                label_span(labels, start, i, "name")
 
 
-def _answer_names(tokens: Sequence[str], labels: Labels, asked: str | None) -> None:
-    """Label the name-like words of a turn of fillers, field words, values and <= 3 of them."""
+def _answer_names(
+    tokens: Sequence[str], labels: Labels, asked: str | None, lower: Sequence[bool]
+) -> None:
+    """Label the name-like words of a turn of fillers, field words, values and <= 3 of them.
+
+    The other words may only be chat, field words, cues, values or the words that join
+    answers ("yes its jayden sloan", "its monroe and <id>"), never those of a sentence
+    ("can i get a refund"); in a text that uses capitals the names must have them.
+    """
     rest = [
         i
         for i, word in enumerate(tokens)
@@ -230,11 +262,21 @@ def _answer_names(tokens: Sequence[str], labels: Labels, asked: str | None) -> N
         return
     if not all(is_name_like(tokens[i]) or is_surname_like(tokens[i]) for i in rest):
         return
+    glue = all(
+        i in rest
+        or labels[i]
+        or word in _ANSWER_GLUE
+        or word in FIELD_WORDS
+        or is_chat(word)
+        or word in ID_CUES
+        for i, word in enumerate(tokens)
+    )
+    if not glue and asked != "name":
+        return
+    if asked != "name" and any(lower[i] for i in rest):
+        return
     named = asked == "name" or any(is_name_like(tokens[i]) for i in rest)
-    # Beside another value, an answer may hold the words that join answers ("its monroe
-    # and <id>"), not those of a sentence ("not json my name is ...").
-    valued = any(labels) and all(word in _ANSWER_GLUE or word not in STOP_WORDS for word in tokens)
-    if named and (len(tokens) <= 5 or asked == "name" or valued):
+    if named and (len(tokens) <= 5 or asked == "name" or any(labels)):
         for i in rest:
             labels[i] = "name"
 
@@ -253,7 +295,12 @@ def _initials(tokens: Sequence[str], labels: Labels) -> None:
 
 
 def label_tokens(
-    tokens: Sequence[str], *, asked: str | None = None, keep: Sequence[bool] | None = None
+    tokens: Sequence[str],
+    *,
+    asked: str | None = None,
+    keep: Sequence[bool] | None = None,
+    lower: Sequence[bool] | None = None,
+    whole: bool = True,
 ) -> Labels:
     """Label each lower-cased token with the personal-data type it belongs to, or None.
 
@@ -266,6 +313,12 @@ def label_tokens(
         The type the previous agent turn asked for (:func:`asked_for`), if any.
     keep : Sequence[bool], optional
         Per token, True where it must never be labelled (the configured allow-list).
+    lower : Sequence[bool], optional
+        Per token, True where it was typed in lower case in a text that uses capitals
+        (weak name evidence then needs a capital); None for an all-lower-case text.
+    whole : bool, default True
+        Whether ``tokens`` are a whole turn; False for one sentence of it, whose answer
+        names are then left to :func:`label_answer` on the whole turn.
 
     Returns
     -------
@@ -281,7 +334,25 @@ def label_tokens(
     _cued_addresses(tokens, labels, 0 if asked == "address" else None)
     _street_addresses(tokens, labels)
     label_codes(tokens, labels, asked)
-    _cued_names(tokens, labels)
-    _answer_names(tokens, labels, asked)
-    _initials(tokens, labels)
+    lowered = lower if lower is not None else [False] * len(tokens)
+    _cued_names(tokens, labels, lowered)
+    if whole:
+        label_answer(tokens, labels, asked=asked, lower=lower)
     return [label or None for label in labels]
+
+
+def label_answer(
+    tokens: Sequence[str],
+    labels: Labels,
+    *,
+    asked: str | None = None,
+    lower: Sequence[bool] | None = None,
+) -> None:
+    """Label the names of a whole turn read as an identity answer, and their initials.
+
+    Run on the whole turn (its sentences labelled by :func:`label_tokens` with
+    ``whole=False``): "caf? charged twice" is no answer, though "caf" alone would be.
+    ``labels`` is changed in place (None or a type per token).
+    """
+    _answer_names(tokens, labels, asked, lower if lower is not None else [False] * len(tokens))
+    _initials(tokens, labels)

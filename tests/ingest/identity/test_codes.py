@@ -20,6 +20,8 @@ def labels(text: str, **kwargs) -> list[str | None]:
         ("9854215475", ["phone"]),  # 10 bare digits
         ("my card number is 4111 1111 1111 1112", [None] * 4 + ["card"] * 4),
         ("account no 9920", [None, None, "id"]),
+        ("we 4562", ["id", "id"]),  # a whole turn of letters and digits is one code
+        ("its 5749", [None, "id"]),  # ... but not the words that open an answer
     ],
 )
 def test_codes(text: str, expected: list) -> None:
