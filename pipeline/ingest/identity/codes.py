@@ -26,6 +26,7 @@ Labels = list[str | None]
 _PLACING_WORDS = frozenset(
     "at on in by to for from till until before after around about under over than".split()
 )
+_JOINING_WORDS = _PLACING_WORDS | frozenset(("or", "and", "of"))
 _NOT_CODE_LETTERS = _PLACING_WORDS | frozenset("its it is was my the this a i".split()) | UNIT_WORDS
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
@@ -175,8 +176,8 @@ def _in_code(tokens: Sequence[str], labels: Labels, first: int, j: int, cued: bo
     if not _code_group(word):
         return False
     ends_turn = j + 1 == len(tokens) or tokens[j + 1] in STOP_WORDS or tokens[j + 1] in FIELD_WORDS
-    if word in STOP_WORDS:  # "as 56 lo", not "2018 not 1818"
-        return after and before and len(word) <= 2
+    if word in STOP_WORDS:  # "as 56 lo", not "2018 not 1818" or "3 to 5"
+        return after and before and len(word) <= 2 and word not in _JOINING_WORDS
     short = len(word) <= 3 or zipf(word) < CODE_ZIPF
     return (after and before) or (cued and after) or (before and short and (cued or ends_turn))
 

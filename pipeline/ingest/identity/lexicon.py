@@ -153,7 +153,7 @@ def frequency(word: str) -> float:
     """
     table = _frequencies()
     found = table.get(word, 0.0)
-    if len(word) > 3:
+    if len(word) > 1:
         for suffix in ("re", "ll", "ve", "s", "d", "t", "m"):
             if word.endswith(suffix):
                 found = max(found, table.get(f"{word[: -len(suffix)]}'{suffix}", 0.0))
@@ -233,7 +233,7 @@ def is_plain(word: str) -> bool:
 _DERIVED_ENDINGS = (
     "ied", "xed", "ked", "ted", "ped", "sed", "ged", "ced", "ing", "lly", "tion", "sion",
     "ment", "ness", "able", "ible", "ful", "less", "ous", "ive", "ize", "ise", "ity", "ical",
-    "ate", "val", "led",
+    "ate", "val", "led", "est",
 )  # fmt: skip
 
 

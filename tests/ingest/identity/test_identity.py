@@ -85,3 +85,42 @@ def test_series_uses_the_question_and_carries_names_through_the_conversation() -
 def test_series_without_context_reads_each_text_alone() -> None:
     out = redact_identity_series(pl.Series("t", ["love", None, "ssn 4410"]), types=ALL)
     assert out.to_list() == ["love", None, "ssn <SSN>"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Requests and sentences, not identity answers (Banking77-like queries).
+        "Can I get a refund?",
+        "I am dissatisfied with the service.",  # a weak cue, a lower-case rare word
+        "Activate my card",  # a sentence-initial capital is no evidence
+        "I don't know that name shown.",  # a strong cue needs a capital in cased text
+        "Where are the Mastercard ATMs?",
+        "It's 2018 not 1818, why is it still pending?",  # years
+        "Somebody made a withdrawal for 500. I have my card.",  # an amount after "for"
+        "you should see it in 3 to 5 working days",  # a range
+        "I'm here to help",
+        "Hey I am standing in front of an ATM here",  # "X here" not opening the turn
+    ],
+)
+def test_sentences_that_are_no_identity_answers_stay(text: str) -> None:
+    assert redact_identities(text, types=ALL)[0] == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Hi there, I'm Ben! I want to book a party.",
+            "Hi there, I'm <NAME>! I want to book a party.",
+        ),
+        ("Priya here, calling about my order", "<NAME> here, calling about my order"),
+        (
+            "yeah it's Maria Mensah and my phone is <PHONE>",
+            "yeah it's <NAME> and my phone is <PHONE>",
+        ),
+        ("ok so it's the one ending 9598, right?", "ok so it's the one ending <ID>, right?"),
+    ],
+)
+def test_names_and_numbers_in_cased_text(text: str, expected: str) -> None:
+    assert redact_identities(text, types=ALL)[0] == expected
