@@ -73,7 +73,7 @@ def distinct_stage_texts(config: Path) -> int:
 @pytest.mark.slow
 def test_local_and_dask_runners_cache_the_same_vectors(prefilled):
     local, dask = cached_vectors(prefilled["local"][0]), cached_vectors(prefilled["dask"][0])
-    assert local.height == distinct_stage_texts(prefilled["local"][1]) == 118
+    assert local.height == distinct_stage_texts(prefilled["local"][1]) == 119
     assert local["text_hash"].to_list() == dask["text_hash"].to_list()
     assert set(local["model_id"]) == set(dask["model_id"]) == {MODEL_ID}
     difference = np.abs(np.array(local["vector"].to_list()) - np.array(dask["vector"].to_list()))
@@ -85,13 +85,13 @@ def test_local_and_dask_runners_cache_the_same_vectors(prefilled):
 def test_a_prefill_records_its_run_and_a_second_one_encodes_nothing(prefilled, runner):
     db, _, first, second = prefilled[runner]
     assert first["runner"] == second["runner"] == runner
-    assert (first["texts"], first["encoded"], first["chunks"]) == (242, 118, 8)
-    assert (second["texts"], second["encoded"], second["chunks"]) == (242, 0, 0)
+    assert (first["texts"], first["encoded"], first["chunks"]) == (243, 119, 8)
+    assert (second["texts"], second["encoded"], second["chunks"]) == (243, 0, 0)
     with open_store(db, read_only=True) as store:
         runs = store.sql("select flow, status, row_counts from runs order by started_at")
     assert runs["flow"].to_list() == ["embed", "embed"]
     assert runs["status"].to_list() == ["ok", "ok"]
-    assert json.loads(runs["row_counts"][0]) == {"texts": 242, "encoded": 118, "chunks": 8}
+    assert json.loads(runs["row_counts"][0]) == {"texts": 243, "encoded": 119, "chunks": 8}
 
 
 @pytest.mark.slow
