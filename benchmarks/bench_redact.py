@@ -18,6 +18,12 @@ installed (Presidio without an NER model, usaddress + phonenumbers, python-stdnu
 ``--split train`` scores the split the word rules were developed on; ``dev`` (the
 default) is the held-out figure the README reports.
 
+Then, what the redactors change where there is next to nothing to redact: Banking77's
+test queries (``../shared/data/banking77/test.csv``, 3,080 single customer questions to a
+bank, cased and punctuated, no names or numbers given as answers). Every query a
+redactor changes is printed as a count (and the first few shown): a change there is
+most likely a word taken for personal data.
+
 Usage::
 
     python benchmarks/bench_redact.py [--data DIR] [--split dev|train|test]
@@ -45,6 +51,7 @@ from pipeline.ingest.identity.lexicon import load as load_lexicon  # noqa: E402
 from pipeline.ingest.redact import PII_TYPES, SHAPE_TYPES, redact_texts  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "multidogo"
+BANKING77 = ROOT.parent / "shared" / "data" / "banking77" / "test.csv"
 DOMAINS = ("airline", "fastfood", "insurance")
 #: The personal-data types MultiDoGO's slots give (:data:`MULTIDOGO_PII`), in print order.
 TYPES = tuple(dict.fromkeys(MULTIDOGO_PII.values()))
@@ -156,7 +163,22 @@ def main(argv: list[str] | None = None) -> int:
             f"  speed            {figures['utterances/s']:,.0f} utterances/s, "
             f"{figures['conversations/s']:,.0f} conversations/s"
         )
+    if BANKING77.exists():
+        print_changed_queries(BANKING77)
     return 0
+
+
+def print_changed_queries(path: Path, shown: int = 5) -> None:
+    """Print how many Banking77 queries each redactor changes, and the first few."""
+    texts = pl.read_csv(path, columns=["text"])["text"].cast(pl.String)
+    rows = pl.DataFrame({"conversation_id": [str(i) for i in range(texts.len())], "text": texts})
+    print(f"\nBanking77 test ({texts.len():,} queries): queries changed")
+    for name, redactor in redactors().items():
+        out = redactor(rows)
+        changed = [(a, b) for a, b in zip(texts, out, strict=True) if a != b]
+        print(f"  {name:45s} {len(changed):>5,}")
+        for before, after in changed[:shown]:
+            print(f"      {before!r} -> {after!r}")
 
 
 if __name__ == "__main__":

@@ -42,12 +42,13 @@ _QUESTIONS = (
 )
 
 
+_REQUEST = re.compile(r"\b(?:may|can|could) i (?:have|get|know)\b|\bplease\b")
+
+
 def asked_for(agent_text: str) -> str | None:
     """Return the personal-data type an agent turn asks for, if it is a question about one."""
     text = agent_text.lower()
-    if "?" not in text and not re.search(
-        r"\b(?:may|can|could) i (?:have|get|know)\b|\bplease\b", text
-    ):
+    if "?" not in text and not _REQUEST.search(text):
         return None
     return next((kind for kind, pattern in _QUESTIONS if pattern.search(text)), None)
 
@@ -108,7 +109,7 @@ def redact_identities(
     asked: str | None = None,
     known_names: frozenset[str] = frozenset(),
     allow: Sequence[tuple[str, ...]] = (),
-) -> tuple[str, dict[str, int], set[str]]:
+) -> tuple[str, set[str]]:
     """Replace names, addresses and identity numbers in one text with typed placeholders.
 
     Parameters
@@ -127,15 +128,13 @@ def redact_identities(
     Returns
     -------
     text : str
-        The redacted text.
-    counts : dict
-        Placeholders written per type.
+        The redacted text (adjacent words of one type under one placeholder).
     names : set of str
         Rare name words found in this text (to redact elsewhere in the conversation).
     """
     matches = list(_TOKEN.finditer(text))
     if not matches:
-        return text, {}, set()
+        return text, set()
     keys = [_key(m.group(0)) if m.group(0)[0] != "<" else m.group(0).lower() for m in matches]
     keep = _kept(text, matches, keys, allow)
     # A text that uses capitals gives a name's capital as evidence (not the placeholders,
@@ -171,7 +170,6 @@ def redact_identities(
         key for key, label in zip(keys, labels, strict=True) if label == "name" and is_rare(key)
     }
     pieces: list[str] = []
-    counts: dict[str, int] = {}
     cursor = 0
     open_kind: str | None = None
     for match, label in zip(matches, labels, strict=True):
@@ -185,11 +183,10 @@ def redact_identities(
             pieces.append(match.group(0))
         else:
             pieces.append(f"<{kind.upper()}>")
-            counts[kind] = counts.get(kind, 0) + 1
         open_kind = kind
         cursor = match.end()
     pieces.append(text[cursor:])
-    return "".join(pieces), counts, names
+    return "".join(pieces), names
 
 
 # Texts the rules can change without context: a digit, a cue word, or a short answer.
@@ -248,7 +245,7 @@ def redact_identity_series(
         "row", "text", "conversation", "asked"
     ).iter_rows():
         asked = asked_for(question) if question else None
-        out[row], _, names = redact_identities(text, types=types, asked=asked, allow=allow)
+        out[row], names = redact_identities(text, types=types, asked=asked, allow=allow)
         if names:
             found.setdefault(conversation, set()).update(names)
     if found:

@@ -100,6 +100,7 @@ def label_codes(tokens: Sequence[str], labels: Labels, asked: str | None) -> Non
             and start > 0
             and free(labels, start - 1)
             and _code_group(tokens[start - 1])
+            and (len(tokens[start - 1]) <= 3 or zipf(tokens[start - 1]) < CODE_ZIPF)
             and tokens[start - 1] not in STOP_WORDS
             and tokens[start - 1] not in YEAR_WORDS
             and (

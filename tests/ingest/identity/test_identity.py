@@ -14,16 +14,14 @@ ALL = frozenset(TOKEN_TYPES)
 
 
 def test_a_name_leaves_no_part_behind_and_counts_once() -> None:
-    text, counts, names = redact_identities("Hi, my name is Priya Raman.", types=ALL)
-    assert text == "Hi, my name is <NAME>." and counts == {"name": 1}
+    text, names = redact_identities("Hi, my name is Priya Raman.", types=ALL)
+    assert text == "Hi, my name is <NAME>." and text.count("<NAME>") == 1
     assert names == {"priya", "raman"}
 
 
 def test_an_address_across_a_comma_is_one_placeholder() -> None:
-    text, counts, _ = redact_identities(
-        "I live at 12 Lake View Road, Springfield IL 62704.", types=ALL
-    )
-    assert text == "I live at <ADDRESS>." and counts == {"address": 1}
+    text, _ = redact_identities("I live at 12 Lake View Road, Springfield IL 62704.", types=ALL)
+    assert text == "I live at <ADDRESS>." and text.count("<ADDRESS>") == 1
 
 
 @pytest.mark.parametrize(
