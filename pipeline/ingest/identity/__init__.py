@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from pipeline.ingest.identity.lexicon import is_rare
+from pipeline.ingest.identity.lexicon import common_words, is_rare
 from pipeline.ingest.identity.rules import TOKEN_TYPES, label_answer, label_tokens
 
 __all__ = [
@@ -77,10 +77,13 @@ def _kept(
 ) -> list[bool]:
     """Per token, whether it must stay: an allow-listed word or phrase, or a measure."""
     keep = [
-        _MEASURE.fullmatch(m.group(0)) is not None
-        or (m.start() > 0 and text[m.start() - 1] in _CURRENCY)
-        or text[m.end() : m.end() + 1] in _CURRENCY
-        or text[m.end() : m.end() + 1] == "%"
+        m.group(0)[0].isdigit()
+        and (
+            _MEASURE.fullmatch(m.group(0)) is not None
+            or (m.start() > 0 and text[m.start() - 1] in _CURRENCY)
+            or text[m.end() : m.end() + 1] in _CURRENCY
+            or text[m.end() : m.end() + 1] == "%"
+        )
         for m in matches
     ]
     for phrase in allow:
@@ -189,11 +192,22 @@ def redact_identities(
     return "".join(pieces), names
 
 
-# Texts the rules can change without context: a digit, a cue word, or a short answer.
-_CANDIDATE = (
-    r"(?i)\d|\b(?:name|names|surname|fullname|i am|i'?m|iam|this is|call me|mr|mrs|ms|miss|dr"
-    r"|here|address|adress|addr|com|net|org|edu)\b|^\W*(?:\w+\W+){0,5}\w*\W*$"
+# Texts a rule may change without context: a digit, a cue word or an e-mail end; else a
+# word that is not common (:func:`~pipeline.ingest.identity.lexicon.common_words`).
+_TRIGGER = (
+    r"(?i)\d|\b(?:name|names|surname|fullname|call me|mr|mrs|ms|miss|dr"
+    r"|address|adress|addr|com|net|org|edu)\b"
 )
+
+
+def _candidates(texts: pl.Expr) -> pl.Expr:
+    """Whether a rule could change each text: a trigger, or a word that is not common."""
+    words = texts.str.to_lowercase().str.replace_all("['\u2019]", "").str.extract_all(r"[^\W\d_]+")
+    common = pl.Series(common_words(), dtype=pl.String)
+    uncommon = words.list.eval(~pl.element().is_in(common.implode())).list.any()
+    return (texts.str.contains(_TRIGGER) | uncommon).fill_null(False)
+
+
 _QUESTION_HINT = r"(?i)name|address|mail|ssn|social security|card|number|digits|pin|\bid\b"
 
 
@@ -221,7 +235,7 @@ def redact_identity_series(
     if not texts.len():
         return texts
     frame = pl.DataFrame({"text": texts})
-    candidate = pl.col("text").str.contains(_CANDIDATE).fill_null(False)
+    candidate = _candidates(pl.col("text"))
     if conversation_ids is not None and speakers is not None:
         frame = frame.with_columns(conversation=conversation_ids, speaker=speakers)
         previous = pl.col("text").shift(1)
@@ -241,11 +255,19 @@ def redact_identity_series(
     out = texts.to_list()
     found: dict[object, set[str]] = {}
     rows = frame.with_row_index("row").filter(pl.col("candidate"))
+    # Turns repeat (scripted lines, short answers): each distinct (text, question) is
+    # read once per call.
+    memo: dict[tuple[str, str | None], tuple[str, set[str]]] = {}
     for row, text, conversation, question in rows.select(
         "row", "text", "conversation", "asked"
     ).iter_rows():
         asked = asked_for(question) if question else None
-        out[row], names = redact_identities(text, types=types, asked=asked, allow=allow)
+        done = memo.get((text, asked))
+        if done is None:
+            done = memo[(text, asked)] = redact_identities(
+                text, types=types, asked=asked, allow=allow
+            )
+        out[row], names = done
         if names:
             found.setdefault(conversation, set()).update(names)
     if found:
@@ -268,5 +290,7 @@ def _carry_names(
     for row, conversation in rows.select("row", "conversation").iter_rows():
         text = out[row]
         names = frozenset(found[conversation])
-        if text and not names.isdisjoint(_key(m.group(0)) for m in _TOKEN.finditer(text)):
+        if not text or not any(name in text.lower() for name in names):  # cheap first look
+            continue
+        if not names.isdisjoint(_key(m.group(0)) for m in _TOKEN.finditer(text)):
             out[row] = redact_identities(text, types=types, known_names=names, allow=allow)[0]

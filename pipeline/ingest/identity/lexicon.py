@@ -212,7 +212,11 @@ def _glued_chat(word: str) -> bool:
 @cache
 def is_chat(word: str) -> bool:
     """Whether ``word`` is a greeting, thanks, filler or texting shorthand (typos included)."""
-    return word in CHAT_WORDS or _near_chat_word(word) or (len(word) >= 5 and _glued_chat(word))
+    if word in CHAT_WORDS:
+        return True
+    if name_share(word) >= max(frequency(word), 1e-9):  # "noah" is a name, not "nah"
+        return False
+    return _near_chat_word(word) or (len(word) >= 5 and _glued_chat(word))
 
 
 @cache
@@ -264,10 +268,29 @@ def is_street_type(word: str) -> bool:
     return word in STREET_TYPES or (
         word.isalpha()
         and zipf(word) < RARE_ZIPF
-        and any(word.startswith(t) or word.endswith(t) for t in _LONG_STREET_TYPES)
+        and (word.startswith(_LONG_STREET_TYPES) or word.endswith(_LONG_STREET_TYPES))
     )
 
 
+@cache
+def common_words() -> tuple[str, ...]:
+    """Words no rule takes for personal data without a cue: frequent and not name-like.
+
+    Every word with a Zipf frequency of at least :data:`RARE_ZIPF` that
+    :func:`is_name_like` rejects (apostrophes dropped, as the rules read words), plus
+    the stop and chat words. A text made only of these, without a digit or a cue word,
+    is left alone without reading it word by word.
+    """
+    threshold = 10 ** (RARE_ZIPF - 9)
+    words = {
+        word.replace("'", "")
+        for word, share in _frequencies().items()
+        if share >= threshold and word.replace("'", "").isalpha()
+    }
+    return tuple(sorted({w for w in words if not is_name_like(w)} | STOP_WORDS | CHAT_WORDS))
+
+
+@cache
 def digit_count(word: str) -> int:
     """Count the digits in ``word``."""
-    return sum(ch.isdigit() for ch in word)
+    return sum(map(str.isdigit, word))

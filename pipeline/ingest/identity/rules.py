@@ -68,6 +68,10 @@ _NAME_CUES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("im",), "weak"),
     (("this", "is"), "weak"),
 )
+_CUES_BY_HEAD: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    head: tuple(entry for entry in _NAME_CUES if entry[0][0] == head)
+    for head in {cue[0] for cue, _ in _NAME_CUES}
+}
 _ANSWER_GLUE = frozenset(("its", "it", "is", "was", "and", "my", "the", "this", "for"))
 _AFTER_NAME_CUE = frozenset(("is", "its", "was", "name"))
 _ADDRESS_CUES = frozenset(("address", "adress", "addr"))
@@ -202,7 +206,7 @@ def _cued_names(tokens: Sequence[str], labels: Labels, lower: Sequence[bool]) ->
     """
     n = len(tokens)
     for i in range(n):
-        for cue, strength in _NAME_CUES:
+        for cue, strength in _CUES_BY_HEAD.get(tokens[i], ()):
             if tuple(tokens[i : i + len(cue)]) != cue:
                 continue
             start = i + len(cue)
