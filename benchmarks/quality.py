@@ -235,7 +235,7 @@ def median_section(sections: list[dict[str, Any]], seeds: list[int]) -> dict[str
     if absent:
         return absent[0]
     keys = [key for key, _, _ in FIGURES["intents"]]
-    values = {key: [s[key] for s in sections] for key in keys}
+    values = {key: [s[key] for s in sections] for key in keys if all(key in s for s in sections)}
     return {
         **sections[0],
         **{key: statistics.median(v) for key, v in values.items()},

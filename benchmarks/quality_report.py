@@ -19,6 +19,7 @@ FIGURES: dict[str, list[tuple[str, str, int]]] = {
         ("ari", "ARI", 1),
         ("n_clusters_found", "intents found", 0),
         ("noise_share", "unassigned share", 0),
+        ("filler_labels", "labels made only of fillers", -1),
     ],
     # Full-log figures first; the narrower ones (only the steps the labels name) beside them.
     "steps": [

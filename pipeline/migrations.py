@@ -349,6 +349,13 @@ _V6 = [
     )""",
 ]
 
+# v7: the two-level taxonomy. Each intent row names its family (its smallest intent's id
+# with F for the letter) and the family's key phrase; rows written before v7 stay null.
+_V7 = [
+    f"alter table {INTENTS} add column family_id varchar",
+    f"alter table {INTENTS} add column family_label varchar",
+]
+
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 LATEST_VERSION = max(MIGRATIONS)

@@ -138,6 +138,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "is_emerging",
         "centroid",
         "run_id",
+        "family_id",
+        "family_label",
     ),
     INTENT_ASSIGNMENTS: (
         "conversation_id",
@@ -282,7 +284,7 @@ FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     QUARANTINE: ("message", "raw"),
     CONVERSATIONS: ("metadata",),
     TURNS: ("text", "args"),
-    INTENTS: ("label", "exemplar"),
+    INTENTS: ("label", "exemplar", "family_label"),
     STEP_TYPES: ("label", "exemplar"),
     DRIFT_FINDINGS: ("sentence", "details"),
     READINESS: ("label", "reasons", "playbook"),

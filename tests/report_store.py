@@ -66,11 +66,12 @@ def fill(store: Store) -> None:
         insert(con, schema.REDACTIONS, [("c1", 0, "email", 2, R1), ("c2", 1, "phone", 1, R1)])
         centroid = [0.0, 1.0]
         insert(con, schema.INTENTS, [
-            ("i1", 1, "old label", ["old"], "old", 2, 1.0, ts(2), ts(9), 0.0, False, centroid, R1),
-            ("i1", 2, "refund, money", ["refund", "money"], f"{PLANT} refund please", 3, 0.75,
-             ts(2), ts(10), 0.3, False, centroid, R2),
+            ("i1", 1, "old label", ["old"], "old", 2, 1.0, ts(2), ts(9), 0.0, False, centroid, R1,
+             "F1", "old label"),
+            ("i1", 2, "refund money", ["refund money", "refund"], f"{PLANT} refund please", 3,
+             0.75, ts(2), ts(10), 0.3, False, centroid, R2, "F1", "refund money"),
             ("i2", 2, "address change", ["address"], "new address", 1, 0.25, ts(16), ts(16), 1.0,
-             True, centroid, R2),
+             True, centroid, R2, "F2", "address change"),
         ])  # fmt: skip
         insert(con, schema.INTENT_ASSIGNMENTS, [
             ("c1", "i1", 0.9, False, "cluster", None, 2, R2),

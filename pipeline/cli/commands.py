@@ -84,7 +84,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_intents(args: argparse.Namespace, config: Config) -> int:
     """`cxminer intents`: print the intent table; with --update/--refit run the stage first."""
-    from pipeline.intents.run import format_intents, read_intents
+    from pipeline.intents.run import read_intents
+    from pipeline.intents.show import format_intent_tree, format_intents
 
     if args.update or args.refit:
         _prepare_prefect(verbose=args.verbose)
@@ -102,7 +103,7 @@ def cmd_intents(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(json.dumps(report, default=str))
     else:
-        print(format_intents(report))
+        print(format_intent_tree(report) if args.tree else format_intents(report))
     return EXIT_OK
 
 
@@ -215,11 +216,13 @@ def cmd_drift(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_readiness(args: argparse.Namespace, config: Config) -> int:
     """`cxminer readiness`: print the readiness ranking."""
-    from pipeline.readiness.run import read_readiness
+    from pipeline.readiness.run import read_readiness, read_small_workflows
     from pipeline.readiness.score import format_readiness
 
-    ranking = read_readiness(Path(args.db) if args.db else config.database)
-    _print_frame(ranking, as_json=args.json, text=format_readiness)
+    db = Path(args.db) if args.db else config.database
+    ranking = read_readiness(db)
+    small = read_small_workflows(db, config)
+    _print_frame(ranking, as_json=args.json, text=lambda f: format_readiness(f, small))
     return EXIT_OK
 
 

@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--refit", action="store_true", help="fit a new model first (ids kept where they match)"
     )
+    intents.add_argument(
+        "--tree",
+        action="store_true",
+        help="print the families (intents whose requests are alike, intents.family_similarity) "
+        "with their intents folded inside, largest first",
+    )
     intents.add_argument("--json", action="store_true", help="print one JSON object")
     intents.set_defaults(handler=commands.cmd_intents)
 

@@ -110,7 +110,14 @@ def print_readiness_summary(summary: dict[str, Any]) -> None:
     if _unchanged("readiness", summary):
         return
     tiers = ", ".join(f"{n} {tier}" for tier, n in summary["tiers"].items())
-    print(f"readiness: {summary['workflows']} workflows scored: {tiers}")
+    small = summary.get("small") or {}
+    rest = (
+        f"; {small['workflows']} small intents ({small['conversations']} conversations, "
+        f"fewer than {small['floor']} each) not scored: too little evidence"
+        if small.get("workflows")
+        else ""
+    )
+    print(f"readiness: {summary['workflows']} workflows scored: {tiers}{rest}")
 
 
 def _unchanged(stage: str, summary: dict[str, Any]) -> bool:

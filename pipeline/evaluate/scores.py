@@ -54,6 +54,7 @@ from pipeline.store import Store, open_store
 __all__ = ["evaluate", "score_step_log"]
 
 INTENT_ASSIGNMENTS = schema.INTENT_ASSIGNMENTS
+INTENTS = schema.INTENTS
 STEP_EVENTS = schema.STEP_EVENTS
 DRIFT_FINDINGS = schema.DRIFT_FINDINGS
 READINESS = schema.READINESS
@@ -62,6 +63,7 @@ CONFORMANCE = schema.CONFORMANCE
 # table -> (required columns, the stage that writes it, optional columns)
 _READS = {
     INTENT_ASSIGNMENTS: (("conversation_id", "intent_id", "is_outlier"), "intents", ()),
+    INTENTS: (("intent_id", "label"), "intents", ()),
     STEP_EVENTS: (("conversation_id", "seq", "step_id", "turn_idx"), "steps", ()),
     DRIFT_FINDINGS: (
         ("sop_id", "step", "kind", "window_start", "flagged"),
@@ -143,7 +145,12 @@ def evaluate(
             "with_turn_steps": labels["turn_steps"].is_not_null().sum(),
             "with_turn_pii": labels["turn_pii"].is_not_null().sum(),
         },
-        "intents": section(score_intents, assignments, labels),
+        "intents": section(
+            score_intents,
+            assignments,
+            labels,
+            tables[INTENTS] if isinstance(tables[INTENTS], Table) else None,
+        ),
         "steps": section(score_steps, step_data),
         "process": section(score_process, step_data),
         "conformance": section(score_conformance, tables[CONFORMANCE], labels),

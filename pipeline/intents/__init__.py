@@ -5,9 +5,10 @@ an :class:`IntentClusterer` (:mod:`~pipeline.intents.fit`, a scikit-learn estima
 :mod:`pipeline.clustering`); all-recent groups are split off and flagged as emerging
 (:mod:`~pipeline.intents.emerging`); a saved :class:`IntentModel` assigns later
 conversations (:mod:`~pipeline.intents.model`); ids are kept across refits
-(:mod:`~pipeline.intents.lineage`) and each intent is named
-(:mod:`~pipeline.intents.names`). :mod:`pipeline.intents.run` is the one module that
-reads and writes the store.
+(:mod:`~pipeline.intents.lineage`), each intent is named by a key phrase
+(:mod:`~pipeline.intents.names`) and intents are grouped into families, the coarse level
+(:mod:`~pipeline.intents.families`); :mod:`~pipeline.intents.show` prints them.
+:mod:`pipeline.intents.run` is the one module that reads and writes the store.
 """
 
 from pipeline.intents.emerging import emerging_intents, split_emerging

@@ -115,6 +115,10 @@ def emerging_intents(assignments: pl.DataFrame, *, recent_days: int, share: floa
         Nothing is flagged unless the data span at least twice ``recent_days``: with
         less history, everything looks new.
 
+    ``first_seen`` is where the intent's latest unbroken run of conversations starts (no
+    gap longer than ``recent_days``): a stray early conversation joined to a new intent
+    does not date it.
+
     Returns
     -------
     polars.DataFrame
@@ -131,10 +135,19 @@ def emerging_intents(assignments: pl.DataFrame, *, recent_days: int, share: floa
     newest, oldest = dated["started_at"].max(), dated["started_at"].min()
     since = newest - timedelta(days=recent_days)
     enough_history = newest - oldest >= timedelta(days=2 * recent_days)
-    stats = dated.group_by("intent_id").agg(
-        first_seen=pl.col("started_at").min(),
-        last_seen=pl.col("started_at").max(),
-        recent_share=(pl.col("started_at") > since).mean(),
+    # first seen: the start of the intent's latest unbroken run (no gap longer than
+    # recent_days), so one stray early conversation does not date a new intent
+    gap = pl.col("started_at").diff().over("intent_id")
+    stats = (
+        dated.sort("intent_id", "started_at", nulls_last=True)
+        .group_by("intent_id")
+        .agg(
+            first_seen=pl.col("started_at")
+            .filter(gap.is_null() | (gap > timedelta(days=recent_days)))
+            .max(),
+            last_seen=pl.col("started_at").max(),
+            recent_share=(pl.col("started_at") > since).mean(),
+        )
     )
     recent_all = (dated["started_at"] > since).sum()
     earlier_all = dated.height - recent_all

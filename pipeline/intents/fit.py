@@ -10,6 +10,7 @@ parent and child (:func:`route_to_children`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any
 
@@ -26,6 +27,7 @@ from pipeline.clustering import (
     fit_clusters,
     join_nearest,
     predict_clusters,
+    resample_agreement,
 )
 from pipeline.config import IntentConfig
 
@@ -61,8 +63,10 @@ class IntentClusterer(ClusterMixin, BaseEstimator):
     reducer_, hdbscan_
         The fitted :class:`~pipeline.clustering.Projection` and ``hdbscan.HDBSCAN``.
     params_ : dict
-        The chosen HDBSCAN settings and every candidate's DBCV (``children`` once
-        :func:`~pipeline.intents.emerging.split_emerging` split an intent off).
+        The chosen HDBSCAN settings, every candidate's DBCV, ``stability_ari`` (the
+        cut's agreement with HDBSCAN rerun on 80% of the rows,
+        :func:`~pipeline.clustering.resample_agreement`), and ``children`` once
+        :func:`~pipeline.intents.emerging.split_emerging` split an intent off.
     fitted_ids_ : frozenset of str
         The conversations in the fitted sample.
     """
@@ -107,8 +111,13 @@ class IntentClusterer(ClusterMixin, BaseEstimator):
 
     @classmethod
     def from_config(cls, config: IntentConfig) -> IntentClusterer:
-        """Return an unfitted clusterer with the hyperparameters of ``config``."""
-        return cls(**{name: getattr(config, name) for name in HYPERPARAMETERS})
+        """Return an unfitted clusterer with the hyperparameters of ``config``.
+
+        The candidate sizes are ``config.cluster_shares()``: ``min_cluster_shares``
+        after ``granularity`` (or the one ``smallest_intent_share``).
+        """
+        settings = {name: getattr(config, name) for name in HYPERPARAMETERS}
+        return cls(**{**settings, "min_cluster_shares": config.cluster_shares()})
 
     def fit(
         self, X: np.ndarray, y: Any = None, *, conversation_ids: Sequence[str] | None = None
@@ -144,6 +153,15 @@ class IntentClusterer(ClusterMixin, BaseEstimator):
         fit = fit_clusters(
             conversation_ids, X, **{name: getattr(self, name) for name in HYPERPARAMETERS}
         )
+        agreement = resample_agreement(
+            fit.reducer.reduced,
+            fit.clusterer.labels_,
+            min_cluster_size=fit.params["min_cluster_size"],
+            min_samples=self.min_samples,
+            method=fit.params["cluster_selection_method"],
+            seed=self.seed,
+        )
+        fit = replace(fit, params={**fit.params, "stability_ari": round(agreement, 4)})
         self._set_fit(fit)
         self.n_features_in_ = X.shape[1]
         return self

@@ -27,6 +27,7 @@ from pipeline.embed.models import Embedder
 from pipeline.embed.vectors import normalise_text, text_hash
 from pipeline.errors import StoreError
 from pipeline.intents.emerging import emerging_intents, split_emerging
+from pipeline.intents.families import name_families
 from pipeline.intents.fit import IntentClusterer
 from pipeline.intents.lineage import LINEAGE_SCHEMA, intent_lineage, lineage_row, match_intent_ids
 from pipeline.intents.model import Assign, IntentModel, assign_intents, dump_model, load_model
@@ -165,6 +166,9 @@ def update_intents(
             units["request"].to_list(), fit.labels_, vectors, fit.centroids_,
             n_terms=settings.n_terms, stop_words=settings.pleasantries,
         )  # fmt: skip
+        descriptions = name_families(
+            descriptions, units["request"].to_list(), fit.labels_, vectors, intent_ids, settings
+        )
         version = (model.version if model else 0) + 1
         max_id = max(int(i[1:]) for i in intent_ids)
         new_model = IntentModel(
@@ -279,6 +283,12 @@ def _intent_rows(
             "label": [d["label"] for d in model.descriptions],
             "terms": [d["terms"] for d in model.descriptions],
             "exemplar": [d["exemplar"] for d in model.descriptions],
+            # a model saved before families existed: each intent is its own family
+            "family_id": [
+                d.get("family_id", "F" + i[1:])
+                for d, i in zip(model.descriptions, model.intent_ids, strict=True)
+            ],
+            "family_label": [d.get("family_label", d["label"]) for d in model.descriptions],
             "centroid": [row.tolist() for row in model.centroids],
         },
         schema_overrides={
@@ -315,8 +325,14 @@ def read_intents(db_path: Path) -> dict[str, Any]:
                 f"{db_path}: no intents yet; run `cxminer run` or `cxminer intents --update`"
             )
         run_id = store.scalar(f"select max(run_id) from {schema.INTENTS}")
+        # before schema v7 (or a row written before it), each intent is its own family
+        family, family_label = "'F' || substr(intent_id, 2)", "label"
+        if store.schema_version() >= 7:
+            family = f"coalesce(family_id, {family})"
+            family_label = "coalesce(family_label, label)"
         intents = store.sql(
             "select intent_id, label, size, share, exemplar, first_seen, is_emerging, terms, "
+            f"{family} as family_id, {family_label} as family_label, "
             f"model_version from {schema.INTENTS} where run_id = ? "
             "order by size desc, intent_id",
             [run_id],
@@ -331,23 +347,3 @@ def read_intents(db_path: Path) -> dict[str, Any]:
         **counts,
         "intents": intents.drop("model_version").to_dicts(),
     }
-
-
-def format_intents(report: dict[str, Any], *, width: int = 60) -> str:
-    """Format :func:`read_intents` output as a plain-text table."""
-    lines = [
-        f"intents of run {report['run_id']} (model v{report['model_version']}): "
-        f"{len(report['intents'])} intents, {report['conversations']} conversations, "
-        f"{report['unassigned']} unassigned",
-        f"{'id':<6} {'size':>6} {'share':>6}  {'label':<32} exemplar",
-    ]
-    for row in report["intents"]:
-        exemplar = " ".join((row["exemplar"] or "").split())
-        if len(exemplar) > width:
-            exemplar = exemplar[: width - 3] + "..."
-        flag = f"  [emerging since {row['first_seen']:%Y-%m-%d}]" if row["is_emerging"] else ""
-        lines.append(
-            f"{row['intent_id']:<6} {row['size']:>6} {row['share']:>6.1%}  "
-            f"{row['label'][:32]:<32} {exemplar}{flag}"
-        )
-    return "\n".join(lines)

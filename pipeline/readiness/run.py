@@ -19,18 +19,22 @@ from pipeline.drift.run import stored_sops
 from pipeline.errors import StoreError
 from pipeline.outcomes.run import CONVERSATIONS_SQL
 from pipeline.readiness.inputs import readiness_inputs
-from pipeline.readiness.score import score_readiness
+from pipeline.readiness.score import drop_small_workflows, score_readiness, volume_floor
 from pipeline.store import Store, open_store
 
 
 def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
     """Score every workflow's autonomy readiness; add this run's ranking to ``readiness``.
 
+    Workflows under the volume floor without a documented SOP get no row
+    (:func:`~pipeline.readiness.score.drop_small_workflows`).
+
     Returns
     -------
     dict
-        ``workflows`` scored and the count per tier; ``mode: skipped`` with a ``reason``
-        when the drift stage has not run.
+        ``workflows`` scored, the count per tier and ``small`` (the workflows left out:
+        ``workflows``, ``conversations``, ``floor``); ``mode: skipped`` with a
+        ``reason`` when the drift stage has not run.
     """
     outcomes = store.sql(f"select * from {schema.OUTCOMES}")
     if outcomes.is_empty():
@@ -62,12 +66,14 @@ def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, 
         sops=sops,
         config=config.readiness,
     )
+    inputs, small = drop_small_workflows(inputs, sops, config=config.readiness)
     readiness = score_readiness(inputs, sops, config=config.readiness)
     store.write_readiness(readiness, run_id=run_id)
     return {
         "mode": "scored",
         "workflows": readiness.height,
         "tiers": dict(readiness.group_by("tier").len().sort("tier").iter_rows()),
+        "small": small,
     }
 
 
@@ -87,3 +93,25 @@ def read_readiness(db_path: Path) -> pl.DataFrame:
     if ranking.is_empty():
         raise StoreError(f"{db_path}: no readiness scores; run `cxminer run` first")
     return ranking
+
+
+def read_small_workflows(db_path: Path, config: Config) -> dict[str, int]:
+    """Return the workflows of the latest outcomes that the latest ranking left out.
+
+    ``workflows``, ``conversations`` (theirs) and ``floor`` (as configured now).
+    """
+    with open_store(db_path, read_only=True) as store:
+        row = store.sql(
+            "with sizes as (select workflow_id, count(*) as n from "
+            f"{schema.OUTCOMES} where workflow_id is not null group by workflow_id), "
+            f"ranked as (select workflow_id from {schema.READINESS} "
+            f"where run_id = (select max(run_id) from {schema.READINESS})) "
+            "select count(*) as workflows, coalesce(sum(n), 0) as conversations, "
+            f"(select count(*) from {schema.OUTCOMES}) as total "
+            "from sizes anti join ranked using (workflow_id)"
+        ).row(0, named=True)
+    return {
+        "workflows": int(row["workflows"]),
+        "conversations": int(row["conversations"]),
+        "floor": volume_floor(int(row["total"]), config.readiness),
+    }

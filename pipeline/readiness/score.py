@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -312,7 +313,38 @@ def _components_json(values: np.ndarray, weights: np.ndarray, details: dict[str,
     return json.dumps(out)
 
 
-def format_readiness(readiness: pl.DataFrame) -> str:
+def volume_floor(n_total: int, config: ReadinessConfig) -> int:
+    """Return the fewest conversations a workflow without a documented SOP needs for a row."""
+    return max(config.min_volume, math.ceil(config.min_volume_share * n_total))
+
+
+def drop_small_workflows(
+    inputs: ReadinessInputs, sops: Sequence[Sop], *, config: ReadinessConfig
+) -> tuple[ReadinessInputs, dict[str, int]]:
+    """Leave out workflows under :func:`volume_floor` that have no documented SOP.
+
+    An intent of a few conversations is most often the residue of an over-split intent,
+    not a workflow to hand to an agent; a documented workflow keeps its row at any size.
+
+    Returns
+    -------
+    tuple
+        The inputs without those workflows, and ``workflows``, ``conversations`` and
+        ``floor``: how many were left out, their conversations and the floor applied.
+    """
+    documented = {s.sop_id for s in sops}
+    sizes = inputs.conversations.group_by("workflow_id").len("n")
+    floor = volume_floor(inputs.conversations.height, config)
+    small = sizes.filter((pl.col("n") < floor) & ~pl.col("workflow_id").is_in(list(documented)))
+    kept = ReadinessInputs(
+        conversations=inputs.conversations.join(small, on="workflow_id", how="anti"),
+        workflows=inputs.workflows.join(small, on="workflow_id", how="anti"),
+    )
+    return kept, {"workflows": small.height, "conversations": int(small["n"].sum()),
+                  "floor": floor}  # fmt: skip
+
+
+def format_readiness(readiness: pl.DataFrame, small: dict[str, int] | None = None) -> str:
     """Render the ranking as plain text: one block per workflow, best first.
 
     Parameters
@@ -324,10 +356,19 @@ def format_readiness(readiness: pl.DataFrame) -> str:
     -------
     str
         A header line, then per workflow its rank, id, score with interval, tier, rank
-        stability and conversations, followed by its gates and reasons.
+        stability and conversations, followed by its gates and reasons; last, with
+        ``small`` (``workflows``, ``conversations``, ``floor``), one line for the small
+        intents that got no row.
     """
+    rest = ""
+    if small and small["workflows"]:
+        rest = (
+            f"      + {small['workflows']} small intents, {small['conversations']} "
+            f"conversations: too little evidence (fewer than {small['floor']} each, no "
+            "documented SOP)\n"
+        )
     if readiness.is_empty():
-        return "no workflows scored\n"
+        return "no workflows scored\n" + rest
     lines = [
         f"{'rank':>4}  {'workflow':<28} {'score':>5}  {'interval':<13} {'tier':<26} "
         f"{'rank held':>9} {'n':>7}"
@@ -341,4 +382,4 @@ def format_readiness(readiness: pl.DataFrame) -> str:
         )
         lines.extend(f"{'':6}gate: {gate}" for gate in row["gates"])
         lines.extend(f"{'':6}why: {reason}" for reason in row["reasons"])
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + rest

@@ -34,6 +34,12 @@ class IntentConfig:
     # The smallest intent worth naming, as shares of the fitted conversations; the
     # HDBSCAN run with the best density-based validity (DBCV) among them is kept.
     min_cluster_shares: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.032)
+    # Another cut than the data-chosen one: "coarser" doubles each candidate share (fewer,
+    # larger intents), "finer" halves them; smallest_intent_share fixes the smallest
+    # intent's share instead of searching (steadier across seeds; the number of intents
+    # still comes from the data).
+    granularity: Literal["coarser", "default", "finer"] = "default"
+    smallest_intent_share: float | None = None
     # HDBSCAN cluster selection methods tried with each size. "leaf" splits dense regions
     # into many small clusters whose DBCV can beat a better "eom" run by chance.
     selection_methods: tuple[str, ...] = ("eom",)
@@ -52,6 +58,9 @@ class IntentConfig:
     # all-recent group and split it off as its own, emerging intent.
     emerging_split: bool = True
     n_terms: int = 8
+    # Families over intents: intents whose requests have at least this mean pairwise
+    # cosine are one family (group-average linkage); 1.0 makes each intent its own.
+    family_similarity: float = 0.35
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -61,7 +70,7 @@ class IntentConfig:
         if self.min_content_words < 0 or self.refit_after_days < 0:
             raise ConfigError("intents.min_content_words/refit_after_days: expected >= 0")
         shares = ("assign_threshold", "match_threshold", "lineage_share", "refit_new_share",
-                  "emerging_share")  # fmt: skip
+                  "emerging_share", "family_similarity")  # fmt: skip
         for name in shares:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(
@@ -72,8 +81,20 @@ class IntentConfig:
                 "intents.min_cluster_shares: expected a non-empty list of shares in (0, 1), "
                 f"found {list(self.min_cluster_shares)}"
             )
+        share = self.smallest_intent_share
+        if share is not None and not 0 < share < 1:
+            raise ConfigError(
+                f"intents.smallest_intent_share: expected a share in (0, 1) or null, found {share}"
+            )
         if not self.selection_methods or set(self.selection_methods) - {"eom", "leaf"}:
             raise ConfigError(
                 "intents.selection_methods: expected a non-empty list of eom and/or leaf, "
                 f"found {list(self.selection_methods)}"
             )
+
+    def cluster_shares(self) -> tuple[float, ...]:
+        """Return the smallest-intent shares the fit tries, after ``granularity``."""
+        if self.smallest_intent_share is not None:
+            return (self.smallest_intent_share,)
+        scale = {"coarser": 2.0, "default": 1.0, "finer": 0.5}[self.granularity]
+        return tuple(min(share * scale, 0.5) for share in self.min_cluster_shares)

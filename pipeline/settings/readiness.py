@@ -58,6 +58,11 @@ class ReadinessConfig:
     approval_score: float = 60.0  # >= this: agent with human approval; below: human-led
     tier_on: Literal["low", "score"] = "low"
     min_conversations: int = 50  # fewer: too little evidence, human-led
+    # A workflow without a documented SOP and with fewer conversations than both of these
+    # (an absolute count and a share of all) gets no row of its own: the ranking sums
+    # such small intents up in one line ("N small intents, M conversations").
+    min_volume: int = 10
+    min_volume_share: float = 0.002
     require_sop: bool = True  # no documented SOP: gated
     risky_needs_approval_gate: bool = True  # moves money / regulated, no approval step: gated
     risky_autonomous_score: float = 90.0  # moves money / regulated: autonomous only from here
@@ -126,6 +131,11 @@ class ReadinessConfig:
             raise ConfigError(
                 "readiness.risky_autonomous_score: expected a score in [0, 100], "
                 f"found {self.risky_autonomous_score}"
+            )
+        if self.min_volume < 0 or not 0.0 <= self.min_volume_share < 1.0:
+            raise ConfigError(
+                "readiness.min_volume, readiness.min_volume_share: expected an integer >= 0 "
+                f"and a share in [0, 1), found {self.min_volume} and {self.min_volume_share}"
             )
         positive = ("min_conversations", "bootstrap", "perturbations", "n_reasons")
         for name in positive:

@@ -1,5 +1,6 @@
 -- Customer intents of the latest intent run: what customers contact us about, how
--- often, in their own words (the exemplar), and which intents are new.
+-- often, in their own words (the exemplar), which intents are new, and the family
+-- (the coarse level: intents whose requests are alike) each belongs to.
 -- `intents` keeps a snapshot per run; run ids sort by start time, so the greatest
 -- run id is the newest snapshot. `intent_assignments` is the current assignment of
 -- every conversation (outliers have no intent).
@@ -9,7 +10,9 @@ with
 intent_snapshots as (
     select
         intent_id, model_version, label, terms, exemplar, size, share, first_seen,
-        last_seen, recent_share, is_emerging, run_id
+        last_seen, recent_share, is_emerging, run_id,
+        coalesce(family_id, 'F' || substr(intent_id, 2)) as family_id,
+        coalesce(family_label, label) as family_label
     from intents
 ),
 
@@ -45,13 +48,15 @@ final as (
         s.first_seen,
         s.last_seen,
         s.model_version,
-        s.run_id
+        s.run_id,
+        s.family_id,
+        s.family_label
     from latest_snapshot s
     left join assigned a using (intent_id)
 )
 
 select
     intent_id, label, terms, size, share, n_assigned, exemplar, is_emerging,
-    recent_share, first_seen, last_seen, model_version, run_id
+    recent_share, first_seen, last_seen, model_version, run_id, family_id, family_label
 from final
 order by size desc, intent_id

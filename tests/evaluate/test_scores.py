@@ -1,5 +1,6 @@
 import json
 
+import polars as pl
 import pytest
 from conftest import FIXTURES, ingest_star_excerpt
 
@@ -365,3 +366,23 @@ def test_conformance_share_per_true_intent_over_checked_conversations(tmp_path, 
             "B": {"n": 2, "n_checked": 1, "conforming_share": 1.0, "mean_fitness": 0.9},
         },
     }
+
+
+def test_intent_labels_made_only_of_fillers_are_counted():
+    from pipeline.evaluate.intents import score_intents
+    from pipeline.evaluate.sections import Table
+
+    assignments = Table(
+        pl.DataFrame({"conversation_id": ["a", "b"], "intent_id": ["I1", "I2"],
+                      "is_outlier": [False, False]}),
+        "r1",
+    )  # fmt: skip
+    labels = pl.DataFrame({"conversation_id": ["a", "b"], "intent": ["x", "y"]})
+    names = Table(
+        pl.DataFrame({"intent_id": ["I1", "I2", "I3", "I4"],
+                      "label": ["reset password", "hmm it's", "", "ah, think, it's"]}),
+        "r1",
+    )  # fmt: skip
+    scored = score_intents(assignments, labels, names)
+    assert (scored["filler_labels"], scored["n_labels"]) == (3, 4)
+    assert "filler_labels" not in score_intents(assignments, labels)

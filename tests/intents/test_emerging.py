@@ -102,3 +102,12 @@ def test_split_emerging_does_not_modify_its_inputs():
     assert fit.params_ == before[2] and "children" not in fit.params_
     np.testing.assert_array_equal(vectors, before[3])
     np.testing.assert_array_equal(fit.reducer_.reduced, reduced)
+
+
+def test_a_stray_early_conversation_does_not_date_a_new_intent():
+    rows = _dated("old", range(0, 84, 2)) + _dated("new", [3, *range(70, 84)])
+    table = emerging_intents(pl.DataFrame(rows), recent_days=28, share=0.9)
+    new = table.filter(pl.col("intent_id") == "new").row(0, named=True)
+    assert new["first_seen"].date().isoformat() == "2026-03-12"  # day 70, not day 3
+    old = table.filter(pl.col("intent_id") == "old").row(0, named=True)
+    assert old["first_seen"].date().isoformat() == "2026-01-01"  # never a long gap

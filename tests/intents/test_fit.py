@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from pipeline.clustering import NOISE
 from pipeline.config import IntentConfig
-from pipeline.errors import ModelError
+from pipeline.errors import ConfigError, ModelError
 from pipeline.intents.fit import HYPERPARAMETERS, IntentClusterer
 
 
@@ -66,3 +66,25 @@ def test_from_config_takes_every_fitting_setting_of_the_config():
     same = IntentClusterer(**estimator.get_params()).fit(vectors, conversation_ids=ids)
     fitted = estimator.fit(vectors, conversation_ids=ids)
     np.testing.assert_array_equal(fitted.labels_, same.labels_)
+
+
+def test_the_fit_reports_how_well_its_cut_holds_on_a_resample():
+    vectors = blobs(60, 4, seed=3)[1]
+    fit = IntentClusterer(seed=0).fit(vectors)
+    assert 0.9 <= fit.params_["stability_ari"] <= 1.0  # well separated: found again
+
+
+def test_granularity_scales_the_candidate_shares_and_a_fixed_share_replaces_them():
+    config = IntentConfig(min_cluster_shares=(0.01, 0.02))
+    assert config.cluster_shares() == (0.01, 0.02)
+    assert IntentConfig(min_cluster_shares=(0.01, 0.3), granularity="coarser").cluster_shares() == (
+        0.02, 0.5,
+    )  # fmt: skip
+    assert IntentConfig(min_cluster_shares=(0.01,), granularity="finer").cluster_shares() == (
+        0.005,
+    )
+    fixed = IntentConfig(smallest_intent_share=0.004)
+    assert fixed.cluster_shares() == (0.004,)
+    assert IntentClusterer.from_config(fixed).min_cluster_shares == (0.004,)
+    with pytest.raises(ConfigError, match="intents.smallest_intent_share"):
+        IntentConfig(smallest_intent_share=1.5)

@@ -15,7 +15,8 @@ from intent_vectors import DIM
 from pipeline import schema
 from pipeline.config import Config, IntentConfig
 from pipeline.errors import StoreError
-from pipeline.intents.run import format_intents, read_intents, update_intents
+from pipeline.intents.run import read_intents, update_intents
+from pipeline.intents.show import format_intent_tree, format_intents
 from pipeline.store import open_store
 
 TOPICS = ("refund", "address", "password", "cancel")
@@ -220,3 +221,18 @@ def test_read_and_format_intents(db_path):
     text = format_intents(report)
     assert "3 intents, 90 conversations, 0 unassigned" in text
     assert "I need help with" in text
+
+
+def test_intents_carry_their_family_and_the_tree_folds_intents_into_families(db_path):
+    with open_store(db_path) as store:
+        _seed_store(store, _corpus(30, TOPICS[:3], range(0, 84)))
+        update_intents(store, config=Config(), embedder=KeywordEmbedder(), run_id="r1")
+        rows = store.sql(f"select intent_id, label, family_id, family_label from {schema.INTENTS}")
+    # the topics' requests are unlike each other: each intent is a family of its own
+    assert rows["family_id"].to_list() == ["F" + i[1:] for i in rows["intent_id"]]
+    assert set(rows["family_label"]) == {"refund", "address", "password"}
+    text = format_intent_tree(read_intents(db_path))
+    assert "3 families, 3 intents, 90 conversations" in text
+    family_lines = [line for line in text.splitlines()[1:] if not line.startswith("  ")]
+    assert len(family_lines) == 3 and all(line.startswith("F") for line in family_lines)
+    assert sum(line.startswith("  I") or line.startswith("  i") for line in text.splitlines()) == 3

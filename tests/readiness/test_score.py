@@ -26,7 +26,12 @@ from pipeline.config import (
     load_config,
 )
 from pipeline.errors import ConfigError
-from pipeline.readiness.score import format_readiness, score_readiness
+from pipeline.readiness.score import (
+    drop_small_workflows,
+    format_readiness,
+    score_readiness,
+    volume_floor,
+)
 from pipeline.sops.model import sop_to_yaml
 
 
@@ -239,3 +244,27 @@ def test_format_readiness_prints_the_ranking():
     assert ranked == [["1", "good"], ["2", "bad"]]
     assert "gate: regulated, and the SOP has no approval step" in text
     assert "why: many escalations: 100% of calls escalated or transferred" in text
+
+
+def test_small_undocumented_workflows_get_no_row_and_one_summary_line():
+    data = rows("big", 200) + rows("tiny", 4) + rows("few", 9) + rows("doc", 3) + rows("ok", 10)
+    config = dataclasses.replace(FAST, min_volume=10, min_volume_share=0.002)
+    kept, small = drop_small_workflows(inputs(data), [sop("doc")], config=config)
+    # floor: max(10, ceil(0.002 x 226)) = 10; "doc" has a documented SOP and keeps its row
+    assert small == {"workflows": 2, "conversations": 13, "floor": 10}
+    assert set(kept.conversations["workflow_id"]) == {"big", "doc", "ok"}
+    assert set(kept.workflows["workflow_id"]) == {"big", "doc", "ok"}
+    frame = score_readiness(kept, [sop("doc")], config=config)
+    text = format_readiness(frame, small)
+    assert text.splitlines()[-1].strip() == (
+        "+ 2 small intents, 13 conversations: too little evidence (fewer than 10 each, no "
+        "documented SOP)"
+    )
+    share = dataclasses.replace(config, min_volume=0, min_volume_share=0.05)
+    assert volume_floor(226, share) == 12
+    assert drop_small_workflows(inputs(data), [], config=share)[1]["workflows"] == 4
+
+
+def test_volume_settings_are_checked():
+    with pytest.raises(ConfigError, match=r"readiness\.min_volume, readiness\.min_volume_share"):
+        ReadinessConfig(min_volume_share=1.5)

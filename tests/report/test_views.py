@@ -53,7 +53,7 @@ def test_intent_overview_is_the_latest_snapshot(full_store: Store):
         "select intent_id, label, size, n_assigned, is_emerging from intent_overview"
     )
     assert rows.rows() == [
-        ("i1", "refund, money", 3, 3, False),
+        ("i1", "refund money", 3, 3, False),
         ("i2", "address change", 1, 1, True),
     ]
 
