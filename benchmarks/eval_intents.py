@@ -66,7 +66,7 @@ def main(names: list[str]) -> None:
                 found = store.sql("select conversation_id, intent_id from intent_assignments")
                 turns = store.sql(
                     "select conversation_id, turn_idx, speaker, event_type, text from turns "
-                    "where speaker = 'customer'"
+                    "where speaker in ('customer', 'agent')"
                 )
                 requests = opening_requests(turns, config.intents)
                 hashes, matrix, _ = embed_with_cache(

@@ -58,15 +58,25 @@ from quality_report import (  # noqa: E402
     write_baseline,
 )
 
+from pipeline import schema  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.evaluate.scores import evaluate  # noqa: E402
 from pipeline.evaluate.truth import read_labels  # noqa: E402
+from pipeline.ingest.adapters.multidogo import (  # noqa: E402
+    GENERIC_ACTS,
+    iter_conversations,
+    split_intents,
+)
+from pipeline.intents.requests import mark_answers  # noqa: E402
 from pipeline.sops.model import load_sops  # noqa: E402
+from pipeline.store import open_store  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "quality_baseline.json"
 # The intent figures are medians over this many seeds (the run's own and the next ones):
 # a single seed's cut moves Banking77's accuracy by up to 0.38.
 INTENT_SEEDS = 3
+#: MultiDoGO acts a request rule should skip, as issue 21 names them.
+REQUEST_SKIP_ACTS = frozenset(("contentonly", "confirmation", "openinggreeting", "thankyou"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +162,8 @@ def board_once(
                 each = [intent_anchors(db, config, labels, seed=s) for s in seeds]
                 anchors["intents"] = {name: median_section([a[name] for a in each], seeds)
                                       for name in each[0]}  # fmt: skip
+            if "requests" in run.stages:
+                result["requests"] = request_rule_section(db, config, run.inputs)
             if "steps" in run.anchors:
                 anchors["steps"] = nearest_template(db, config, labels, load_sops([run.sops]))
             figures.extend(figures_of(run, result, anchors))
@@ -241,6 +253,53 @@ def median_section(sections: list[dict[str, Any]], seeds: list[int]) -> dict[str
         **{key: statistics.median(v) for key, v in values.items()},
         "seeds": seeds,
         "per_seed": values,
+    }
+
+
+def request_rule_section(db: Path, config: Config, inputs: list[Path]) -> dict[str, Any]:
+    """Score the request rule (:func:`~pipeline.intents.requests.mark_answers`) on MultiDoGO.
+
+    Each stored customer turn is called an answer or not, whatever ``intents.skip_answers``
+    says, and compared with its MultiDoGO acts: a turn is truly skipped when all its acts
+    are ``contentonly``, ``confirmation``, ``openinggreeting`` or ``thankyou`` (the
+    issue's four); the ``_all_acts`` figures add ``rejection`` ("no thanks"),
+    ``closinggreeting`` ("bye") and ``outofdomain``, which are answers and small talk
+    too.
+    """
+    acts = {}
+    for path in inputs:
+        for conversation in iter_conversations(path):
+            if conversation.problem is None:
+                for position, fields in enumerate(conversation.turn_rows()):
+                    acts[conversation.conversation_id, position] = split_intents(fields[5])
+    with open_store(db, read_only=True) as store:
+        turns = store.sql(
+            f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS}"
+        )
+    marked = mark_answers(turns, config.intents)
+    said, truth, truth_all = [], [], []
+    for conversation, turn_idx, is_answer in marked.select(
+        "conversation_id", "turn_idx", "is_answer"
+    ).iter_rows():
+        found = acts.get((conversation, turn_idx))
+        if found is None:
+            continue
+        said.append(is_answer)
+        truth.append(all(a in REQUEST_SKIP_ACTS for a in found))
+        truth_all.append(all(a in GENERIC_ACTS for a in found))
+    return {
+        "status": "ok",
+        **_precision_recall(said, truth, ""),
+        **_precision_recall(said, truth_all, "_all_acts"),
+        "n_turns": len(said),
+    }
+
+
+def _precision_recall(said: list[bool], truth: list[bool], suffix: str) -> dict[str, float]:
+    hits = sum(s and t for s, t in zip(said, truth, strict=True))
+    return {
+        f"precision{suffix}": hits / max(sum(said), 1),
+        f"recall{suffix}": hits / max(sum(truth), 1),
     }
 
 

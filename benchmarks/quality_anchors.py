@@ -55,7 +55,7 @@ def request_units(db: Path, config: Config) -> tuple[list[str], np.ndarray]:
     with open_store(db, read_only=True) as store:
         turns = store.sql(
             f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS} "
-            "where speaker = 'customer' and event_type = 'utterance'"
+            "where speaker in ('customer', 'agent') and event_type = 'utterance'"
         )
         requests = opening_requests(turns, config.intents)
         matrix = cached_vectors(store, requests["text"], config)

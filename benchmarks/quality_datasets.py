@@ -145,8 +145,8 @@ def multidogo_runs(work: Path) -> list[Run]:
     inputs = [SHARED / "multidogo" / domain / "dev.tsv" for domain in MULTIDOGO_DOMAINS]
     labels = work / "multidogo-labels.jsonl"
     cxminer("labels", "--format", "multidogo", *map(str, inputs), "-o", str(labels))
-    return [Run("multidogo", inputs, "multidogo", None, labels, stages=("intents", "redaction"),
-                anchors=("intents",))]  # fmt: skip
+    return [Run("multidogo", inputs, "multidogo", None, labels,
+                stages=("intents", "redaction", "requests"), anchors=("intents",))]  # fmt: skip
 
 
 def banking77_runs(work: Path) -> list[Run]:

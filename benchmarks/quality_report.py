@@ -21,6 +21,13 @@ FIGURES: dict[str, list[tuple[str, str, int]]] = {
         ("noise_share", "unassigned share", 0),
         ("filler_labels", "labels made only of fillers", -1),
     ],
+    # The request rule on MultiDoGO's turn acts: a turn called an answer or small talk.
+    "requests": [
+        ("precision", "answer turns: precision (contentonly/confirmation/greeting/thanks)", 1),
+        ("recall", "answer turns: recall (same four acts)", 1),
+        ("precision_all_acts", "  precision, every generic act (+ no, bye, out of domain)", 1),
+        ("recall_all_acts", "  recall, every generic act", 1),
+    ],
     # Full-log figures first; the narrower ones (only the steps the labels name) beside them.
     "steps": [
         ("per_turn_accuracy", "per-turn accuracy (labelled turns)", 1),

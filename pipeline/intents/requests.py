@@ -2,13 +2,18 @@
 
 The unit of intent discovery is a conversation, represented by its opening request: the
 first ``opening_turns`` customer turns that carry content (greetings, thanks and
-self-introductions are skipped), each embedded through the cache and averaged.
+self-introductions are skipped), each embedded through the cache and averaged. With
+``intents.skip_answers``, answers are skipped too (:func:`mark_answers`): names, numbers,
+places, "yes", "it's <NAME>", and, where agent turns exist, every customer turn after the
+agent has replied to the request. Labels always read the request without its answers
+(:func:`request_text`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -16,10 +21,19 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline.clustering import unit_rows
 from pipeline.config import IntentConfig
+from pipeline.ingest.identity.lexicon import (
+    CURRENCY_WORDS,
+    FIELD_WORDS,
+    STOP_WORDS,
+    UNIT_WORDS,
+    is_chat,
+    is_name_like,
+)
 
 _WORD = r"[a-z][a-z']+"
 #: A redaction placeholder such as ``<CARD>``: no content word.
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+_WORD_OF_REQUEST = re.compile(r"[a-z][a-z']*")
 
 
 def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
@@ -30,16 +44,21 @@ def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
     turns
         ``conversation_id, turn_idx, speaker, event_type, text`` (any order).
     config
-        ``opening_turns``, ``min_content_words`` and ``pleasantries`` are used.
+        ``opening_turns``, ``min_content_words``, ``pleasantries`` and ``skip_answers``
+        are used.
 
     Returns
     -------
     polars.DataFrame
         ``conversation_id, turn_idx, text``: up to ``opening_turns`` customer utterances
         per conversation with at least ``min_content_words`` content words; when a
-        conversation has none, its first customer utterance. Conversations without
-        customer text are absent.
+        conversation has none, its first customer utterance. With ``skip_answers``, the
+        first ``opening_turns`` turns :func:`mark_answers` does not call answers, else
+        the turn with the most request words. Conversations without customer text are
+        absent.
     """
+    if config.skip_answers:
+        return _requests_without_answers(turns, config)
     skip = sorted(set(ENGLISH_STOP_WORDS) | {w.lower() for w in config.pleasantries})
     customer = (
         turns.lazy()
@@ -71,6 +90,26 @@ def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
         .select("conversation_id", "turn_idx", "text")
         .sort("conversation_id", "turn_idx")
         .collect()
+    )
+
+
+def _requests_without_answers(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
+    marked = mark_answers(turns, config)
+    picked = (
+        marked.filter(~pl.col("is_answer"))
+        .group_by("conversation_id", maintain_order=True)
+        .head(config.opening_turns)
+    )
+    fallback = (
+        marked.join(picked.select("conversation_id").unique(), on="conversation_id", how="anti")
+        .sort(["conversation_id", "n_words", "turn_idx"], descending=[False, True, False])
+        .group_by("conversation_id", maintain_order=True)
+        .head(1)
+    )
+    return (
+        pl.concat([picked, fallback])
+        .select("conversation_id", "turn_idx", "text")
+        .sort("conversation_id", "turn_idx")
     )
 
 
@@ -107,6 +146,31 @@ def request_vectors(requests: pl.DataFrame, matrix: np.ndarray) -> tuple[pl.Data
     return units, vectors
 
 
+def request_text(requests: pl.DataFrame, marked: pl.DataFrame) -> pl.DataFrame:
+    """Return each conversation's request without its answers, for naming (``asked``).
+
+    ``requests`` as :func:`opening_requests` returns it; ``marked`` as
+    :func:`mark_answers` does. The request turns :func:`mark_answers` calls answers are
+    left out and the rest joined with " / "; a request made only of answers is kept whole.
+    """
+    turns = requests.join(
+        marked.select("conversation_id", "turn_idx", "is_answer"),
+        on=["conversation_id", "turn_idx"],
+        how="left",
+    ).with_columns(is_answer=pl.col("is_answer").fill_null(False))
+    whole = turns.group_by("conversation_id", maintain_order=True).agg(
+        whole=pl.col("text").str.join(" / ")
+    )
+    asked = (
+        turns.filter(~pl.col("is_answer"))
+        .group_by("conversation_id", maintain_order=True)
+        .agg(asked=pl.col("text").str.join(" / "))
+    )
+    return whole.join(asked, on="conversation_id", how="left").select(
+        "conversation_id", asked=pl.coalesce("asked", "whole")
+    )
+
+
 def request_hashes(requests: pl.DataFrame) -> pl.DataFrame:
     """``conversation_id, unit_hash``: a hash of the request turns' text hashes."""
     joined = requests.group_by("conversation_id", maintain_order=True).agg(
@@ -118,3 +182,85 @@ def request_hashes(requests: pl.DataFrame) -> pl.DataFrame:
             dtype=pl.String,
         )
     )
+
+
+#: Words that say which personal field an answer gives ("name", "number"), no request.
+_ANSWER_WORDS = frozenset(
+    "name names no number id and first last full digits date dob birth zip postcode contact "
+    "mail".split()
+)
+
+
+@cache
+def _is_request_word(word: str) -> bool:
+    """Say whether a word can carry a request: not a stop, chat, unit or answer word, nor a name."""
+    if not word.isalpha() or word in STOP_WORDS or word in _ANSWER_WORDS:
+        return False
+    if word in UNIT_WORDS or word in CURRENCY_WORDS or is_chat(word):
+        return False
+    return word in FIELD_WORDS or not is_name_like(word)
+
+
+def request_words(text: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Return the words of ``text`` that can carry a request (placeholders and ``skip`` out).
+
+    Field words such as "card", "address" or "claim" count ("lost card"); the words
+    that only say which field an answer gives ("name", "number") do not, nor names,
+    places and other rare words (:func:`~pipeline.ingest.identity.lexicon.is_name_like`),
+    numbers, stop words and chat fillers.
+    """
+    words = _WORD_OF_REQUEST.findall(PLACEHOLDER.sub(" ", text).lower())
+    return [w for w in (w.replace("'", "") for w in words) if w not in skip and _is_request_word(w)]
+
+
+def mark_answers(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
+    """Say which customer turns may hold the request and which are answers or small talk.
+
+    A customer utterance is an answer or small talk (``is_answer``) when it has fewer
+    than ``min_content_words`` :func:`request_words` (``pleasantries`` out): a greeting,
+    thanks, "yes", "it's <NAME>", a number, a city. Where agent turns exist, the request
+    ends where the agent first speaks after it: every later customer turn answers or
+    reacts to the agent ("what's your order number?", "I've sent the link"). The agent's
+    turns before the request ("how can I help?") invite it and end nothing.
+
+    Parameters
+    ----------
+    turns
+        ``conversation_id, turn_idx, speaker, event_type, text`` (any order; agent
+        utterances are read for their questions).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``conversation_id, turn_idx, text, n_words, is_answer``: one row per non-empty
+        customer utterance, in conversation and turn order.
+    """
+    skip = frozenset(w.lower() for w in config.pleasantries)
+    said = (
+        turns.filter(
+            (pl.col("event_type") == "utterance")
+            & pl.col("speaker").is_in(["customer", "agent"])
+            & (pl.col("text").fill_null("").str.strip_chars().str.len_chars() > 0)
+        )
+        .select("conversation_id", "turn_idx", "speaker", "text")
+        .sort("conversation_id", "turn_idx")
+    )
+    distinct = said.filter(pl.col("speaker") == "customer")["text"].unique()
+    counts = dict(zip(distinct, (len(request_words(t, skip)) for t in distinct), strict=True))
+    rows = []
+    for (conversation,), part in said.group_by("conversation_id", maintain_order=True):
+        requested, answered = False, False
+        for turn_idx, speaker, text in part.select("turn_idx", "speaker", "text").iter_rows():
+            if speaker == "agent":
+                answered = requested
+                continue
+            n_words = counts[text]
+            answer = n_words < config.min_content_words or answered
+            rows.append((conversation, turn_idx, text, n_words, answer))
+            requested = requested or not answer
+    return pl.DataFrame(
+        rows,
+        schema={"conversation_id": pl.String, "turn_idx": pl.Int32, "text": pl.String,
+                "n_words": pl.Int32, "is_answer": pl.Boolean},
+        orient="row",
+    )  # fmt: skip

@@ -32,7 +32,13 @@ from pipeline.intents.fit import IntentClusterer
 from pipeline.intents.lineage import LINEAGE_SCHEMA, intent_lineage, lineage_row, match_intent_ids
 from pipeline.intents.model import Assign, IntentModel, assign_intents, dump_model, load_model
 from pipeline.intents.names import describe_intents
-from pipeline.intents.requests import opening_requests, request_hashes, request_vectors
+from pipeline.intents.requests import (
+    mark_answers,
+    opening_requests,
+    request_hashes,
+    request_text,
+    request_vectors,
+)
 
 if TYPE_CHECKING:
     from pipeline.store import Store
@@ -88,13 +94,11 @@ def update_intents(
     conversations = store.sql(
         f"select conversation_id, started_at from {schema.CONVERSATIONS} order by conversation_id"
     )
-    requests = opening_requests(
-        store.sql(
-            f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS} "
-            "where speaker = 'customer' and event_type = 'utterance'"
-        ),
-        settings,
+    said = store.sql(
+        f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS} "
+        "where speaker in ('customer', 'agent') and event_type = 'utterance'"
     )
+    requests = opening_requests(said, settings)
     requests = requests.with_columns(
         text_hash=text_hash(normalise_text(requests["text"], max_chars=config.embed.max_chars))
     )
@@ -162,12 +166,16 @@ def update_intents(
         intent_ids, similarity = match_intent_ids(
             model, fit.centroids_, threshold=settings.match_threshold
         )
+        asked = units.join(
+            request_text(requests, mark_answers(said, settings)), on="conversation_id",
+            how="left", maintain_order="left",
+        )["asked"].to_list()  # fmt: skip
         descriptions = describe_intents(
-            units["request"].to_list(), fit.labels_, vectors, fit.centroids_,
+            asked, fit.labels_, vectors, fit.centroids_,
             n_terms=settings.n_terms, stop_words=settings.pleasantries,
         )  # fmt: skip
         descriptions = name_families(
-            descriptions, units["request"].to_list(), fit.labels_, vectors, intent_ids, settings
+            descriptions, asked, fit.labels_, vectors, intent_ids, settings
         )
         version = (model.version if model else 0) + 1
         max_id = max(int(i[1:]) for i in intent_ids)

@@ -27,6 +27,11 @@ class IntentConfig:
     opening_turns: int = 3
     min_content_words: int = 2
     pleasantries: tuple[str, ...] = DEFAULT_PLEASANTRIES
+    # Also skip answers (names, numbers, places, "yes", "it's <NAME>"; with agent turns,
+    # every customer turn after the agent replied to the request) when picking the request.
+    # Labels always skip them. Off by default: on real chats answers carry the request's
+    # subject (a city pair, a hotel name) and the scoreboard's intent accuracy falls.
+    skip_answers: bool = False
     reducer: Literal["umap", "pca"] = "umap"
     n_components: int = 5
     n_neighbors: int = 15

@@ -131,9 +131,9 @@ def first_requests(
     The turn is usually among the intent stage's, so already cached. Returns
     :func:`~pipeline.intents.requests.request_vectors`' pair.
     """
-    turns = store.sql(
+    turns = store.sql(  # agent turns too: intents.skip_answers reads where the agent replied
         f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS} "
-        "where speaker = 'customer'"
+        "where speaker in ('customer', 'agent')"
     )
     requests = opening_requests(turns, dataclasses.replace(config.intents, opening_turns=1))
     hashes, matrix = vectors.encode_hashed(requests["text"])
