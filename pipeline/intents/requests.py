@@ -78,31 +78,27 @@ def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
         )
         .sort("conversation_id", "turn_idx")
     )
-    content = customer.filter(pl.col("n_content") >= config.min_content_words)
-    picked = content.group_by("conversation_id", maintain_order=True).head(config.opening_turns)
-    fallback = (
-        customer.join(content.select("conversation_id").unique(), on="conversation_id", how="anti")
-        .group_by("conversation_id", maintain_order=True)
-        .head(1)
-    )
-    return (
-        pl.concat([picked, fallback])
-        .select("conversation_id", "turn_idx", "text")
-        .sort("conversation_id", "turn_idx")
-        .collect()
-    )
+    keep = pl.col("n_content") >= config.min_content_words
+    return _pick(customer, keep, config.opening_turns, stand_in=["turn_idx"]).collect()
 
 
 def _requests_without_answers(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
-    marked = mark_answers(turns, config)
-    picked = (
-        marked.filter(~pl.col("is_answer"))
-        .group_by("conversation_id", maintain_order=True)
-        .head(config.opening_turns)
-    )
+    marked = mark_answers(turns, config).lazy()
+    keep = ~pl.col("is_answer")
+    return _pick(marked, keep, config.opening_turns, stand_in=["-n_words", "turn_idx"]).collect()
+
+
+def _pick(rows: pl.LazyFrame, keep: pl.Expr, n: int, *, stand_in: list[str]) -> pl.LazyFrame:
+    """Return up to ``n`` rows a conversation that ``keep``, in conversation and turn order.
+
+    A conversation where no row does keeps its first row by ``stand_in`` (column names,
+    ``-`` for descending).
+    """
+    picked = rows.filter(keep).group_by("conversation_id", maintain_order=True).head(n)
+    order = [c.lstrip("-") for c in stand_in]
     fallback = (
-        marked.join(picked.select("conversation_id").unique(), on="conversation_id", how="anti")
-        .sort(["conversation_id", "n_words", "turn_idx"], descending=[False, True, False])
+        rows.join(picked.select("conversation_id").unique(), on="conversation_id", how="anti")
+        .sort(["conversation_id", *order], descending=[False, *(c[0] == "-" for c in stand_in)])
         .group_by("conversation_id", maintain_order=True)
         .head(1)
     )
