@@ -112,8 +112,8 @@ def name_families(
     family_of = intent_families(vectors, labels, intent_ids, similarity=settings.family_similarity)
     families = sorted(set(family_of), key=lambda f: int(f[1:]))
     index = {f: i for i, f in enumerate(families)}
-    by_intent = np.array([index[f] for f in family_of] + [NOISE])
-    family_labels = by_intent[np.where(labels == NOISE, len(family_of), labels)]
+    by_intent = np.array([index[f] for f in family_of])
+    family_labels = np.where(labels == NOISE, NOISE, by_intent[np.maximum(labels, 0)])
     centroids = cluster_centroids(vectors, family_labels, len(families))
     named = describe_intents(
         requests, family_labels, vectors, centroids,

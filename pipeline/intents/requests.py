@@ -36,7 +36,9 @@ PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 _WORD_OF_REQUEST = re.compile(r"[a-z][a-z']*")
 
 
-def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
+def opening_requests(
+    turns: pl.DataFrame, config: IntentConfig, *, marked: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Pick each conversation's opening request turns.
 
     Parameters
@@ -46,6 +48,9 @@ def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
     config
         ``opening_turns``, ``min_content_words``, ``pleasantries`` and ``skip_answers``
         are used.
+    marked
+        :func:`mark_answers` of ``turns`` when the caller has it (``skip_answers`` reads
+        it; computed when absent).
 
     Returns
     -------
@@ -58,7 +63,11 @@ def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
         absent.
     """
     if config.skip_answers:
-        return _requests_without_answers(turns, config)
+        marked = mark_answers(turns, config) if marked is None else marked
+        keep = ~pl.col("is_answer")
+        return _pick(
+            marked.lazy(), keep, config.opening_turns, stand_in=["-n_words", "turn_idx"]
+        ).collect()
     skip = sorted(set(ENGLISH_STOP_WORDS) | {w.lower() for w in config.pleasantries})
     customer = (
         turns.lazy()
@@ -80,12 +89,6 @@ def opening_requests(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
     )
     keep = pl.col("n_content") >= config.min_content_words
     return _pick(customer, keep, config.opening_turns, stand_in=["turn_idx"]).collect()
-
-
-def _requests_without_answers(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
-    marked = mark_answers(turns, config).lazy()
-    keep = ~pl.col("is_answer")
-    return _pick(marked, keep, config.opening_turns, stand_in=["-n_words", "turn_idx"]).collect()
 
 
 def _pick(rows: pl.LazyFrame, keep: pl.Expr, n: int, *, stand_in: list[str]) -> pl.LazyFrame:
@@ -223,7 +226,7 @@ def mark_answers(turns: pl.DataFrame, config: IntentConfig) -> pl.DataFrame:
     ----------
     turns
         ``conversation_id, turn_idx, speaker, event_type, text`` (any order; agent
-        utterances are read for their questions).
+        utterances are read for where they reply).
 
     Returns
     -------

@@ -98,7 +98,9 @@ def update_intents(
         f"select conversation_id, turn_idx, speaker, event_type, text from {schema.TURNS} "
         "where speaker in ('customer', 'agent') and event_type = 'utterance'"
     )
-    requests = opening_requests(said, settings)
+    # which turns are answers: read by skip_answers and, at a fit, by the labels
+    marked = mark_answers(said, settings) if settings.skip_answers else None
+    requests = opening_requests(said, settings, marked=marked)
     requests = requests.with_columns(
         text_hash=text_hash(normalise_text(requests["text"], max_chars=config.embed.max_chars))
     )
@@ -166,9 +168,10 @@ def update_intents(
         intent_ids, similarity = match_intent_ids(
             model, fit.centroids_, threshold=settings.match_threshold
         )
+        answers = mark_answers(said, settings) if marked is None else marked
         asked = units.join(
-            request_text(requests, mark_answers(said, settings)), on="conversation_id",
-            how="left", maintain_order="left",
+            request_text(requests, answers), on="conversation_id", how="left",
+            maintain_order="left",
         )["asked"].to_list()  # fmt: skip
         descriptions = describe_intents(
             asked, fit.labels_, vectors, fit.centroids_,

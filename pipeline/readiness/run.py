@@ -98,7 +98,9 @@ def read_readiness(db_path: Path) -> pl.DataFrame:
 def read_small_workflows(db_path: Path, config: Config) -> dict[str, int]:
     """Return the workflows of the latest outcomes that the latest ranking left out.
 
-    ``workflows``, ``conversations`` (theirs) and ``floor`` (as configured now).
+    ``workflows``, ``conversations`` (theirs) and ``floor`` (as configured now, over the
+    conversations with a workflow, as :func:`~pipeline.readiness.score.drop_small_workflows`
+    counts them).
     """
     with open_store(db_path, read_only=True) as store:
         row = store.sql(
@@ -107,7 +109,7 @@ def read_small_workflows(db_path: Path, config: Config) -> dict[str, int]:
             f"ranked as (select workflow_id from {schema.READINESS} "
             f"where run_id = (select max(run_id) from {schema.READINESS})) "
             "select count(*) as workflows, coalesce(sum(n), 0) as conversations, "
-            f"(select count(*) from {schema.OUTCOMES}) as total "
+            "(select coalesce(sum(n), 0) from sizes) as total "
             "from sizes anti join ranked using (workflow_id)"
         ).row(0, named=True)
     return {
