@@ -11,7 +11,8 @@ Guided mode, where a documented SOP applies:
    button label while its SOP words other steps (a decision outcome, a tool call) is
    matched through its ``action`` binding alone. A phrasing with slots (``{balance:d}``)
    is also a pattern: a reply that fills it scores 1.0; for embedding, the slot is
-   replaced by its name.
+   replaced by its name. A step worded only (or mostly) by slots is recognised where a
+   turn reads the values of the system result before it (:mod:`pipeline.steps.slot_values`).
 2. A turn scores a type by its best cosine to the type's phrasings. The threshold is
    calibrated on the data: Otsu's split of the turns' best scores (template fills left
    out), i.e. the paraphrases of steps against the off-script rest.
@@ -58,8 +59,9 @@ Modules: the units (:mod:`pipeline.steps.units`), the library
 (:mod:`pipeline.steps.library`), scores and the threshold (:mod:`pipeline.steps.scores`),
 the tagger that learns the threshold and tags (:mod:`pipeline.steps.tagger`), roles, SOP
 choice and decoding (:mod:`pipeline.steps.decoding`), wordings in empty slots
-(:mod:`pipeline.steps.slots`), clusters of turns (:mod:`pipeline.steps.clusters`), the
-output tables (:mod:`pipeline.steps.events`, :mod:`pipeline.steps.step_types`).
+(:mod:`pipeline.steps.slots`), replies read from results
+(:mod:`pipeline.steps.slot_values`), clusters of turns (:mod:`pipeline.steps.clusters`),
+the output tables (:mod:`pipeline.steps.events`, :mod:`pipeline.steps.step_types`).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from pipeline.steps.decoding import ACTION_CODE, Roles, conversation_codes
 from pipeline.steps.events import OTHER, STEP_EVENTS_SCHEMA, repeats
 from pipeline.steps.library import CLOSING, GREETING, ROLE_PHRASINGS, StepLibrary, step_library
 from pipeline.steps.scores import score_phrases, score_types
+from pipeline.steps.slot_values import read_result_values
 from pipeline.steps.step_types import step_types_frame
 from pipeline.steps.tagger import ScoredUnits, StepTagger
 from pipeline.steps.units import agent_units, aligned_requests
@@ -99,6 +102,7 @@ def extract_steps(
     slot_alpha: float = StepsConfig.slot_alpha,
     slot_min_said: int = StepsConfig.slot_min_said,
     slot_majority: float = StepsConfig.slot_majority,
+    results: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn agent turns and action events into the step event log.
 
@@ -145,6 +149,10 @@ def extract_steps(
     slot_alpha, slot_min_said, slot_majority
         How a recurring off-script wording fills a missing step's slot
         (:func:`~pipeline.steps.slots.fill_slots`' ``alpha``, ``min_said``, ``majority``).
+    results
+        Action events with arguments (``conversation_id, turn_idx, args``, JSON text):
+        a turn made of the values of the latest one before it fills a step worded only
+        by slots (:func:`~pipeline.steps.slot_values.read_result_values`). None: none.
 
     Returns
     -------
@@ -179,9 +187,12 @@ def extract_steps(
     vectors = matrix[np.array([index_of[t] for t in texts], dtype=np.int64)]
     proto_vectors = matrix[np.array([index_of[t] for t in library.proto_texts], dtype=np.int64)]
     phrase_scores = score_phrases(texts, vectors, proto_vectors, library)
-    scores = score_types(phrase_scores, library)
     row_of = {t: i for i, t in enumerate(texts)}
     rows = np.array([row_of.get(t, -1) for t in units["text"].fill_null("")], dtype=np.int64)
+    # A turn that reads its result's values gets its own row: a copy of its text's, filled.
+    rows, origin, phrase_scores = read_result_values(units, rows, phrase_scores, library, results)
+    vectors = vectors[origin]
+    scores = score_types(phrase_scores, library)
     scored = ScoredUnits(units, rows, scores, phrase_scores, proto_vectors, library,
                          requests=aligned_requests(units, requests))  # fmt: skip
     tagger = StepTagger(threshold=threshold, min_explained=min_explained, neighbours=neighbours,

@@ -34,6 +34,7 @@ ROLE_PHRASINGS: dict[str, tuple[str, ...]] = {
     HOLD: DEFAULT_HOLD_PHRASINGS,
 }
 _SLOT = re.compile(r"\{(\w+)(?::(\w*))?\}")
+_TOKEN = re.compile(r"\w+|[^\w\s]")  # a word, or one punctuation mark
 _NUMBER = r"(?:[-+]?\d[\d,.]*|<[A-Z_]+>)"  # a number, or a redaction placeholder
 
 
@@ -47,10 +48,10 @@ class StepLibrary:
         Per type: its id, a readable label, the ``sop_id/step_id`` it stands for.
     generic
         Per type: whether it is a built-in role type (greeting, closing, hold).
-    proto_type, proto_texts, proto_patterns, proto_anchors, proto_sops
+    proto_type, proto_texts, proto_patterns, proto_anchors, proto_sops, proto_templates
         Per phrasing: its type, its text with slots named, its template pattern, the
-        pattern's longest literal part (lowercase: a cheap test before the pattern) and
-        the SOPs that word the step so.
+        pattern's longest literal word (lowercase: a cheap test before the pattern), the
+        SOPs that word the step so, and the phrasing as documented (slots kept).
     members
         SOP id -> indices of the types of its steps.
     bindings
@@ -70,6 +71,7 @@ class StepLibrary:
     proto_patterns: tuple[re.Pattern[str] | None, ...]
     proto_anchors: tuple[str, ...]
     proto_sops: tuple[frozenset[str], ...]
+    proto_templates: tuple[str, ...]
     members: dict[str, np.ndarray]
     bindings: dict[str, dict[str, tuple[int, ...]]]
     expected: dict[str, dict[int, frozenset[int]]]
@@ -85,23 +87,33 @@ def template_pattern(text: str) -> re.Pattern[str] | None:
     """Return a pattern matching ``text`` with its ``{slot}``s filled, or None.
 
     ``{name:d}`` matches a number (or a redaction placeholder such as ``<PHONE>``), any
-    other slot one or more characters. Case and runs of whitespace are ignored. A text
-    without slots, or of slots only, gives None.
+    other slot one or more characters. The template's words must all be there, in
+    order; case, whitespace and its punctuation are not held to (agents drop the quotes
+    around ``'{hotel_name:s}'`` and the closing full stop). A text without slots, or of
+    slots only, gives None.
     """
     text = " ".join(text.split())
     if not _SLOT.search(text) or not re.search(r"\w", _SLOT.sub("", text)):
         return None  # no slot, or nothing but slots: no pattern to recognise
     parts, last = [], 0
     for match in _SLOT.finditer(text):
-        parts.append(_literal(text[last : match.start()]))
+        parts += _literal(text[last : match.start()])
         parts.append(_NUMBER if match.group(2) == "d" else ".+?")
         last = match.end()
-    parts.append(_literal(text[last:]))
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    parts += _literal(text[last:])
+    return re.compile(r"\s*".join(parts), re.IGNORECASE | re.DOTALL)
 
 
-def _literal(text: str) -> str:
-    return r"\s+".join(re.escape(word) for word in text.split(" ")) if text else ""
+def _literal(text: str) -> list[str]:
+    """Return a literal part's tokens as patterns: words required, punctuation optional."""
+    tokens = _TOKEN.findall(text)
+    return [re.escape(t) if re.match(r"\w", t) else f"{re.escape(t)}?" for t in tokens]
+
+
+def template_parts(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the slot names of ``text`` and its literal words (runs of word characters)."""
+    slots = tuple(match.group(1) for match in _SLOT.finditer(text))
+    return slots, tuple(re.findall(r"\w+", _SLOT.sub(" ", text)))
 
 
 def slots_named(text: str) -> str:
@@ -185,9 +197,11 @@ def step_library(
         proto_texts=tuple(slots_named(p) for _, p, _ in phrasings),
         proto_patterns=tuple(template_pattern(p) for _, p, _ in phrasings),
         proto_anchors=tuple(
-            max(_SLOT.split(p)[::3], key=len).strip().lower() for _, p, _ in phrasings
+            max(re.findall(r"\w+", _SLOT.sub(" ", p)) or [""], key=len).lower()
+            for _, p, _ in phrasings
         ),
         proto_sops=tuple(s for _, _, s in phrasings),
+        proto_templates=tuple(p for _, p, _ in phrasings),
         members=members,
         bindings=bindings,
         expected=expected,

@@ -27,7 +27,8 @@ from pipeline.embed.models import Embedder
 from pipeline.intents.requests import opening_requests, request_vectors
 from pipeline.sops.model import Sop, load_sops, sop_to_yaml
 from pipeline.steps.extract import extract_steps
-from pipeline.steps.library import CLOSING, GREETING, HOLD
+from pipeline.steps.library import CLOSING, GREETING, HOLD, step_library
+from pipeline.steps.slot_values import slot_heavy_phrasings
 from pipeline.store import Store
 
 #: The tables :func:`update_steps` writes (snapshots: a re-run replaces them).
@@ -48,7 +49,8 @@ def update_steps(
 ) -> dict[str, Any]:
     """Run the steps stage on everything in the store; write its tables.
 
-    Reads ``turns``, ``intent_assignments`` and the SOPs under ``config.sops``, with the
+    Reads ``turns`` (the action events' ``args`` too, where a step is worded only by
+    slots), ``intent_assignments`` and the SOPs under ``config.sops``, with the
     settings of ``config.steps``; writes :data:`STEP_TABLES`: ``sops`` (the library as
     loaded), ``step_types`` and ``step_events`` (snapshots: a re-run replaces them).
 
@@ -76,6 +78,7 @@ def update_steps(
     # The stage reads vectors through a lookup that never writes; its new ones are cached here.
     vectors = VectorLookup(store.cached_embeddings, embedder, max_chars=config.embed.max_chars)
     requests = first_requests(store, config=config, vectors=vectors) if sops else None
+    results = action_results(store) if sops and slot_heavy_phrasings(step_library(sops)) else None
     events, types = extract_steps(
         turns,
         sops,
@@ -96,6 +99,7 @@ def update_steps(
         slot_alpha=steps.slot_alpha,
         slot_min_said=steps.slot_min_said,
         slot_majority=steps.slot_majority,
+        results=results,
     )
     intents = turns.select("conversation_id", "intent_id").unique("conversation_id")
     events = events.join(intents, on="conversation_id", how="left").with_columns(
@@ -138,6 +142,19 @@ def first_requests(
     requests = opening_requests(turns, dataclasses.replace(config.intents, opening_turns=1))
     hashes, matrix = vectors.encode_hashed(requests["text"])
     return request_vectors(requests.with_columns(text_hash=hashes), matrix)
+
+
+def action_results(store: Store) -> pl.DataFrame:
+    """Read the action events with arguments: ``conversation_id, turn_idx, args``.
+
+    A system's result or a tool call. Read apart from the units: a system's result is no
+    step, but a reply worded only by slots reads its values from the one before it
+    (:mod:`pipeline.steps.slot_values`).
+    """
+    return store.sql(
+        f"select conversation_id, turn_idx, args from {schema.TURNS} "
+        "where event_type = 'action' and args is not null order by conversation_id, turn_idx"
+    )
 
 
 def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:

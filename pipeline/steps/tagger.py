@@ -37,7 +37,9 @@ class ScoredUnits:
     units
         :func:`~pipeline.steps.units.agent_units`' frame.
     rows
-        Per unit, its text's row of ``scores`` (-1 for an action event or empty turn).
+        Per unit, its text's row of ``scores`` (-1 for an action event or empty turn); a
+        turn that reads its result's values has a row of its own
+        (:func:`~pipeline.steps.slot_values.read_result_values`).
     scores
         ``(n_texts, n_types)`` type scores (:func:`~pipeline.steps.scores.score_types`).
     phrase_scores

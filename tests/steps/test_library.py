@@ -80,6 +80,10 @@ def test_hold_is_a_generic_role_type():
          True),
         ("Alright, the {hotel:s} ticks all boxes.", "Alright, the Inn ticks all boxes. Book?",
          False),
+        # agents drop the template's quotes and full stop; its words stay required
+        ("The '{hotel:s}' has a rating of {rating:d}.", "The Hyatt West has a rating of 5", True),
+        ("The '{hotel:s}' has a rating of {rating:d}.", "The 'Hyatt' has a rating of 5.", True),
+        ("The '{hotel:s}' has a rating of {rating:d}.", "The Hyatt has rating 5.", False),
     ],
 )  # fmt: skip
 def test_a_template_matches_its_slot_filled_replies(template, text, matches):
