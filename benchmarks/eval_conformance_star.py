@@ -68,8 +68,7 @@ def dialogue_facts(path: Path) -> tuple[pl.DataFrame, dict[str, list[tuple[int, 
                 (i, request_type(turn.get("args")))
                 for i, turn in enumerate(record["turns"])
                 if turn.get("event_type") == "action"
-                and turn["speaker"] == "agent"
-                and turn["action"].endswith(".query")
+                and turn["speaker"] == "agent"  # the wizard's calls (results are the system's)
             ]
             scenario = dialogue.get("Scenario") or {}
             rows.append(
@@ -110,7 +109,7 @@ def request_type(args: object) -> str:
 
 
 def query_steps(sop: Sop, kinds: list[str]) -> list[str]:
-    bound = [s.id for s in sop.steps if s.action and s.action.endswith(".query")]
+    bound = [s.id for s in sop.steps if s.id in ("query", "query_check", "query_book")]
     if "query" in bound:
         return ["query"] * len(kinds)
     if set(bound) == {"query_check", "query_book"}:

@@ -331,6 +331,12 @@ def figures_of(run: Run, result: dict[str, Any], anchors: dict[str, Any]) -> lis
                     each,
                 ))  # fmt: skip
         if stage == "conformance":
+            for path, row in sorted((section.get("happy_path") or {}).items()):
+                figures.append(Figure(
+                    f"{run.name}.conformance.{path}_path", run.name, stage,
+                    f"  conforming share: {path} path scenarios (n {row['n']})",
+                    row["conforming_share"], 0,
+                ))  # fmt: skip
             for intent, row in section["per_intent"].items():
                 figures.append(Figure(
                     f"{run.name}.conformance.{intent}", run.name, stage,
@@ -344,7 +350,26 @@ def figures_of(run: Run, result: dict[str, Any], anchors: dict[str, Any]) -> lis
                     f"  recall: {outcome} (n {row['n']})", row["recall"], 1,
                 ))  # fmt: skip
         if stage == "drift":
+            templates = section.get("exception_templates")
+            if templates is not None:
+                figures.append(Figure(
+                    f"{run.name}.drift.exception_template_exemplars", run.name, stage,
+                    f"  flagged exception clusters that fill a documented template (of "
+                    f"{templates['n_flagged_clusters']})", templates["n_template_exemplars"], -1,
+                ))  # fmt: skip
             figures.extend(_planted_figures(run, section))
+            for effect in section.get("outcome_effects") or []:
+                shown = "not found"
+                if effect["found_skipped"] is not None:
+                    shown = (
+                        f"{effect['found_skipped']:.2f} vs {effect['found_done']:.2f} "
+                        f"(true {effect['true_skipped']:.2f} vs {effect['true_done']:.2f})"
+                    )
+                figures.append(Figure(
+                    f"{run.name}.drift.{effect['step']}.{effect['metric']}.effect", run.name, stage,
+                    f"  planted effect, skip {effect['step']}: {effect['metric']} (found/true)",
+                    effect["delta_ratio"], 0, shown=shown,
+                ))  # fmt: skip
     return figures
 
 

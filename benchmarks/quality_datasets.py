@@ -10,8 +10,9 @@ always``) and scores it against ``CompletionLevel``. STAR also gets a copy with 
 planted by this script (:func:`plant_star_drift`): the
 dialogues are spread over :data:`WEEKS` weeks in the order of their timestamps, and from
 week :data:`ONSET_WEEK` on, in :data:`SHARE` of one task's dialogues each: (a) a mandatory
-documented step is dropped, (b) an optional documented step that most of its task's
-dialogues perform is dropped, (c) two documented steps in a documented order swap places.
+documented step is dropped (truth kind ``missing``), (b) an optional documented step that
+most of its task's dialogues perform is dropped (kind ``skipped``: agents do it less), (c)
+two documented steps in a documented order swap places (kind ``order_violation``).
 Tasks and steps are chosen from the data by fixed rules, never by name.
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 import orjson
 
 from pipeline.evaluate.truth import read_labels
+from pipeline.ingest.adapters.star import call_name
 from pipeline.sops.model import Sop, load_sops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,7 +203,7 @@ def plant_star_drift(
     task_of = {i: d["Scenario"]["WizardCapabilities"][0]["Task"] for i, d in enumerate(rows)}
     said = dict(labels.select("conversation_id", "steps").iter_rows())
     steps_of = {i: said.get(f"star-{d['DialogueID']}") or [] for i, d in enumerate(rows)}
-    calls_of = {i: {f"{e.get('APIName')}.query" for e in d["Events"] if _is_call(e)}
+    calls_of = {i: {call_name(e) for e in d["Events"] if _is_call(e)}
                 for i, d in enumerate(rows)}  # fmt: skip
     chosen = _choose(sops, task_of, steps_of, calls_of, week_of)
     rng = np.random.default_rng(seed)
@@ -305,7 +307,7 @@ def _choose(
          "applies": performs(by_id[task_a], step_a), "change": _dropper(step_a),
          "about": {"documented": "mandatory", "action": step_a.action,
                    "dialogues_performing": n_a}},
-        {"name": "optional step dropped", "sop_id": task_b, "step": step_b.id, "kind": "missing",
+        {"name": "optional step dropped", "sop_id": task_b, "step": step_b.id, "kind": "skipped",
          "applies": performs(by_id[task_b], step_b), "change": _dropper(step_b),
          "about": {"documented": "optional", "dialogues_performing": n_b}},
         {"name": "order swap", "sop_id": task_c, "step": second, "kind": "order_violation",
@@ -327,7 +329,7 @@ def _dropper(step: Any) -> Callable[[dict], None]:
         kept, dropping = [], False
         for event in dialogue["Events"]:
             if step.action and _is_call(event):
-                dropping = f"{event.get('APIName')}.query" == step.action
+                dropping = call_name(event) == step.action
             elif event.get("Agent") != "KnowledgeBase":
                 dropping = False
             if dropping or (not step.action and event.get("ActionLabel") == step.id):

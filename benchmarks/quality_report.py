@@ -56,7 +56,10 @@ FIGURES: dict[str, list[tuple[str, str, int]]] = {
         ("recall_first_window", "  recall, first window after the onset", 1),
         ("precision", "precision over flagged step deviations", 1),
         ("n_flagged", "  flagged step deviations", 0),
+        ("precision_every_kind", "precision over every printed change finding", 1),
+        ("n_change_findings", "  printed change findings (steps, mixes, change points)", 0),
         ("n_printed", "  flagged findings of every kind", 0),
+        ("n_printed_twice", "  findings printed twice", -1),
     ],
     "readiness": [
         ("spearman", "Spearman vs designed order", 1),

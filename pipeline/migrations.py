@@ -357,5 +357,10 @@ _V7 = [
 ]
 
 # Forward migrations: version -> statements. Append, never edit a released entry.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
+_V8 = [
+    # the optional documented steps a conversation did not perform (drift tracks every step)
+    f"alter table {CONFORMANCE} add column skipped varchar[]",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8}
 LATEST_VERSION = max(MIGRATIONS)

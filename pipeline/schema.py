@@ -40,6 +40,7 @@ OUTCOME_VALUES = ("resolved", "escalated", "transferred", "abandoned", "unknown"
 OUTCOME_SOURCES = ("data", "derived")
 DRIFT_KINDS = (
     "missing",  # a mandatory step skipped more often than in the baseline
+    "skipped",  # an optional documented step left out more often than in the baseline
     "order_violation",  # a step done before one it must follow, more often
     "undocumented",  # a step not in the SOP, more often
     "gate_skipped",  # an approval gate skipped while its condition held
@@ -223,6 +224,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "skipped_gates",
         "is_conforming",
         "run_id",
+        "skipped",
     ),
     DRIFT_FINDINGS: (
         "finding_id",

@@ -129,11 +129,11 @@ def fill(store: Store) -> None:
             ("c3", "refund_request", "resolved", "data", False, True, True, 2.0, 3, 1, 30.0, R2),
         ])  # fmt: skip
         insert(con, schema.CONFORMANCE, [
-            ("c1", "refund_request", 2, "v1", 1.0, [], [], [], [], True, R2),
+            ("c1", "refund_request", 2, "v1", 1.0, [], [], [], [], True, R2, []),
             ("c2", "refund_request", 2, "v2", 0.5, ["check_eligibility"], ["d_refund_1"], [], [],
-             False, R2),
+             False, R2, []),
             ("c3", "refund_request", 2, "v3", 0.75, [], [],
-             ["check_eligibility before verify_identity"], [], False, R2),
+             ["check_eligibility before verify_identity"], [], False, R2, []),
         ])  # fmt: skip
         finding = (None, None, 20, 40, 0.01, 0.02)
         insert(con, schema.DRIFT_FINDINGS, [

@@ -13,13 +13,27 @@ The trace is the conversation's steps in ``seq`` order without consecutive repea
 trace, as in the ``variants`` table (``ignore`` steps included). The check itself then
 leaves out the ``ignore`` steps (the ``other`` residue, generic greetings and closings).
 
+What counts
+-----------
+Only the SOP's *process* steps (``kind: process``, :data:`pipeline.sops.model.STEP_KINDS`)
+are checked. Conversation management (greetings, closings, holds, "anything else?",
+out of scope: the generic role types of the steps stage and every step some SOP of the
+library documents as ``kind: management``) and a flowchart's decision outcomes
+(``kind: outcome``) never make a conversation deviate: they are left out of the trace
+with the ``ignore`` steps, and a SOP's own management and outcome steps are never
+required.
+
 Deviations
 ----------
 missing
-    Mandatory SOP steps absent from the trace. An optional step is never missing. A
-    step with a ``when`` condition is required only where the condition holds: where
-    it is false, or cannot be evaluated (the field is absent from the metadata, or the
-    conversation has none), the step is neither missing nor a skipped gate.
+    Mandatory process steps absent from the trace. A step with a ``when`` condition is
+    required only where the condition holds: where it is false, or cannot be evaluated
+    (the field is absent from the metadata, or the conversation has none), the step is
+    neither missing nor a skipped gate.
+skipped
+    Optional process steps (no ``when``) absent from the trace: not a deviation of one
+    conversation, but the rate at which agents perform each documented step, which
+    drift tracks for every step.
 undocumented
     Steps of the trace that the SOP does not name, distinct, in first-occurrence order.
 order_violations
@@ -42,10 +56,16 @@ required of this conversation (mandatory steps without a condition, plus steps w
 condition holds), ``e`` the SOP's ``after`` constraints. No deviation gives 1.0; each
 further missing step or order violation lowers it, and each further undocumented step
 lowers it until it reaches 0. It is in [0, 1] because ``m <= r`` and ``o <= e``.
+Skipped optional steps do not lower it.
 
-``is_conforming`` is true when nothing is missing, no order is violated and no gate is
-skipped: undocumented steps alone do not break conformance (they are reported, and
-lower fitness, but a conversation may do more than the SOP asks).
+``is_conforming`` is true when no mandatory step is missing, no documented order is
+violated, no gate is skipped and no undocumented *process* step occurs: a process step
+another SOP documents, or a tool call this SOP binds to no step. Off-script talk (the
+``other`` residue, and the ``off_script`` steps: clusters of it that the steps stage
+discovered) is listed in ``undocumented`` and lowers fitness, but does not by itself
+break conformance: whether a recurring cluster of it is a real sub-flow missing from the
+SOP is the exception clusters' question (:mod:`pipeline.drift.exceptions`), not every
+cluster's (most are small talk, answers and paraphrases).
 
 Conversations without a ``sop_id`` have no documented SOP and get no row; so do those
 whose ``sop_id`` is not among the SOPs given (an SOP removed from the library since the
@@ -83,6 +103,7 @@ CONFORMANCE_SCHEMA = pl.Schema(
         "order_violations": pl.List(pl.String),
         "skipped_gates": pl.List(pl.String),
         "is_conforming": pl.Boolean,
+        "skipped": pl.List(pl.String),
     }
 )
 
@@ -102,11 +123,14 @@ class TraceCheck:
     order_violations: tuple[str, ...]
     skipped_gates: tuple[str, ...]
     fitness: float
+    skipped: tuple[str, ...] = ()
+    process_undocumented: bool = False
 
     @property
     def is_conforming(self) -> bool:
-        """Nothing missing, no order violated, no gate skipped (undocumented steps allowed)."""
-        return not (self.missing or self.order_violations or self.skipped_gates)
+        """Nothing missing, no order violated, no gate skipped, no undocumented process step."""
+        return not (self.missing or self.order_violations or self.skipped_gates
+                    or self.process_undocumented)  # fmt: skip
 
 
 def check_trace(
@@ -115,6 +139,7 @@ def check_trace(
     *,
     gates: Mapping[str, bool | None] | None = None,
     ignore: Collection[str] = (),
+    off_script: Collection[str] = (),
     undocumented_weight: float = DriftConfig.undocumented_weight,
 ) -> TraceCheck:
     """Check one trace against its SOP (the rules and the fitness of the module docstring).
@@ -129,7 +154,11 @@ def check_trace(
         Per gated step id: whether its condition holds (None: cannot be evaluated);
         a gated step not listed is unknown.
     ignore
-        Step ids that are no step (left out of the trace).
+        Step ids that are no step (left out of the trace): the ``other`` residue and
+        conversation management (:func:`not_process`).
+    off_script
+        Step ids that are clusters of off-script talk (discovered types): undocumented,
+        but no process step.
     undocumented_weight
         The weight ``w`` of an undocumented step in the fitness.
 
@@ -138,14 +167,15 @@ def check_trace(
     TraceCheck
     """
     gates = gates or {}
+    aside = set(ignore) | {step.id for step in sop.steps if not step.is_process}
     first: dict[str, int] = {}
-    for i, step in enumerate(s for s in trace if s not in ignore):
+    for i, step in enumerate(s for s in trace if s not in aside):
         first.setdefault(step, i)
     documented = set(sop.step_ids)
     undocumented = tuple(s for s in first if s not in documented)
-    missing, skipped, order = [], [], []
+    missing, skipped, optional, order = [], [], [], []
     required = absent = constraints = 0
-    for step in sop.steps:
+    for step in (s for s in sop.steps if s.is_process):
         holds = gates.get(step.id) if step.when is not None else None
         needed = holds is True if step.when is not None else step.mandatory
         required += needed
@@ -155,6 +185,8 @@ def check_trace(
                 missing.append(step.id)
             if step.when is not None:
                 skipped.append(step.id)
+        elif step.when is None and not step.mandatory and step.id not in first:
+            optional.append(step.id)
         constraints += len(step.after)
         for before in step.after:
             if before in first and step.id in first and first[before] > first[step.id]:
@@ -162,7 +194,20 @@ def check_trace(
     extra = undocumented_weight * len(undocumented)
     possible = required + constraints + extra
     fitness = 1.0 - (absent + len(order) + extra) / possible if possible else 1.0
-    return TraceCheck(tuple(missing), undocumented, tuple(order), tuple(skipped), fitness)
+    process = any(step not in off_script for step in undocumented)
+    return TraceCheck(
+        tuple(missing), undocumented, tuple(order), tuple(skipped), fitness, tuple(optional),
+        process,
+    )  # fmt: skip
+
+
+def not_process(sops: Collection[Sop]) -> set[str]:
+    """Step ids that some SOP documents as conversation management or a decision outcome.
+
+    One step id in several SOPs is one step (as in the steps stage): a closing that one
+    flowchart draws is a closing in every workflow.
+    """
+    return {step.id for sop in sops for step in sop.steps if not step.is_process}
 
 
 def check_conformance(
@@ -171,6 +216,7 @@ def check_conformance(
     *,
     conversations: pl.DataFrame | None = None,
     ignore: Collection[str] = ("other",),
+    off_script: Collection[str] = (),
     undocumented_weight: float = DriftConfig.undocumented_weight,
     case_col: str = "conversation_id",
     activity_col: str = "step_id",
@@ -194,7 +240,12 @@ def check_conformance(
         skipped).
     ignore
         Step ids that are no workflow step (``other``; add the generic greeting and
-        closing types of :func:`pipeline.process.discover.not_steps`).
+        closing types of :func:`pipeline.process.discover.not_steps`). The steps that
+        any of ``sops`` documents as management or outcome (:func:`not_process`) are
+        added.
+    off_script
+        Step ids that are clusters of off-script talk (the steps stage's discovered
+        types, ``source`` ``discovered``): undocumented, but no process step.
     undocumented_weight
         Weight of an undocumented step in the fitness (``w``).
     case_col, activity_col, order_col
@@ -219,12 +270,13 @@ def check_conformance(
         _require(conversations, (case_col, "metadata"), "conversations")
     if not 0.0 <= undocumented_weight:
         raise ValueError(f"undocumented_weight: expected >= 0, found {undocumented_weight!r}")
-    ignore = {ignore} if isinstance(ignore, str) else set(ignore)
+    ignore = ({ignore} if isinstance(ignore, str) else set(ignore)) | not_process(sops.values())
     gates = gates_of(sops)
     traces, steps = case_traces(step_events, list(sops), case_col, activity_col, order_col)
     traces = with_gate_outcomes(traces, gates, conversations, case_col=case_col)
     keys = traces.select("sop_id", "_codes", "_gates").unique()
-    checked = _check_variants(keys, sops, gates, steps, ignore=ignore, weight=undocumented_weight)
+    checked = _check_variants(keys, sops, gates, steps, ignore=ignore, weight=undocumented_weight,
+                              off_script=set(off_script))  # fmt: skip
     return (
         traces.join(checked, on=["sop_id", "_codes", "_gates"], how="left")
         .sort("_row")
@@ -251,6 +303,7 @@ def _check_variants(
     *,
     ignore: set[str],
     weight: float,
+    off_script: set[str],
 ) -> pl.DataFrame:
     """Check each distinct (sop_id, trace, gate outcome): O(variants x steps) Python."""
     rows = []
@@ -262,7 +315,8 @@ def _check_variants(
             step: {HOLDS: True, FAILS: False}.get(code)
             for (step, _), code in zip(gates[sop_id], outcome, strict=True)
         }
-        check = check_trace(sop, trace, gates=holds, ignore=ignore, undocumented_weight=weight)
+        check = check_trace(sop, trace, gates=holds, ignore=ignore, off_script=off_script,
+                            undocumented_weight=weight)  # fmt: skip
         if tuple(codes) not in ids:
             ids[tuple(codes)] = variant_id(trace)
         rows.append(
@@ -278,6 +332,7 @@ def _check_variants(
                 list(check.order_violations),
                 list(check.skipped_gates),
                 check.is_conforming,
+                list(check.skipped),
             )
         )
     return pl.DataFrame(rows, schema=_VARIANT_SCHEMA, orient="row")

@@ -20,12 +20,15 @@ from pipeline.errors import SchemaError
 #: Deviation kind -> the ``conformance`` list column that holds its steps.
 DEVIATIONS = {
     "missing": "missing",
+    "skipped": "skipped",
     "order_violation": "order_violations",
     "undocumented": "undocumented",
     "gate_skipped": "skipped_gates",
 }
 #: Outcome metric -> +1 when a higher rate is harmful, -1 when a lower rate is.
 METRICS = {"repeat_contact": 1, "escalated": 1, "resolved": -1}
+#: Kinds whose outcome impact is compared only among conversations that reached the step.
+REACH_KINDS = ("missing", "skipped")
 ALL = "all"  # the group of all conversations (team and agent_hash null)
 #: The columns of one step-rate series: its windows are tested one by one.
 SERIES = ["sop_id", "kind", "step", "group", "value"]
@@ -39,7 +42,7 @@ def explode_deviations(cases: pl.DataFrame) -> pl.DataFrame:
     ----------
     cases
         ``conversation_id, sop_id`` and the :data:`DEVIATIONS` list columns, one row per
-        (conversation, SOP).
+        (conversation, SOP); ``skipped`` may be absent.
 
     Returns
     -------
@@ -57,6 +60,7 @@ def explode_deviations(cases: pl.DataFrame) -> pl.DataFrame:
         .explode("item")
         .drop_nulls("item")
         for kind, column in DEVIATIONS.items()
+        if column in cases.columns  # ``skipped`` is absent from a table written before it
     ]
     frame = pl.concat(parts).with_columns(pl.col("item").cast(pl.String))
     order = pl.col("kind") == "order_violation"
@@ -184,9 +188,20 @@ def count_step_rates(
 
 
 def count_outcomes(
-    cases: pl.DataFrame, deviations: pl.DataFrame, outcomes: pl.DataFrame, *, min_count: int
+    cases: pl.DataFrame,
+    deviations: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    *,
+    min_count: int,
+    reached: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per (SOP or pooled, kind, step, metric): events and sizes of deviating vs other.
+
+    A skipped step (kinds :data:`REACH_KINDS`) is compared only among the conversations
+    that reached the point where it belongs (``reached``: they did it, or a step
+    documented after it): a call escalated or abandoned before the step did not skip
+    it, and counting it would blame the step for an outcome that came first (reverse
+    causality). Without ``reached`` every conversation of the SOP is compared.
 
     Returns
     -------
@@ -203,22 +218,49 @@ def count_outcomes(
         on="conversation_id",
     )
     sums = [pl.len().alias("n"), *[pl.col(m).sum() for m in METRICS]]
-    totals = measured.group_by("sop_id").agg(sums)
-    per_sop = (
-        deviations.select("conversation_id", "sop_id", "kind", "step").unique()
+    key = ["sop_id", "kind", "step"]
+    deviating = (
+        deviations.select("conversation_id", *key)
+        .unique()
         .join(measured, on=["conversation_id", "sop_id"])
-        .group_by("sop_id", "kind", "step")
-        .agg(sums)
-        .join(totals, on="sop_id", suffix="_all")
-        .unpivot(index=["sop_id", "kind", "step", "n", "n_all"], on=list(METRICS),
-                 variable_name="metric", value_name="x_dev")  # fmt: skip
-    )  # fmt: skip
-    totals_long = totals.unpivot(index=["sop_id", "n"], on=list(METRICS), variable_name="metric",
-                                 value_name="x_all")  # fmt: skip
-    per_sop = per_sop.join(totals_long.drop("n"), on=["sop_id", "metric"]).select(
-        "sop_id", "kind", "step", "metric", n_dev="n", x_dev="x_dev",
-        n_conf=pl.col("n_all") - pl.col("n"), x_conf=pl.col("x_all") - pl.col("x_dev"),
-    )  # fmt: skip
+    )
+    reach = pl.col("kind").is_in(REACH_KINDS)
+    if reached is not None:
+        reached = reached.select("conversation_id", "sop_id", "step").unique()
+        deviating = pl.concat([
+            deviating.filter(~reach),
+            deviating.filter(reach).join(reached, on=["conversation_id", "sop_id", "step"],
+                                         how="semi"),
+        ])  # fmt: skip
+    dev_sums = deviating.group_by(key).agg(sums)
+    population = dev_sums.select(key).join(measured.group_by("sop_id").agg(sums), on="sop_id")
+    if reached is not None:
+        per_step = reached.join(measured, on=["conversation_id", "sop_id"]).group_by(
+            "sop_id", "step").agg(sums)  # fmt: skip
+        population = pl.concat([
+            population.filter(~reach),
+            dev_sums.filter(reach).select(key).join(per_step, on=["sop_id", "step"]),
+        ])  # fmt: skip
+    per_sop = (
+        dev_sums.join(population, on=key, suffix="_all")
+        .unpivot(
+            index=[*key, "n", "n_all"], on=list(METRICS), variable_name="metric", value_name="x_dev"
+        )  # fmt: skip
+        .join(
+            population.unpivot(
+                index=[*key, "n"], on=list(METRICS), variable_name="metric", value_name="x_all"
+            ).drop("n"),
+            on=[*key, "metric"],
+        )  # fmt: skip
+        .select(
+            *key,
+            "metric",
+            n_dev="n",
+            x_dev="x_dev",
+            n_conf=pl.col("n_all") - pl.col("n"),
+            x_conf=pl.col("x_all") - pl.col("x_dev"),
+        )  # fmt: skip
+    )
     size = pl.col("n_dev") + pl.col("n_conf")
     pooled = (
         per_sop.group_by("kind", "step", "metric")

@@ -44,32 +44,37 @@ def finding_id(row: Mapping) -> str:
 def findings_frame(rows: Sequence[Mapping]) -> pl.DataFrame:
     """Return ``drift_findings`` rows as a frame of :data:`DRIFT_FINDINGS_SCHEMA`.
 
-    Absent keys are null; ``finding_id`` is filled by :func:`finding_id`.
+    Absent keys are null; ``finding_id`` is filled by :func:`finding_id` where the row
+    has none.
     """
-    filled = [{c: row.get(c) for c in DRIFT_FINDINGS_SCHEMA} | {"finding_id": finding_id(row)}
+    filled = [{c: row.get(c) for c in DRIFT_FINDINGS_SCHEMA}
+              | {"finding_id": row.get("finding_id") or finding_id(row)}
               for row in rows]  # fmt: skip
     return pl.DataFrame(filled, schema=DRIFT_FINDINGS_SCHEMA, orient="row")
 
 
 #: Deviations of a documented step: what a process owner acts on, so printed first.
-STEP_KINDS = ("missing", "order_violation", "gate_skipped", "undocumented")
+STEP_KINDS = ("missing", "order_violation", "gate_skipped", "skipped", "undocumented")
 
 
 def print_order(findings: pl.DataFrame) -> pl.DataFrame:
-    """Sort findings in the order ``cxminer drift`` prints them.
+    """Sort findings in the order ``cxminer drift`` prints them, nested ones under theirs.
 
     Flagged first, step deviations (:data:`STEP_KINDS`) before other kinds, then by
     severity (:data:`pipeline.schema.SEVERITIES`, most severe first), ``q_value``
-    (smallest first), ``kind``, ``sop_id`` and the latest window first; nulls last.
+    (smallest first), ``kind``, ``sop_id`` and the latest window first; nulls last. A
+    finding whose ``details`` names a ``parent`` among the rows (a team's part of a
+    workflow's deviation, :func:`pipeline.drift.runs.nest_groups`) follows its parent
+    instead, and the added column ``nested`` is true for it.
 
     Parameters
     ----------
     findings
         Rows of ``drift_findings`` with at least ``flagged, kind, severity, q_value,
-        sop_id, window_start``.
+        sop_id, window_start``; ``finding_id`` and ``details`` for the nesting.
     """
     rank = {severity: i for i, severity in enumerate(schema.SEVERITIES)}
-    return findings.sort(
+    ordered = findings.sort(
         pl.col("flagged").fill_null(False).not_(),
         pl.col("kind").is_in(STEP_KINDS).not_(),
         pl.col("severity")
@@ -83,3 +88,19 @@ def print_order(findings: pl.DataFrame) -> pl.DataFrame:
         nulls_last=True,
         maintain_order=True,
     )
+    if not {"finding_id", "details"} <= set(ordered.columns):
+        return ordered.with_columns(nested=pl.lit(False))
+    ids = ordered["finding_id"].to_list()
+    parents = ordered["details"].cast(pl.String).str.json_path_match("$.parent").to_list()
+    present = set(ids)
+    children: dict[str, list[int]] = {}
+    for i, parent in enumerate(parents):
+        if parent is not None and parent in present:
+            children.setdefault(parent, []).append(i)
+    order: list[int] = []
+    for i, parent in enumerate(parents):
+        if parent is None or parent not in present:
+            order.append(i)
+            order.extend(children.get(ids[i], ()))
+    nested = [parents[i] is not None and parents[i] in present for i in order]
+    return ordered[order].with_columns(nested=pl.Series(nested, dtype=pl.Boolean))

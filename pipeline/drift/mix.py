@@ -27,10 +27,11 @@ from pipeline.config import DriftConfig
 
 # DRIFT_FINDINGS_SCHEMA is re-exported: callers import the batch schema from here too.
 from pipeline.drift.findings import DRIFT_FINDINGS_SCHEMA as DRIFT_FINDINGS_SCHEMA
-from pipeline.drift.findings import findings_frame
+from pipeline.drift.findings import finding_id, findings_frame
 from pipeline.drift.stats import bh_adjust, permutation_p_value
 from pipeline.drift.windows import window_end_date, window_phrase, windowed
 from pipeline.frames import require_columns
+from pipeline.schema import SEVERITIES
 
 UNASSIGNED = "unassigned"
 OTHER_VARIANTS = "other variants"
@@ -89,11 +90,13 @@ def find_mix_drift(
     Benjamini-Hochberg over all windows tested. ``baseline`` is the noise level of the
     baseline itself: the mean distance of each baseline window (with ``min_count``
     conversations) from the other baseline windows pooled, 0 with fewer than two such
-    windows. ``flagged`` when the distance is at least ``config.js_threshold`` and
-    ``q_value`` at most
-    ``config.alpha``; severity ``high`` at ``config.js_high_factor`` (twice) the
-    threshold, else ``medium``; unflagged rows are ``info``. ``details`` names the three
-    categories whose share moved most.
+    windows. ``flagged`` when the distance is at least ``config.js_threshold``, above
+    that noise level (the window moved further from the baseline than the baseline
+    weeks move from each other: the permutation test alone takes every week-to-week
+    wobble of real traffic for a change) and ``q_value`` at most ``config.alpha``;
+    consecutive flagged windows are one finding (:func:`_merge_runs`); severity ``high``
+    at ``config.js_high_factor`` (twice) the threshold, else ``medium``; unflagged rows
+    are ``info``. ``details`` names the three categories whose share moved most.
 
     Parameters
     ----------
@@ -154,7 +157,54 @@ def find_mix_drift(
                           labels=labels or {}, rng=rng)  # fmt: skip
     for row, q in zip(rows, bh_adjust([r["p_value"] for r in rows]), strict=True):
         _judge_mix(row, q, config=config)
-    return findings_frame(rows)
+    return findings_frame(_merge_runs(rows))
+
+
+def _merge_runs(rows: list[dict]) -> list[dict]:
+    """One finding per run of consecutive flagged tested windows of a group.
+
+    Each window of a run stays as an unflagged ``info`` row (``details.window_flagged``,
+    its sentence naming the finding): the series. The finding is one more row, flagged:
+    the run's last (current) window's figures and sentence, from the run's onset
+    (``window_start``) to its last window's end, the run's most severe severity, and
+    ``details.series`` and ``n_windows``. ``rows`` are in group and window order, as
+    :func:`_mix_rows` gives them.
+    """
+    rank = {severity: i for i, severity in enumerate(SEVERITIES)}
+    out: list[dict] = []
+    run: list[dict] = []
+
+    def close() -> None:
+        if len(run) > 1:
+            last, onset = run[-1], run[0]["window_start"]
+            details = json.loads(last["details"]) | {
+                "n_windows": len(run),
+                "series": [{"window_start": r["window_start"].isoformat(),
+                            "js_distance": round(r["rate"], 4)} for r in run],
+            }  # fmt: skip
+            finding = last | {
+                "window_start": onset,
+                "severity": min((r["severity"] for r in run), key=rank.__getitem__),
+                "details": json.dumps(details),
+                "sentence": f"Since {onset.isoformat()}: {last['sentence'][0].lower()}"
+                            f"{last['sentence'][1:]}",
+            }  # fmt: skip
+            for row in run:
+                row["finding_id"] = finding_id({**row, "kind": f"{row['kind']}|window"})
+                row["sentence"] += f" Part of the finding since {onset.isoformat()}."
+                row["flagged"], row["severity"] = False, "info"
+                row["details"] = json.dumps(json.loads(row["details"]) | {"window_flagged": True})
+            out.append(finding)
+        run.clear()
+
+    for row in rows:
+        if run and (not row["flagged"] or row["workflow_id"] != run[-1]["workflow_id"]):
+            close()
+        if row["flagged"]:
+            run.append(row)
+        out.append(row)
+    close()
+    return out
 
 
 def _mix_rows(
@@ -213,7 +263,7 @@ def _judge_mix(row: dict, q: float, *, config: DriftConfig) -> None:
     """Set q, flag, severity, sentence and details of a mix row (in place; our own dict)."""
     js, threshold = row["rate"], config.js_threshold
     row["q_value"] = q
-    row["flagged"] = bool(js >= threshold and q <= config.alpha)
+    row["flagged"] = bool(js >= threshold and js > row["baseline"] and q <= config.alpha)
     high = js >= config.js_high_factor * threshold
     row["severity"] = ("high" if high else "medium") if row["flagged"] else "info"
     moved, noun = row.pop("_moved"), row.pop("_noun")
@@ -227,6 +277,8 @@ def _judge_mix(row: dict, q: float, *, config: DriftConfig) -> None:
         )
     else:
         reason = (f"below the threshold of {threshold:g}" if js < threshold
+                  else f"within the baseline weeks' own variation ({row['baseline']:.2f})"
+                  if js <= row["baseline"]
                   else f"not significant after correction, q = {q:.2f}")  # fmt: skip
         row["sentence"] = (
             f"{when[0].upper()}{when[1:]}, {subject} stayed near the baseline "

@@ -19,7 +19,7 @@ import yaml
 from pipeline import schema
 from pipeline.config import Config
 from pipeline.drift.change_points import find_conformance_changes
-from pipeline.drift.conformance import check_conformance
+from pipeline.drift.conformance import check_conformance, not_process
 from pipeline.drift.exceptions import find_exception_clusters
 from pipeline.drift.findings import print_order
 from pipeline.drift.mix import find_mix_drift, find_variant_mix_drift
@@ -30,6 +30,7 @@ from pipeline.errors import StoreError
 from pipeline.outcomes.run import CONVERSATIONS_SQL, TURNS_SQL
 from pipeline.process.discover import not_steps
 from pipeline.sops.model import Sop, parse_sop
+from pipeline.steps.library import CLOSING, GREETING, HOLD
 from pipeline.store import Store, open_store
 
 
@@ -77,7 +78,9 @@ def update_drift(
     skip = not_steps(types)
     outcomes = store.sql(f"select * from {schema.OUTCOMES}")
     drift = config.drift
+    off_script = types.filter(pl.col("source") == "discovered")["step_id"].to_list()
     conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip,
+                                    off_script=off_script,
                                     undocumented_weight=drift.undocumented_weight)  # fmt: skip
     if callable(embedder) and not hasattr(embedder, "encode"):
         embedder = embedder()
@@ -89,7 +92,9 @@ def update_drift(
     variants = store.sql(f"select * from {schema.VARIANTS}")
     findings = pl.concat(
         [
-            find_drift(conformance, outcomes, conversations, by_id, config=drift),
+            find_drift(
+                conformance, outcomes, conversations, by_id, config=drift, step_events=events
+            ),
             find_mix_drift(
                 conversations.select("conversation_id", "intent_id", "is_outlier"),
                 conversations,
@@ -104,10 +109,17 @@ def update_drift(
                 turns,
                 sops,
                 embedder=vectors,
-                not_steps=skip,
+                not_steps=[*skip, *sorted(not_process(sops))],
                 config=drift,
                 speakers=config.steps.speakers,
                 cluster_config=config.steps.clustering,
+                outcomes=outcomes,
+                threshold=config.steps.threshold,
+                roles={
+                    GREETING: config.steps.greeting_phrasings,
+                    CLOSING: config.steps.closing_phrasings,
+                    HOLD: config.steps.hold_phrasings,
+                },
             ),
         ],
         how="vertical_relaxed",
@@ -141,22 +153,39 @@ def read_findings(
         if not store.count(schema.DRIFT_FINDINGS):
             raise StoreError(f"{db_path}: no drift findings; run `cxminer run` first")
         findings = store.sql(
-            "select severity, kind, sop_id, workflow_id, step, team, window_start, rate, "
-            f"baseline, q_value, flagged, sentence from {schema.DRIFT_FINDINGS} "
+            "select finding_id, severity, kind, sop_id, workflow_id, step, team, window_start, "
+            f"rate, baseline, q_value, flagged, sentence, details from {schema.DRIFT_FINDINGS} "
             f"{'where flagged' if flagged_only else ''}"
         )
-    ordered = print_order(findings)
-    return ordered if limit is None else ordered.head(int(limit))
+    return first_findings(print_order(findings), limit)
+
+
+def first_findings(ordered: pl.DataFrame, limit: int | None) -> pl.DataFrame:
+    """Return the first ``limit`` findings of :func:`print_order`'s frame, nested ones kept.
+
+    Only the findings not nested under another count; each keeps the rows nested
+    under it. None keeps them all.
+    """
+    if limit is None:
+        return ordered
+    top = (~ordered["nested"]).cum_sum()
+    return ordered.filter(top <= int(limit)) if int(limit) > 0 else ordered.head(0)
 
 
 def format_findings(findings: pl.DataFrame) -> str:
-    """Render findings as text: severity, kind, where, then the sentence on its own line."""
+    """Render findings as text: severity, kind, where, then the sentence on its own line.
+
+    A finding nested under the one before it (a team's part of a workflow's deviation,
+    :func:`pipeline.drift.findings.print_order`) is indented beneath it.
+    """
     if findings.is_empty():
         return "no flagged findings\n"
     lines = []
-    for row in findings.iter_rows(named=True):
+    nested = findings["nested"] if "nested" in findings.columns else [False] * findings.height
+    for row, inner in zip(findings.iter_rows(named=True), nested, strict=True):
         where = " / ".join(str(row[k]) for k in ("sop_id", "step", "team") if row[k])
         mark = "" if row["flagged"] else " (not flagged)"
-        lines.append(f"[{row['severity']}] {row['kind']}: {where or row['workflow_id']}{mark}")
-        lines.append(f"    {row['sentence']}")
+        pad = "    " if inner else ""
+        lines.append(f"{pad}[{row['severity']}] {row['kind']}: {where or row['workflow_id']}{mark}")
+        lines.append(f"{pad}    {row['sentence']}")
     return "\n".join(lines) + "\n"

@@ -21,11 +21,13 @@ import polars as pl
 
 from pipeline.drift.deviations import ALL, METRICS
 from pipeline.drift.findings import finding_id
+from pipeline.drift.runs import series_details
 from pipeline.drift.windows import window_phrase
 from pipeline.sops.model import Sop
 
 _VERBS = {  # kind -> (singular, plural) phrase
     "missing": ("skips {step}", "skip {step}"),
+    "skipped": ("skips {step}", "skip {step}"),
     "order_violation": ("does {step} before {before}", "do {step} before {before}"),
     "undocumented": ("adds the undocumented step {step}", "add the undocumented step {step}"),
     "gate_skipped": ("skips the approval gate {step}", "skip the approval gate {step}"),
@@ -45,18 +47,22 @@ class Notes(NamedTuple):
 
 
 def rate_row(row: dict, notes: Notes, *, window: str) -> dict:
-    """Return the ``drift_findings`` row of one judged step-rate cell.
+    """Return the ``drift_findings`` row of a merged finding or of one tested window.
 
     Parameters
     ----------
     row
-        A row of the judged step rates: the series, counts, p- and q-values, ``flagged``,
-        ``since``, ``severity`` and the linked outcome columns.
+        A finding of :func:`pipeline.drift.runs.merge_runs` (it has ``n_windows``: one
+        run of flagged windows, written flagged) or one of its tested windows (it has
+        ``window_flagged``: written unflagged, severity ``info``, the series behind the
+        finding): the series, counts, p- and q-values, ``since``, ``severity`` and the
+        linked outcome columns.
     notes
         From :func:`drift_notes`.
     window
-        The window length, for the sentence of an unflagged row.
+        The window length, for the sentences.
     """
+    merged = "n_windows" in row
     group, value = row["group"], row["value"]
     plain = group in (ALL, "team", "agent_hash")  # told apart by the team/agent_hash columns
     kind_key = row["kind"] if plain else f"{row['kind']}|{group}={value}"
@@ -65,16 +71,8 @@ def rate_row(row: dict, notes: Notes, *, window: str) -> dict:
     after = notes.before.get((row["sop_id"], row["step"]), [])
     subject, plural = _subject(group, value)
     verb = _deviation_words(row, notes, plural=plural)
-    says = (f"{subject} {verb} in {row['rate']:.0%} of {row['sop_id']} conversations "
-            f"(baseline {row['baseline']:.0%})")  # fmt: skip
-    if row["flagged"]:
-        sentence = f"Since {row['since'].isoformat()}, {says}"
-        if row["metric"] is not None:
-            sentence += "; those conversations are " + _outcome_words(row)
-    else:
-        points = _points(row["rate"] - row["baseline"])
-        when = _capitalised(window_phrase(row["window_start"], window))
-        sentence = f"{when}, {says}; not flagged ({points} points, q = {row['q_value']:.2g})"
+    says = f"{subject} {verb} in {row['rate']:.0%} of {row['sop_id']} conversations"
+    baseline = f"baseline {row['baseline']:.0%}"
     details = {
         "deviation": row["kind"],
         "group": group,
@@ -88,6 +86,34 @@ def rate_row(row: dict, notes: Notes, *, window: str) -> dict:
         "outcome_scope": row["outcome_scope"],
         "outcome_ratio": _ratio(row),
     }
+    if merged:
+        sentence = f"Since {row['since'].isoformat()}, {says}"
+        if row["n_windows"] > 1:
+            peak = window_phrase(row["peak_window"], window)
+            sentence += (f" {window_phrase(row['current_window'], window)} (peak "
+                         f"{row['peak_rate']:.0%} {peak}; {baseline})")  # fmt: skip
+        else:
+            sentence += f" ({baseline})"
+        if row["metric"] is not None:
+            sentence += "; those conversations are " + _outcome_words(row)
+        details |= {
+            "current_window": row["current_window"].isoformat(),
+            "peak_rate": _round(row["peak_rate"]),
+            "peak_window": row["peak_window"].isoformat(),
+            "n_windows": row["n_windows"],
+            "series": series_details(row["series"]),
+        }
+    else:
+        kind_key += "|window"
+        when = _capitalised(window_phrase(row["window_start"], window))
+        if row["window_flagged"]:
+            since = row["since"].isoformat()
+            sentence = f"{when}, {says} ({baseline}); part of the finding since {since}"
+        else:
+            points = _points(row["rate"] - row["baseline"])
+            sentence = f"{when}, {says} ({baseline}); not flagged ({points} points, " \
+                       f"q = {row['q_value']:.2g})"  # fmt: skip
+        details["window_flagged"] = row["window_flagged"]
     ident = {"sop_id": row["sop_id"], "workflow_id": row["sop_id"], "step": row["step"],
              "team": team, "agent_hash": agent, "window_start": row["window_start"]}  # fmt: skip
     return {
@@ -95,9 +121,10 @@ def rate_row(row: dict, notes: Notes, *, window: str) -> dict:
         "kind": row["kind"],
         **ident,
         **{c: row[c] for c in ("window_end", "rate", "baseline", "n", "n_baseline", "p_value",
-                               "q_value", "flagged", "metric", "outcome_deviating",
-                               "outcome_conforming", "outcome_delta", "ci_low", "ci_high",
-                               "severity")},
+                               "q_value", "metric", "outcome_deviating",
+                               "outcome_conforming", "outcome_delta", "ci_low", "ci_high")},
+        "flagged": merged,
+        "severity": row["severity"] if merged else "info",
         "sentence": sentence + ".",
         "details": json.dumps(details, sort_keys=True),
     }  # fmt: skip
@@ -119,14 +146,18 @@ def impact_row(row: dict, notes: Notes, period: tuple) -> dict:
     sops = row["sops"]
     after = notes.before.get((row["sop_id"], row["step"]), [])
     verb = _deviation_words(row, notes, plural=True)
+    reach = bool(row.get("reach"))
+    if reach:  # compared among the conversations that got as far as the step
+        verb += " but go on past it"
     if row["sop_id"] is None:
         subject = f"Across {len(sops)} workflows, conversations that {verb}"
     else:
         subject = f"{row['sop_id']} conversations that {verb}"
     ratio = _ratio(row)
     size = f"{ratio:.1f}x; " if ratio is not None else ""
+    others = "those that do it" if reach else "the others"
     says = (f"{subject} are {_METRIC_WORDS[row['metric']]} in {row['outcome_deviating']:.0%} "
-            f"of cases vs {row['outcome_conforming']:.0%} for the others ({size}"
+            f"of cases vs {row['outcome_conforming']:.0%} for {others} ({size}"
             f"{_points(row['outcome_delta'])} points, 95% CI {_points(row['ci_low'])} to "
             f"{_points(row['ci_high'])})")  # fmt: skip
     if row["harmful"]:
@@ -145,6 +176,9 @@ def impact_row(row: dict, notes: Notes, period: tuple) -> dict:
         "sops": sops,
         "stratified_delta": _round(row["stratified_delta"]),
         "before": after if row["kind"] == "order_violation" else None,
+        "compared": "conversations that did the step or a step documented after it"
+        if reach
+        else "every conversation of the workflow",
     }
     ident = {"sop_id": row["sop_id"], "workflow_id": row["sop_id"], "step": row["step"],
              "window_start": period[0], "metric": row["metric"]}  # fmt: skip

@@ -69,6 +69,7 @@ from pipeline.config import DriftConfig
 from pipeline.drift.deviations import (
     DEVIATIONS,
     METRICS,
+    REACH_KINDS,
     SERIES,
     count_outcomes,
     count_step_rates,
@@ -76,13 +77,16 @@ from pipeline.drift.deviations import (
     group_windows,
 )
 from pipeline.drift.findings import DRIFT_FINDINGS_SCHEMA
+from pipeline.drift.reach import reached_steps
+from pipeline.drift.runs import merge_runs, nest_groups
 from pipeline.drift.sentences import drift_notes, impact_row, rate_row
 from pipeline.drift.stats import bh_adjust, newcombe_interval, two_proportion_test
 from pipeline.drift.windows import window_end, window_end_date, window_start
 from pipeline.frames import require_columns
 from pipeline.sops.model import Sop
 
-_CONFORMANCE_COLUMNS = ("conversation_id", "sop_id", "version", *DEVIATIONS.values())
+_CONFORMANCE_COLUMNS = ("conversation_id", "sop_id", "version",
+                        *(c for c in DEVIATIONS.values() if c != "skipped"))  # fmt: skip
 _OUTCOME_COLUMNS = ("conversation_id", *METRICS)
 
 
@@ -93,6 +97,7 @@ def find_drift(
     sops: Mapping[str, Sop],
     *,
     config: DriftConfig,
+    step_events: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Find step-level drift and the outcome impact of deviations.
 
@@ -115,7 +120,11 @@ def find_drift(
         quoted in its sentences. SOPs absent here are still analysed.
     config
         ``window``, ``baseline_windows``, ``min_count``, ``alpha``, ``min_effect``,
-        ``breakdown``, ``large_rise_factor``, ``strong_alpha_divisor``.
+        ``breakdown``, ``large_rise_factor``, ``strong_alpha_divisor``, ``merge_gap``.
+    step_events
+        ``conversation_id, step_id, sop_id``: with them, the outcome of a skipped step
+        (kinds ``missing``, ``skipped``) is compared only among the conversations that
+        reached it (:mod:`pipeline.drift.reach`); without, among all of the SOP's.
 
     Returns
     -------
@@ -142,18 +151,26 @@ def find_drift(
     cases = (
         conformance.sort("version")
         .unique(["conversation_id", "sop_id"], keep="last", maintain_order=True)
-        .select("conversation_id", "sop_id", *DEVIATIONS.values())
+        .select(
+            "conversation_id",
+            "sop_id",
+            *(c for c in DEVIATIONS.values() if c in conformance.columns),
+        )  # fmt: skip
     )
     deviations = explode_deviations(cases)
     rates = count_step_rates(group_windows(cases, conversations, config), deviations, config=config)
-    impact = count_outcomes(cases, deviations, outcomes, min_count=config.min_count)
+    reached = None if step_events is None else reached_steps(step_events, sops)
+    impact = count_outcomes(cases, deviations, outcomes, min_count=config.min_count,
+                            reached=reached)  # fmt: skip
+    impact = impact.with_columns(reach=pl.col("kind").is_in(REACH_KINDS) & (reached is not None))
     rates, impact = _judge(rates, impact, config=config)
     rates = _rate_severity(_link_outcomes(rates, impact), config=config)
+    findings, windows = merge_runs(rates, gap=config.merge_gap)
     period = _period(cases, conversations, config.window)
     notes = drift_notes(deviations, sops)
-    rows = [rate_row(r, notes, window=config.window) for r in rates.iter_rows(named=True)] + [
-        impact_row(r, notes, period) for r in impact.iter_rows(named=True)
-    ]
+    rows = [rate_row(r, notes, window=config.window)
+            for frame in (findings, windows) for r in frame.iter_rows(named=True)]  # fmt: skip
+    rows = nest_groups(rows + [impact_row(r, notes, period) for r in impact.iter_rows(named=True)])
     return pl.DataFrame(rows, schema=DRIFT_FINDINGS_SCHEMA, orient="row").sort(
         "kind", "sop_id", "step", "team", "agent_hash", "window_start", "metric", "finding_id",
         nulls_last=False,
@@ -190,6 +207,7 @@ def _judge(rates: pl.DataFrame, impact: pl.DataFrame, *, config: DriftConfig):
             pl.when("flagged").then("window_start").min().over(*SERIES, run)
         ),
         window_end=window_end(pl.col("window_start"), config.window),
+        _unflagged=run,  # windows without the deviation count as gaps, written or not
     ).filter("informative")
     low, high = newcombe_interval(*_arrays(impact, "x_dev", "n_dev", "x_conf", "n_conf"))
     sign = pl.col("metric").replace_strict(METRICS, return_dtype=pl.Int8)

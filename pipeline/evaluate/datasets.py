@@ -31,8 +31,9 @@ def star_labels(path: Path) -> Iterator[dict[str, Any]]:
     (none in the shared corpus) is labelled with the first. ``steps`` are the
     ``ActionLabel`` of the wizard's ``pick_suggestion`` events in order, ``outcome``
     the one ingest reads from ``CompletionLevel`` (resolved when complete, abandoned on
-    any disconnect; absent without a level). A dialogue without conversation turns still
-    gets a row (empty steps).
+    any disconnect; absent without a level), ``happy_path`` ``Scenario.Happy`` (absent
+    unless a boolean). A dialogue without conversation turns still gets a row (empty
+    steps).
 
     Raises
     ------
@@ -73,7 +74,14 @@ def star_labels(path: Path) -> Iterator[dict[str, Any]]:
             "steps": [turn_labels[i] for i in positions],
             "turn_steps": {str(i): turn_labels[i] for i in positions},
             "outcome": completion_outcome(dialogue.get("CompletionLevel")),
+            "happy_path": _happy(dialogue),
         }
+
+
+def _happy(dialogue: dict[str, Any]) -> bool | None:
+    scenario = dialogue.get("Scenario")
+    happy = scenario.get("Happy") if isinstance(scenario, dict) else None
+    return happy if isinstance(happy, bool) else None
 
 
 def abcd_labels(path: Path) -> Iterator[dict[str, Any]]:

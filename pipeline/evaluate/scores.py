@@ -23,8 +23,12 @@ read (others are ignored; ``team`` may be missing):
 - ``outcomes(conversation_id, outcome, outcome_source, run_id)``: against the labels'
   ``outcome`` where they have one;
 - ``drift_findings(sop_id, step, kind, window_start, flagged, team, severity, q_value,
-  run_id)``: besides precision and recall, each planted finding's rank in the order
-  ``cxminer drift`` prints (:func:`pipeline.drift.findings.print_order`);
+  details, finding_id, run_id)``: besides precision and recall, each planted finding's
+  rank in the order ``cxminer drift`` prints (:func:`pipeline.drift.findings.print_order`),
+  the precision over every printed finding that claims a change in time, and findings
+  printed twice;
+- ``sops(sop_id, yaml, run_id)``: the flagged exception clusters whose exemplar fills a
+  documented template;
 - ``readiness(intent_id, score, tier, run_id)``;
 - ``turns(conversation_id, turn_idx, text)``, every run's: the stored (redacted) text of
   the turns whose labels carry ``turn_pii``.
@@ -60,6 +64,7 @@ DRIFT_FINDINGS = schema.DRIFT_FINDINGS
 READINESS = schema.READINESS
 OUTCOMES = schema.OUTCOMES
 CONFORMANCE = schema.CONFORMANCE
+SOPS = schema.SOPS
 # table -> (required columns, the stage that writes it, optional columns)
 _READS = {
     INTENT_ASSIGNMENTS: (("conversation_id", "intent_id", "is_outlier"), "intents", ()),
@@ -76,8 +81,14 @@ _READS = {
             "details",
             "severity",
             "q_value",
+            "finding_id",
+            "workflow_id",
+            "agent_hash",
+            "window_end",
+            "n",
         ),  # fmt: skip
     ),
+    SOPS: (("sop_id", "yaml"), "process", ()),
     READINESS: (("intent_id", "score", "tier"), "readiness", ("workflow_id", "rank")),
     OUTCOMES: (("conversation_id", "workflow_id"), "drift", ("outcome", "outcome_source")),
     CONFORMANCE: (("conversation_id", "is_conforming", "fitness"), "drift", ()),
@@ -155,7 +166,13 @@ def evaluate(
         "process": section(score_process, step_data),
         "conformance": section(score_conformance, tables[CONFORMANCE], labels),
         "outcomes": section(score_outcomes, tables[OUTCOMES], labels),
-        "drift": section(score_drift, tables[DRIFT_FINDINGS], truth_dir, window_days),
+        "drift": section(
+            score_drift,
+            tables[DRIFT_FINDINGS],
+            truth_dir,
+            window_days,
+            tables[SOPS] if isinstance(tables[SOPS], Table) else None,
+        ),
         "readiness": section(
             score_readiness,
             tables[READINESS],

@@ -8,15 +8,18 @@ One object a line (DESIGN.md, "Interfaces")::
      "outcome": "resolved",
      "turn_pii": {"3": {"text": "its raj prasad", "types": "O name name"}}}
 
-``steps``, ``turn_steps``, ``outcome`` (one of :data:`pipeline.schema.OUTCOME_VALUES`)
-and ``turn_pii`` are optional; ``turn_steps`` maps a turn's position in the
-conversation's ``turns`` list, as ingested (the ``turn_idx`` of table ``turns``), to its
-true step. ``turn_pii`` gives a turn's original text and, per space-separated token, its
-personal-data type (``name``, ``address``, ``email``, ...), ``O`` for a token that is
-not personal data, or ``-`` for one redaction is not judged on (another kind of slot);
-it scores redaction. Conversation ids and turn positions come from the same adapter functions
-ingest uses, so labels always point at the stored turns (the readers of each dataset
-are in :mod:`pipeline.evaluate.datasets`). Labels are read only by evaluation: they
+``steps``, ``turn_steps``, ``outcome`` (one of :data:`pipeline.schema.OUTCOME_VALUES`),
+``turn_pii`` and ``happy_path`` are optional; ``happy_path`` (true or false) says whether
+the conversation's scenario is the flowchart's happy path, with no complication the
+customer brings (STAR's ``Scenario.Happy``): conformance is scored apart on each.
+``turn_steps`` maps a turn's position in the conversation's ``turns`` list, as ingested
+(the ``turn_idx`` of table ``turns``), to its true step. ``turn_pii`` gives a turn's
+original text and, per space-separated token, its personal-data type (``name``,
+``address``, ``email``, ...), ``O`` for a token that is not personal data, or ``-`` for
+one redaction is not judged on (another kind of slot); it scores redaction. Conversation
+ids and turn positions come from the same adapter functions ingest uses, so labels
+always point at the stored turns (the readers of each dataset are in
+:mod:`pipeline.evaluate.datasets`). Labels are read only by evaluation: they
 never enter the database.
 """
 
@@ -46,6 +49,7 @@ LABELS_SCHEMA = pl.Schema(
         "turn_pii": pl.List(
             pl.Struct({"turn_idx": pl.Int32, "text": pl.String, "types": pl.String})
         ),
+        "happy_path": pl.Boolean,
     }
 )
 #: ``turn_pii`` types that are not personal data: ``O`` (judged: must be kept) and ``-``.
@@ -150,7 +154,7 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
     dict
         ``conversation_id``, ``intent``, ``steps`` (list or None), ``turn_steps``
         (``{"<position>": step}`` or None), ``outcome`` (or None), ``turn_pii``
-        (``{"<position>": {"text", "types"}}`` or None).
+        (``{"<position>": {"text", "types"}}`` or None), ``happy_path`` (or None).
 
     Raises
     ------
@@ -188,6 +192,9 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
     turn_pii = row.get("turn_pii")
     if turn_pii is not None:
         turn_pii = _check_turn_pii(turn_pii, where)
+    happy = row.get("happy_path")
+    if happy is not None and not isinstance(happy, bool):
+        raise LabelsError(f"{where}: happy_path: expected true or false, found {happy!r}")
     seen[cid] = where
     return {
         "conversation_id": cid,
@@ -196,6 +203,7 @@ def validate_label(row: Any, *, where: str, seen: dict[str, str]) -> dict[str, A
         "turn_steps": turn_steps,
         "outcome": outcome,
         "turn_pii": turn_pii,
+        "happy_path": happy,
     }
 
 

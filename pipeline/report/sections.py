@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from pipeline.report.data import ReportData
 
 # Drift kinds whose rate is a share of conversations (shown as %).
-SHARE_KINDS = ("missing", "order_violation", "undocumented", "gate_skipped", "conformance_change")
+SHARE_KINDS = (
+    "missing",
+    "skipped",
+    "order_violation",
+    "undocumented",
+    "gate_skipped",
+    "conformance_change",
+)
 # Drift kinds tested per window (a rate series to chart); the others cover the period.
 WINDOW_KINDS = (*SHARE_KINDS, "intent_mix", "variant_mix")
 # A test series: the same test over windows (findings.IDENTITY without the window).
@@ -204,11 +211,15 @@ def _chart(drift: pl.DataFrame, finding: dict[str, Any]) -> Markup | None:
     if not finding["windowed"] or finding["window_start"] is None:
         return None
     same = pl.all_horizontal(pl.col(c).eq_missing(finding[c]) for c in _SERIES_KEY)
-    series = (
-        drift.filter(same & pl.col("rate").is_not_null() & pl.col("window_start").is_not_null())
+    merged = pl.col("details").fill_null("").str.contains('"n_windows"', literal=True)
+    series = (  # the windows: a merged finding (one row per run of windows) is no point
+        drift.filter(
+            same & ~merged & pl.col("rate").is_not_null() & pl.col("window_start").is_not_null()
+        )  # fmt: skip
         .sort("window_start")
         .unique("window_start", keep="first", maintain_order=True)
     )
+    in_run = pl.col("details").fill_null("").str.contains('"window_flagged": true', literal=True)
     if series.height < 2:
         return None
     where = " / ".join(str(finding[c]) for c in ("step", "team", "agent_hash") if finding[c])
@@ -216,7 +227,7 @@ def _chart(drift: pl.DataFrame, finding: dict[str, Any]) -> Markup | None:
         series["window_start"].to_list(),
         series["rate"].to_list(),
         baseline=finding["baseline"],
-        flagged=set(series.filter(pl.col("flagged"))["window_start"].to_list()),
+        flagged=set(series.filter(pl.col("flagged") | in_run)["window_start"].to_list()),
         percent=finding["percent"],
         title=f"{finding['kind']} {where}: rate per window against the baseline",
     )

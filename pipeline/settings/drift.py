@@ -28,6 +28,9 @@ class DriftConfig:
     # times min_effect, "strong" a q_value below alpha / strong_alpha_divisor.
     large_rise_factor: float = 2.0
     strong_alpha_divisor: float = 10.0
+    # Flagged windows of one deviation with at most this many unflagged tested windows
+    # between them are one finding (a dip below significance does not end a deviation).
+    merge_gap: int = 2
     breakdown: tuple[str, ...] = ("team", "agent_hash")  # groups tested besides "all"
     js_threshold: float = 0.1  # Jensen-Shannon divergence that flags a mix change
     js_high_factor: float = 2.0  # a mix change of this times js_threshold is high
@@ -53,6 +56,8 @@ class DriftConfig:
             raise ConfigError(f"drift.alpha: expected a number in (0, 1), found {self.alpha}")
         if self.baseline_windows < 1 or self.min_count < 1:
             raise ConfigError("drift.baseline_windows and drift.min_count: expected integers >= 1")
+        if self.merge_gap < 0:
+            raise ConfigError(f"drift.merge_gap: expected an integer >= 0, found {self.merge_gap}")
         if self.window not in ("day", "week", "month"):
             raise ConfigError(f"drift.window: expected day/week/month, found {self.window!r}")
         if not 0.0 <= self.min_effect <= 1.0:

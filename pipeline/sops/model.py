@@ -30,6 +30,13 @@ class Risk:
     regulated: bool = False
 
 
+#: What a step is. ``process``: work the workflow does (checked, drifts). ``management``:
+#: conversation management (greeting, closing, "anything else?", hold, out of scope),
+#: never required and never a deviation. ``outcome``: a decision outcome of the
+#: flowchart (what happened, "query failed"), not something an agent does.
+STEP_KINDS = ("process", "management", "outcome")
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of a playbook."""
@@ -42,6 +49,12 @@ class Step:
     after: tuple[str, ...] = ()
     when: str | None = None
     next: tuple[str, ...] = ()
+    kind: str = "process"
+
+    @property
+    def is_process(self) -> bool:
+        """Whether the step is work of the workflow (:data:`STEP_KINDS`)."""
+        return self.kind == "process"
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,11 @@ def _parse_step(raw: Any, origin: str, index: int) -> Step:
     mandatory = raw.get("mandatory", True)
     if not isinstance(mandatory, bool):
         raise SopError(f"{origin}: {where}: mandatory: expected true or false, found {mandatory!r}")
+    kind = raw.get("kind", "process")
+    if kind not in STEP_KINDS:
+        raise SopError(
+            f"{origin}: {where}: kind: expected one of {', '.join(STEP_KINDS)}, found {kind!r}"
+        )
     action, when = raw.get("action"), raw.get("when")
     if when is not None:
         when = _condition(_text(when, origin, f"{where}: when"), origin, where)
@@ -160,6 +178,7 @@ def _parse_step(raw: Any, origin: str, index: int) -> Step:
         after=_texts(raw.get("after", []), origin, f"{where}: after"),
         when=when,
         next=_texts(raw.get("next", []), origin, f"{where}: next"),
+        kind=kind,
     )
 
 
@@ -347,6 +366,8 @@ def sop_to_dict(sop: Sop) -> dict[str, Any]:
         if step.when is not None:
             item["when"] = step.when
         item["mandatory"] = step.mandatory
+        if step.kind != "process":
+            item["kind"] = step.kind
         data["steps"].append(item)
     data["risk"] = {"moves_money": sop.risk.moves_money, "regulated": sop.risk.regulated}
     return data

@@ -28,7 +28,9 @@ in the order of the list. The conversion rule:
    successor). Where a block is not found, the outcome stays unattached.
 4. Conversation management is not process: the greeting ``hello``, the closings
    (``anything_else``, ``*bye*``, ``goodbye*``) and ``out_of_scope``. Decision
-   outcomes are not process either.
+   outcomes are not process either. Such steps carry ``kind: management`` and
+   ``kind: outcome`` (:data:`pipeline.sops.model.STEP_KINDS`): conformance and drift
+   never count them.
 5. The start is ``hello`` (else the first step without a predecessor). A process step
    is mandatory when it is on every path from the start to an end (it dominates every
    reachable dead end) and it is not a request: a request box lists details the query
@@ -42,9 +44,10 @@ in the order of the list. The conversion rule:
    own request block (a box fixes no order among its details); in SOP order.
    Management steps, outcomes and unreachable steps (out of scope, goodbyes outside
    the graph) get none.
-7. Query steps are bound to ``<task>.query``: the STAR adapter names API calls
-   ``<APIName>.query`` and STAR's API name is the task folder's name. ``query_check``
-   and ``query_book`` share that binding (the call's ``RequestType`` tells them apart).
+7. Query steps are bound to the calls the STAR adapter names (STAR's API name is the
+   task folder's name): ``query`` to ``<task>.query``, ``query_check`` to
+   ``<task>.check`` and ``query_book`` to ``<task>.book``, the call's ``RequestType``
+   (:func:`pipeline.ingest.adapters.star.call_name`).
 8. ``description`` is the canonical wording, slots (``{balance:d}``) kept verbatim, and
    for a decision outcome what it means ("Decision outcome: query failed (Failed)");
    ``examples`` holds the wording, except for query steps and decision outcomes, whose
@@ -79,7 +82,9 @@ _OUTCOMES = {
 _MISSING_INFO = "the customer cannot give the requested details"
 _MISSING_NAME = re.compile(r"^info_missing(\d*)$")
 _NEGATIVE = ("unavailable", "query_failure")
-_QUERIES = ("query", "query_check", "query_book")
+#: Query steps -> the call they make (the adapter's ``<task>.<call>`` action names).
+_QUERY_CALLS = {"query": "query", "query_check": "check", "query_book": "book"}
+_QUERIES = tuple(_QUERY_CALLS)
 _CLOSINGS = ("anything_else", "bye", "goodbye")
 _MANAGEMENT = ("hello", "out_of_scope")
 
@@ -183,10 +188,15 @@ def flowchart_to_sop(
                 id=step_id,
                 description=description,
                 examples=(wording,) if wording and not is_label else (),
-                action=f"{task}.query" if step_id in _QUERIES else None,
+                action=f"{task}.{_QUERY_CALLS[step_id]}" if step_id in _QUERIES else None,
                 mandatory=step_id in mandatory,
                 after=after,
                 next=tuple(edges[step_id]),
+                kind="outcome"
+                if outcome is not None
+                else "process"
+                if _is_process(step_id)
+                else "management",
             )
         )
     return Sop(

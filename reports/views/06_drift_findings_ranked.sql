@@ -1,8 +1,11 @@
 -- Drift findings, most urgent first: flagged findings (significant after the
 -- false-discovery-rate correction and large enough to matter) before the rest, then
 -- by severity, then by q-value. `priority` is that order as a number (1 = first).
--- Each row is one test: a workflow step (or mix) in one window, for all conversations
--- or for one team / agent hash, against the workflow's baseline windows.
+-- A flagged row is one finding: a deviation of a workflow step (or mix) for all
+-- conversations or one team / agent hash, its run of consecutive flagged windows merged
+-- (window_start is the onset, rate the current window's, details holds the weekly
+-- series and, for a team's part of a workflow's deviation, its parent finding). An
+-- unflagged row is one tested window against the workflow's baseline windows.
 create or replace view drift_findings_ranked as
 with
 

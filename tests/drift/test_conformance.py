@@ -25,14 +25,29 @@ def vid(*steps):
 
 def expected(*rows):
     """Rows of ``(conversation, sop_id, trace, fitness, missing, undocumented, order,
-    skipped)``; the version comes from SOPS, is_conforming from the lists."""
+    skipped)``; the version comes from SOPS, is_conforming from the lists, the optional
+    steps not done (the ``skipped`` column) from SOPS's ungated optional steps absent
+    from the trace (tested by name in test_optional_steps_not_done)."""
     out = []
     for case, sop_id, trace, fitness, missing, undocumented, order, skipped in rows:
-        conforming = not (missing or order or skipped)
-        version = SOPS[sop_id].version
+        conforming = not (missing or order or skipped or undocumented)
+        sop = SOPS[sop_id]
+        optional = [s.id for s in sop.steps if not s.mandatory and s.when is None
+                    and s.id not in trace]  # fmt: skip
         out.append(
-            (case, sop_id, version, vid(*trace), fitness, missing, undocumented, order, skipped)
-            + (conforming,)
+            (
+                case,
+                sop_id,
+                sop.version,
+                vid(*trace),
+                fitness,
+                missing,
+                undocumented,
+                order,
+                skipped,
+                conforming,
+                optional,
+            )  # fmt: skip
         )
     return pl.DataFrame(out, schema=CONFORMANCE_SCHEMA, orient="row")
 
@@ -229,10 +244,23 @@ def test_fitness_falls_with_each_further_deviation():
     assert all(0.0 <= v <= 1.0 for v in values)
 
 
-def test_undocumented_alone_keeps_conformance_and_weight_is_a_parameter():
+def test_an_undocumented_process_step_breaks_conformance_and_weight_is_a_parameter():
     result = check_trace(REFUND, ["verify", "lookup", "refund", "x"], undocumented_weight=1.0)
-    assert result.is_conforming
+    assert not result.is_conforming
+    assert result.undocumented == ("x",)
     assert result.fitness == pytest.approx(1 - 1 / 8)
+    ignored = check_trace(REFUND, ["verify", "lookup", "refund", "x"], ignore=("x",))
+    assert ignored.is_conforming and ignored.fitness == 1.0
+    # a cluster of off-script talk is undocumented and lowers fitness, yet no process step
+    talk = check_trace(REFUND, ["verify", "lookup", "refund", "d_1"], off_script=("d_1",))
+    assert talk.undocumented == ("d_1",) and talk.fitness < 1.0 and talk.is_conforming
+
+
+def test_optional_steps_not_done_are_listed_but_keep_conformance():
+    result = check_trace(REFUND, ["verify", "lookup", "refund"])
+    assert result.skipped == ("confirm",)  # the ungated optional step; approve is a gate
+    assert result.is_conforming and result.fitness == 1.0
+    assert check_trace(REFUND, ["verify", "lookup", "refund", "confirm"]).skipped == ()
 
 
 def test_fitness_of_a_sop_with_nothing_required_is_one():
@@ -269,8 +297,13 @@ def test_duckdb_accepts_the_output():
     con = duckdb.connect()
     ddl = next(s for s in migrations.MIGRATIONS[5] if f"create table {schema.CONFORMANCE} " in s)
     con.execute(ddl)
+    for statement in migrations.MIGRATIONS[8]:
+        con.execute(statement)
     con.register("batch", result)
-    con.execute(f"insert into {schema.CONFORMANCE} select *, 'run-1' from batch")
+    columns = ", ".join(result.columns)
+    con.execute(
+        f"insert into {schema.CONFORMANCE} ({columns}, run_id) select *, 'run-1' from batch"
+    )
     row = con.execute(
         f"select missing, order_violations, skipped_gates, version from {schema.CONFORMANCE}"
     ).fetchone()

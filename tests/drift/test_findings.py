@@ -70,3 +70,27 @@ def test_print_order_flagged_then_step_kinds_then_severity_then_q_then_latest_wi
     before = findings.clone()
     assert print_order(findings)["name"].to_list() == ["f", "e", "d", "c", "g", "b", "a"]
     assert findings.equals(before)  # the input is not modified
+
+
+def test_print_order_puts_a_nested_finding_under_its_parent():
+    rows = [
+        ("w", True, "missing", "medium", 0.01, "{}"),
+        ("t", True, "missing", "high", 0.001, '{"parent": "w"}'),  # more severe, yet nested
+        ("x", True, "order_violation", "medium", 0.02, "{}"),
+        ("o", True, "outcome_impact", "high", 0.001, '{"parent": "gone"}'),  # parent not shown
+    ]
+    findings = pl.DataFrame(
+        rows, schema=["finding_id", "flagged", "kind", "severity", "q_value", "details"],
+        orient="row",
+    ).with_columns(sop_id=pl.lit("refund"), window_start=pl.lit(None, pl.Date))  # fmt: skip
+    ordered = print_order(findings)
+    assert ordered.select("finding_id", "nested").rows() == [
+        ("w", False), ("t", True), ("x", False), ("o", False)
+    ]  # fmt: skip
+
+
+def test_print_order_without_ids_nests_nothing():
+    findings = pl.DataFrame({"flagged": [True], "kind": ["missing"], "severity": ["low"],
+                             "q_value": [0.01], "sop_id": ["s"],
+                             "window_start": [None]})  # fmt: skip
+    assert print_order(findings)["nested"].to_list() == [False]

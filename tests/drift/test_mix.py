@@ -102,6 +102,26 @@ def test_a_new_intent_is_flagged_and_named_with_the_shares_that_moved():
     ]
 
 
+def test_consecutive_flagged_windows_are_one_finding_from_the_onset():
+    plan = NEW_INTENT + [{"a": 2, "b": 10, "c": 8}]
+    assignments, conversations = intents(plan)
+    found = find_mix_drift(assignments, conversations, config=CONFIG)
+    flagged = found.filter("flagged")
+    assert flagged.height == 1  # one finding, printed once
+    finding = flagged.row(0, named=True)
+    assert (finding["window_start"], finding["window_end"]) == (date(2026, 2, 9), date(2026, 2, 22))
+    assert finding["sentence"].startswith("Since 2026-02-09: in the week of 2026-02-16, the "
+                                          "intent mix moved away")  # fmt: skip
+    details = json.loads(finding["details"])
+    assert details["n_windows"] == 2
+    assert [w["window_start"] for w in details["series"]] == ["2026-02-09", "2026-02-16"]
+    windows = found.filter(pl.col("details").str.contains('"window_flagged": true'))
+    assert windows["window_start"].to_list() == [date(2026, 2, 9), date(2026, 2, 16)]
+    assert windows["severity"].unique().to_list() == ["info"]
+    assert all(s.endswith("Part of the finding since 2026-02-09.") for s in windows["sentence"])
+    assert found["finding_id"].is_unique().all()
+
+
 def test_outliers_and_missing_intents_are_one_unassigned_category():
     assignments, conversations = intents(BASELINE + [{"a": 10, "x": 4, "y": 6}])
     assignments = assignments.with_columns(
@@ -120,6 +140,18 @@ def test_the_baseline_column_is_the_distance_among_baseline_windows():
     assignments, conversations = intents([{"a": 20}, {"b": 20}, {"a": 10, "b": 10}])
     found = find_mix_drift(assignments, conversations, config=DriftConfig(baseline_windows=2))
     assert found.select("baseline", "rate", "flagged").row(0) == (1.0, 0.0, False)
+
+
+def test_a_move_within_the_baseline_weeks_own_variation_is_not_flagged():
+    # baseline weeks alternate between two mixes (noise 0.5 among them); the window moves
+    # 0.32 from the pooled baseline: significant against sampling, yet ordinary here
+    plan = [{"a": 40, "b": 10}, {"a": 10, "b": 40}] * 2 + [{"a": 40, "b": 10}]
+    assignments, conversations = intents(plan)
+    row = find_mix_drift(assignments, conversations, config=CONFIG).row(0, named=True)
+    assert row["rate"] < row["baseline"] and row["rate"] >= CONFIG.js_threshold
+    assert row["q_value"] <= CONFIG.alpha
+    assert not row["flagged"]
+    assert "within the baseline weeks' own variation" in row["sentence"]
 
 
 @pytest.mark.parametrize(

@@ -126,9 +126,23 @@ FINDING = {"severity": "high", "kind": "missing", "sop_id": "balance", "workflow
         ([FINDING | {"sop_id": None, "step": None, "team": None, "flagged": False,
                      "workflow_id": "billing"}],
          "[high] missing: billing (not flagged)\n    ask_account was skipped more often.\n"),
+        ([FINDING | {"nested": False}, FINDING | {"team": "south", "nested": True}],
+         "[high] missing: balance / ask_account\n    ask_account was skipped more often.\n"
+         "    [high] missing: balance / ask_account / south\n"
+         "        ask_account was skipped more often.\n"),
     ],
 )  # fmt: skip
 def test_format_findings(rows, text):
-    frame = pl.DataFrame(rows, schema={k: pl.Boolean if k == "flagged" else pl.String
-                                       for k in FINDING})  # fmt: skip
+    keys = {k: pl.Boolean if k in ("flagged", "nested") else pl.String
+            for row in rows for k in row} or dict.fromkeys(FINDING, pl.String)  # fmt: skip
+    frame = pl.DataFrame(rows, schema=keys)
     assert analysis.format_findings(frame) == text
+
+
+def test_the_limit_counts_findings_not_the_rows_nested_under_them():
+    ordered = pl.DataFrame({"finding_id": ["a", "a1", "a2", "b", "c"],
+                            "nested": [False, True, True, False, False]})  # fmt: skip
+    assert analysis.first_findings(ordered, 2)["finding_id"].to_list() == ["a", "a1", "a2", "b"]
+    assert analysis.first_findings(ordered, 1)["finding_id"].to_list() == ["a", "a1", "a2"]
+    assert analysis.first_findings(ordered, 0).height == 0
+    assert analysis.first_findings(ordered, None).height == 5

@@ -1,138 +1,74 @@
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 import pytest
+from drift.step_rates_cases import (
+    AGENT,
+    PLANTED,
+    SOPS,
+    calls,
+    config,
+    drift,
+    frames,
+    impact,
+    rates,
+    windows,
+)
 from polars.testing import assert_frame_equal
 from scipy.stats import fisher_exact
 
 from pipeline import schema
-from pipeline.config import DriftConfig
 from pipeline.drift.stats import newcombe_interval
 from pipeline.drift.step_rates import find_drift
 from pipeline.errors import ConfigError, SchemaError
-from pipeline.sops.model import Sop, Step
-
-MONDAY = datetime(2026, 3, 2, 9, tzinfo=UTC)
-AGENT = "3f2a1bc9d8e7f6a5"
-SOPS = {
-    "refund": Sop(
-        sop_id="refund",
-        version=1,
-        intent=("refund",),
-        steps=(
-            Step("verify_identity"),
-            Step("update_address", after=("verify_identity",)),
-            Step("send_confirmation", after=("update_address",)),
-            Step("supervisor_approval", mandatory=False, when="amount > 200"),
-        ),
-    )
-}
-LISTS = {"missing": "missing", "order": "order_violations", "extra": "undocumented",
-         "gates": "skipped_gates"}  # fmt: skip
-
-
-def config(**changes):
-    base = {"window": "week", "baseline_windows": 1, "min_count": 5, "alpha": 0.05,
-            "min_effect": 0.1, "breakdown": ()}  # fmt: skip
-    return DriftConfig(**(base | changes))
-
-
-def calls(n, week, **fields):
-    """``n`` conversations started in ``week`` (0 = the week of MONDAY) with ``fields``."""
-    return [{"week": week, **fields} for _ in range(n)]
-
-
-def frames(cases):
-    """conformance, outcomes and conversations frames for a list of conversations."""
-    conformance, outcomes, conversations = [], [], []
-    for i, case in enumerate(cases):
-        cid = f"c{i:03d}"
-        lists = {column: list(case.get(key, ())) for key, column in LISTS.items()}
-        conformance.append({"conversation_id": cid, "sop_id": case.get("sop", "refund"),
-                            "version": 1, "variant_id": "v1", "fitness": 1.0, **lists,
-                            "is_conforming": not any(lists.values())})  # fmt: skip
-        outcomes.append({"conversation_id": cid, "workflow_id": case.get("sop", "refund"),
-                         "outcome": "resolved", "outcome_source": "data",
-                         "escalated": case.get("escalated", False),
-                         "resolved": case.get("resolved", True),
-                         "repeat_contact": case.get("repeat", False)})  # fmt: skip
-        started = MONDAY + timedelta(weeks=case["week"], hours=i % 48)
-        conversations.append({"conversation_id": cid, "started_at": started,
-                              "team": case.get("team", "north"),
-                              "agent_hash": case.get("agent", AGENT),
-                              "queue": case.get("queue", "billing"),
-                              "channel": "chat"})  # fmt: skip
-    text_list = pl.List(pl.String)
-    return (
-        pl.DataFrame(conformance, schema={
-            "conversation_id": pl.String, "sop_id": pl.String, "version": pl.Int32,
-            "variant_id": pl.String, "fitness": pl.Float64, "missing": text_list,
-            "undocumented": text_list, "order_violations": text_list,
-            "skipped_gates": text_list, "is_conforming": pl.Boolean}),
-        pl.DataFrame(outcomes, schema={
-            "conversation_id": pl.String, "workflow_id": pl.String, "outcome": pl.String,
-            "outcome_source": pl.String, "escalated": pl.Boolean, "resolved": pl.Boolean,
-            "repeat_contact": pl.Boolean}),
-        pl.DataFrame(conversations, schema={
-            "conversation_id": pl.String, "started_at": pl.Datetime("us", "UTC"),
-            "team": pl.String, "agent_hash": pl.String, "queue": pl.String,
-            "channel": pl.String}),
-    )  # fmt: skip
-
-
-def drift(cases, **changes):
-    return find_drift(*frames(cases), SOPS, config=config(**changes))
-
-
-def rates(findings, kind="missing"):
-    return findings.filter(pl.col("kind") == kind).sort("team", "agent_hash", "window_start")
-
-
-# A rise planted from week 2 on: 0/20 in the baseline week, 1/20 in week 1, then 12/20
-# and 12/20; skipping verification brings repeat contact (10 of the 25 who skip, 2 of
-# the 55 who do not).
-PLANTED = (
-    calls(20, 0)
-    + calls(1, 1, missing=["verify_identity"], repeat=True)
-    + calls(19, 1)
-    + calls(9, 2, missing=["verify_identity"], repeat=True)
-    + calls(3, 2, missing=["verify_identity"])
-    + calls(2, 2, repeat=True)
-    + calls(6, 2)
-    + calls(12, 3, missing=["verify_identity"])
-    + calls(8, 3)
-)
 
 
 # ---- step rates -----------------------------------------------------------------------
 def test_planted_rise_is_flagged_from_its_first_window_with_a_sentence():
-    found = rates(drift(PLANTED))
-    assert found.select("window_start", "window_end", "rate", "baseline", "n", "n_baseline",
-                        "flagged", "severity").rows() == [
+    found = drift(PLANTED)
+    assert windows(found).select("window_start", "window_end", "rate", "baseline", "n",
+                                 "n_baseline", "flagged", "severity").rows() == [
         (date(2026, 3, 9), date(2026, 3, 15), 0.05, 0.0, 20, 20, False, "info"),
-        (date(2026, 3, 16), date(2026, 3, 22), 0.6, 0.0, 20, 20, True, "high"),
-        (date(2026, 3, 23), date(2026, 3, 29), 0.6, 0.0, 20, 20, True, "high"),
+        (date(2026, 3, 16), date(2026, 3, 22), 0.6, 0.0, 20, 20, True, "info"),
+        (date(2026, 3, 23), date(2026, 3, 29), 0.6, 0.0, 20, 20, True, "info"),
     ]  # fmt: skip
-    assert found["sentence"].to_list() == [
-        "In the week of 2026-03-09, agents skip *verify identity* in 5% of refund "
-        "conversations (baseline 0%); not flagged (+5 points, q = 1).",
-        "Since 2026-03-16, agents skip *verify identity* in 60% of refund conversations "
-        "(baseline 0%); those conversations are re-contacted 11.0x as often (40% vs 4%).",
-        "Since 2026-03-16, agents skip *verify identity* in 60% of refund conversations "
-        "(baseline 0%); those conversations are re-contacted 11.0x as often (40% vs 4%).",
+    # the two flagged weeks are one finding: onset, the current window's rate, the run's end
+    finding = found.filter(pl.col("flagged") & (pl.col("kind") == "missing"))
+    assert finding.select("window_start", "window_end", "rate", "n", "severity").rows() == [
+        (date(2026, 3, 16), date(2026, 3, 29), 0.6, 20, "high")
     ]
-    assert found["metric"].to_list() == ["repeat_contact"] * 3  # linked to every row
+    assert finding["sentence"].to_list() == [
+        "Since 2026-03-16, agents skip *verify identity* in 60% of refund conversations in the "
+        "week of 2026-03-23 (peak 60% in the week of 2026-03-16; baseline 0%); those "
+        "conversations are re-contacted 11.0x as often (40% vs 4%).",
+    ]
+    assert windows(found)["sentence"].to_list()[1:] == [
+        "In the week of 2026-03-16, agents skip *verify identity* in 60% of refund "
+        "conversations (baseline 0%); part of the finding since 2026-03-16.",
+        "In the week of 2026-03-23, agents skip *verify identity* in 60% of refund "
+        "conversations (baseline 0%); part of the finding since 2026-03-16.",
+    ]
+    series = json.loads(finding["details"][0])["series"]
+    assert [(w["window_start"], w["rate"]) for w in series] == [
+        ("2026-03-16", 0.6),
+        ("2026-03-23", 0.6),
+    ]
+    assert windows(found)["metric"].to_list() == ["repeat_contact"] * 3  # linked to every row
 
 
-def test_since_restarts_after_an_unflagged_window():
+@pytest.mark.parametrize(("merge_gap", "onsets"), [(0, ["Since 2026-03-09", "Since 2026-03-23"]),
+                                                   (1, ["Since 2026-03-09"])])  # fmt: skip
+def test_a_gap_of_up_to_merge_gap_unflagged_windows_keeps_one_finding(merge_gap, onsets):
     cases = (calls(20, 0) + calls(12, 1, missing=["verify_identity"]) + calls(8, 1)
              + calls(20, 2) + calls(12, 3, missing=["verify_identity"]) + calls(8, 3))  # fmt: skip
-    found = rates(drift(cases))
-    # week 2 (0 of 20) carries no information and is not written, but it ends the run
-    assert found["flagged"].to_list() == [True, True]
-    assert [s.split(",")[0] for s in found["sentence"]] == ["Since 2026-03-09", "Since 2026-03-23"]
+    found = rates(drift(cases, merge_gap=merge_gap))
+    # week 2 (0 of 20) carries no information and is not written, but it is a gap
+    assert [s.split(",")[0] for s in found["sentence"]] == onsets
+    if merge_gap:
+        details = json.loads(found["details"][0])
+        assert details["n_windows"] == 2 and found["window_end"][0] == date(2026, 3, 29)
 
 
 def test_no_rise_is_not_flagged():
@@ -169,7 +105,9 @@ def test_benjamini_hochberg_across_findings_changes_flagging():
     one = drift(alone, min_count=6)
     two = drift(crowded, min_count=6)
     p = fisher_exact([[5, 15], [0, 20]]).pvalue  # two-sided, as the drift test is
-    assert one.select("kind", "q_value", "flagged").rows() == [("missing", pytest.approx(p), True)]
+    assert rates(one).select("kind", "q_value", "flagged").rows() == [
+        ("missing", pytest.approx(p), True)
+    ]
     assert rates(two).select("q_value", "flagged").rows() == [(pytest.approx(2 * p), False)]
 
 
@@ -234,10 +172,6 @@ def test_skipped_gate_sentence_quotes_its_condition():
 
 
 # ---- outcome impact -------------------------------------------------------------------
-def impact(findings, metric):
-    return findings.filter((pl.col("kind") == "outcome_impact") & (pl.col("metric") == metric))
-
-
 def test_harmful_outcome_impact_has_sign_interval_and_sentence():
     row = impact(drift(PLANTED), "repeat_contact").row(0, named=True)
     assert (row["n"], row["n_baseline"]) == (25, 55)

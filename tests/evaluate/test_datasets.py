@@ -45,6 +45,7 @@ def test_star_labels_give_every_dialogue_a_row_with_its_task():
             "9": "goodbye_1",
         },
         "outcome": "resolved",  # CompletionLevel Complete
+        "happy_path": True,  # Scenario.Happy
     }
     outcomes = {
         d["CompletionLevel"]: r["outcome"] for d, r in zip(STAR_DIALOGUES, rows, strict=True)
@@ -331,3 +332,9 @@ def test_multidogo_dev_labels_point_at_the_ingested_conversations():
     assert set(label_ids) | set(unlabelled) == set(stored) | set(quarantined)
     assert set(label_ids) & set(stored) == set(stored) - set(unlabelled)
     assert len({row["intent"] for row in labels}) == 14
+
+
+def test_star_labels_say_which_scenarios_are_the_happy_path():
+    rows = list(star_labels(STAR))
+    assert [r["happy_path"] for r in rows] == [d["Scenario"]["Happy"] for d in STAR_DIALOGUES]
+    assert {True, False} <= {r["happy_path"] for r in rows}

@@ -235,8 +235,19 @@ def test_drift_and_readiness_against_truth_files(tmp_path, db_path):
         "n_planted": 2,
         "missed": [{"sop_id": "refund", "step": "close", "kind": "missing", "team": "north"}],
         "n_flagged_other_kinds": {"intent_mix": 1},
+        # every printed change: verify (planted), close/south (not), the intent mix (no
+        # emerging intent in this truth)
+        "precision_every_kind": pytest.approx(1 / 3),
+        "n_change_findings": 3,
+        "explained_by_kind": {
+            "intent_mix": {"explained": 0, "n": 1},
+            "missing": {"explained": 1, "n": 2},
+        },
+        "exception_templates": None,  # no sops table
         # as `cxminer drift` prints the flagged: the later verify window first
         "n_printed": 3,
+        "n_printed_top": 3,
+        "n_printed_twice": 0,
         "planted": [
             {
                 "sop_id": "refund",
@@ -361,6 +372,7 @@ def test_conformance_share_per_true_intent_over_checked_conversations(tmp_path, 
         "conforming_share": pytest.approx(2 / 3),
         "macro_conforming_share": pytest.approx((0.5 + 1.0) / 2),
         "mean_fitness": pytest.approx((1.0 + 0.5 + 0.9) / 3),
+        "happy_path": None,  # the labels do not say
         "per_intent": {
             "A": {"n": 3, "n_checked": 2, "conforming_share": 0.5, "mean_fitness": 0.75},
             "B": {"n": 2, "n_checked": 1, "conforming_share": 1.0, "mean_fitness": 0.9},

@@ -46,6 +46,11 @@ def test_flowchart_rule_on_a_tiny_chart():
     assert sop.step("inform").after == ("query",)
     assert sop.step("out_of_scope").after == () and not sop.step("out_of_scope").mandatory
     assert sop.step("ask_name").examples == ("Name?",)
+    kinds = {s.id: s.kind for s in sop.steps}
+    assert kinds == {"hello": "management", "ask_name": "process", "query": "process",
+                     "query_success": "outcome", "query_failure": "outcome",
+                     "inform": "process", "sorry": "process", "anything_else": "management",
+                     "out_of_scope": "management"}  # fmt: skip
 
 
 def test_abcd_rule_on_a_tiny_subflow():
@@ -117,7 +122,7 @@ def test_decision_outcomes_attach_to_the_question_on_the_positive_path():
     assert sop.step("sorry").next == ()
     assert [s.id for s in sop.steps if s.mandatory] == ["query_check"]
     assert sop.step_ids[:4] == ("hello", "query_check", "available", "unavailable")
-    assert sop.step("query_book").action == sop.step("query_check").action == "t.query"
+    assert (sop.step("query_check").action, sop.step("query_book").action) == ("t.check", "t.book")
     assert sop.step("yes").examples == () and sop.step("yes").when is None
     assert sop.step("yes").description == "Decision outcome: the customer says yes (yes)"
     # after looks through the optional confirm up to the mandatory check
@@ -310,8 +315,9 @@ def test_star_branches_attach_where_the_flowcharts_draw_them():
         "hotel_ask_search_more",
     ]
     for name, sop in sops.items():
-        queries = [s for s in sop.steps if s.id in ("query", "query_check", "query_book")]
-        assert queries and all(s.action == f"{name}.query" for s in queries)
+        calls = {"query": "query", "query_check": "check", "query_book": "book"}
+        queries = [s for s in sop.steps if s.id in calls]
+        assert queries and all(s.action == f"{name}.{calls[s.id]}" for s in queries)
 
 
 @pytest.mark.shared_data

@@ -131,6 +131,10 @@ STEPS = "steps:\n  - {id: a}\n  - {id: b, after: [a]}\n"
         ),
         ("sop_id: s\nversion: 1\nsteps:\n  - {id: 'bad id'}\n", "id 'bad id' must be"),
         (
+            "sop_id: s\nversion: 1\nsteps:\n  - {id: a, kind: closing}\n",
+            "step a: kind: expected one of process, management, outcome, found 'closing'",
+        ),
+        (
             "sop_id: s\nversion: 1\nrisk: {moves_mony: true}\n" + STEPS,
             "risk: unknown key 'moves_mony'",
         ),
@@ -291,3 +295,17 @@ def test_sop_functions_do_not_modify_their_input(function, data):
     before = copy.deepcopy(data)
     function(data)
     assert data == before
+
+
+def test_a_step_kind_defaults_to_process_and_round_trips():
+    sop = parse_sop(
+        {"sop_id": "s", "version": 1, "steps": [
+            {"id": "hi", "kind": "management"}, {"id": "ask"}, {"id": "ok", "kind": "outcome"},
+        ]},
+        origin="t",
+    )  # fmt: skip
+    assert [s.kind for s in sop.steps] == ["management", "process", "outcome"]
+    assert [s.is_process for s in sop.steps] == [False, True, False]
+    text = sop_to_yaml(sop)
+    assert "kind: management" in text and "kind: process" not in text  # the default is left out
+    assert parse_sop(yaml.safe_load(text), origin="x") == sop

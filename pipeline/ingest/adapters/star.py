@@ -1,8 +1,9 @@
 """The STAR dialogue format (Rasa's wizard-of-oz corpus): one dialogue JSON a line.
 
 Mapping: ``User`` -> customer; ``Wizard`` -> agent, for what the customer saw (free
-``utter`` text and the picked reply of ``pick_suggestion``); the wizard's ``query`` and
-the ``KnowledgeBase`` result become action turns; a result's ``status`` says whether the
+``utter`` text and the picked reply of ``pick_suggestion``); the wizard's ``query`` (named
+by its request type, :func:`call_name`) and the ``KnowledgeBase`` result become action
+turns; a result's ``status`` says whether the
 call failed (:func:`result_kind`). ``UserGuide`` instructions,
 ``request_suggestions`` drafts and UI selections are not conversation turns.
 ``ActionLabel`` (ground truth) never enters the record: :func:`dialogue_to_record`
@@ -110,7 +111,7 @@ def dialogue_to_record(dialogue: dict[str, Any]) -> tuple[dict[str, Any], dict[i
                 {
                     "speaker": "agent",
                     "event_type": "action",
-                    "action": f"{event['APIName']}.query",
+                    "action": call_name(event),
                     "args": {"constraints": event.get("Constraints", [])},
                     "ts": iso,
                 }
@@ -148,6 +149,21 @@ def dialogue_to_record(dialogue: dict[str, Any]) -> tuple[dict[str, Any], dict[i
         "turns": turns,
     }
     return record, labels
+
+
+def call_name(event: dict[str, Any]) -> str:
+    """Name a wizard's API call: ``<APIName>.<request type>``, else ``<APIName>.query``.
+
+    A call's ``RequestType`` constraint ("Check", "Book") says which operation it is: a
+    check of availability and a booking are different tool calls, and the flowcharts give
+    each its own step (``query_check``, ``query_book``).
+    """
+    for constraint in event.get("Constraints") or ():
+        kind = constraint.get("RequestType") if isinstance(constraint, dict) else None
+        name = re.sub(r"[^a-z]", "", str(kind).lower()) if kind is not None else ""
+        if name:
+            return f"{event['APIName']}.{name}"
+    return f"{event['APIName']}.query"
 
 
 def completion_outcome(level: Any) -> str | None:

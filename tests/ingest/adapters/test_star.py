@@ -58,7 +58,9 @@ def test_star_turns_follow_the_event_mapping(star_frames):
                 assert (turn["speaker"], turn["text"]) == ("agent", event["Text"])
             elif event["Action"] == "query":
                 assert (turn["speaker"], turn["event_type"]) == ("agent", "action")
-                assert turn["action"] == f"{event['APIName']}.query"
+                kinds = [c["RequestType"].strip('"').lower() for c in event["Constraints"]
+                         if "RequestType" in c]  # fmt: skip
+                assert turn["action"] == f"{event['APIName']}.{(kinds or ['query'])[0]}"
                 assert json.loads(turn["args"]) == {"constraints": event["Constraints"]}
             else:
                 assert (turn["speaker"], turn["event_type"]) == ("system", "action")
