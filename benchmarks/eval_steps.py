@@ -55,7 +55,7 @@ from pipeline.evaluate.truth import read_labels, write_labels  # noqa: E402
 from pipeline.ingest import read_source  # noqa: E402
 from pipeline.intents.fit import IntentClusterer  # noqa: E402
 from pipeline.intents.requests import opening_requests, request_vectors  # noqa: E402
-from pipeline.sops.model import load_sops  # noqa: E402
+from pipeline.sops.files import load_sops  # noqa: E402
 from pipeline.sops.star import read_star_sops  # noqa: E402
 from pipeline.steps.extract import extract_steps  # noqa: E402
 

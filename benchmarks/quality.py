@@ -68,7 +68,7 @@ from pipeline.ingest.adapters.multidogo import (  # noqa: E402
     split_intents,
 )
 from pipeline.intents.requests import mark_answers  # noqa: E402
-from pipeline.sops.model import load_sops  # noqa: E402
+from pipeline.sops.files import load_sops  # noqa: E402
 from pipeline.store import open_store  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "quality_baseline.json"

@@ -33,7 +33,8 @@ import orjson
 
 from pipeline.evaluate.truth import read_labels
 from pipeline.ingest.adapters.star import call_name
-from pipeline.sops.model import Sop, load_sops
+from pipeline.sops.files import load_sops
+from pipeline.sops.model import Sop
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

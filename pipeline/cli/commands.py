@@ -136,7 +136,7 @@ def cmd_sop_import(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_sop_validate(args: argparse.Namespace, config: Config) -> int:
     """`cxminer sop validate`: check playbook YAML files against the SOP format."""
-    from pipeline.sops.model import validate_sop_files
+    from pipeline.sops.files import validate_sop_files
 
     files = [
         f for p in map(Path, args.files) for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])
@@ -215,14 +215,17 @@ def cmd_drift(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_readiness(args: argparse.Namespace, config: Config) -> int:
-    """`cxminer readiness`: print the readiness ranking."""
-    from pipeline.readiness.run import read_readiness, read_small_workflows
+    """`cxminer readiness`: print the readiness ranking, then each workflow's capacity."""
+    from pipeline.readiness.capacity import format_capacity
+    from pipeline.readiness.run import read_capacity, read_readiness, read_small_workflows
     from pipeline.readiness.score import format_readiness
 
     db = Path(args.db) if args.db else config.database
     ranking = read_readiness(db)
     small = read_small_workflows(db, config)
     _print_frame(ranking, as_json=args.json, text=lambda f: format_readiness(f, small))
+    if not args.json:  # JSON lines stay one ranking row each
+        print("\n" + format_capacity(read_capacity(db, ranking)), end="")
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from pipeline import __version__
 from pipeline.cli import commands
+from pipeline.cli import playbook as playbook_commands
 from pipeline.config import FORMATS
 from pipeline.evaluate.datasets import LABEL_FORMATS
 
@@ -128,6 +129,57 @@ def build_parser() -> argparse.ArgumentParser:
     sop_draft.add_argument("workflow", metavar="WORKFLOW", help="sop id or intent id")
     sop_draft.add_argument("-o", "--out", metavar="FILE", help="YAML file (default: stdout)")
     sop_draft.set_defaults(handler=commands.cmd_sop_draft)
+
+    playbook = sub.add_parser(
+        "playbook",
+        help="playbook bundles: export, test, diff",
+        description="A workflow's playbook as a bundle an agent can run and a compliance "
+        "team can review: playbook.yaml, tests mined from real conversations, monitors, "
+        "EVIDENCE.md.",
+    )
+    book_sub = playbook.add_subparsers(dest="playbook_command", metavar="PLAYBOOK_COMMAND",
+                                       required=True)  # fmt: skip
+    book_export = book_sub.add_parser(
+        "export",
+        parents=[common],
+        help="write a workflow's bundle folder",
+        description="Write WORKFLOW's bundle (a documented SOP id, else an intent id with a "
+        "mined draft) to DIR: playbook.yaml with the evidence of what agents do at each "
+        "step, tests/golden.yaml and tests/deviations.yaml (one case per trace at least "
+        "--min-share of its conversations follow), monitors.yaml and EVIDENCE.md.",
+    )
+    book_export.add_argument("workflow", metavar="WORKFLOW", help="sop id or intent id")
+    book_export.add_argument("--out", required=True, metavar="DIR", help="bundle folder")
+    book_export.add_argument(
+        "--min-share", type=float, default=0.01, metavar="X",
+        help="a trace needs this share of the workflow's conversations to become a test "
+        "case (default 0.01)",
+    )  # fmt: skip
+    book_export.set_defaults(handler=playbook_commands.cmd_playbook_export)
+    book_test = book_sub.add_parser(
+        "test",
+        parents=[common],
+        help="replay a bundle's tests against its playbook",
+        description="Replay DIR's golden cases (they must conform to playbook.yaml) and known "
+        "deviations (each must still be raised); with --db, the workflow's latest "
+        "conversations too. Prints the failures and exits 1 when any case fails, or when "
+        "what the playbook prescribes changed since export without a higher version.",
+    )
+    book_test.add_argument("bundle", metavar="DIR", help="bundle folder")
+    book_test.add_argument("--all", action="store_true", help="print passing cases too")
+    book_test.set_defaults(handler=playbook_commands.cmd_playbook_test)
+    book_diff = book_sub.add_parser(
+        "diff",
+        parents=[common],
+        help="say what changed between two playbooks",
+        description="Print, in words, what changed from OLD to NEW (bundle folders or "
+        "playbook files): steps added or removed, decisions, tool bindings, order, approval "
+        "gates, risk, approval. Exits 1 when what NEW prescribes changed but its version is "
+        "not above OLD's.",
+    )
+    book_diff.add_argument("old", metavar="OLD", help="bundle folder or playbook file")
+    book_diff.add_argument("new", metavar="NEW", help="bundle folder or playbook file")
+    book_diff.set_defaults(handler=playbook_commands.cmd_playbook_diff)
 
     sample = sub.add_parser(
         "sample",

@@ -18,6 +18,7 @@ from pipeline.config import Config
 from pipeline.drift.run import stored_sops
 from pipeline.errors import StoreError
 from pipeline.outcomes.run import CONVERSATIONS_SQL
+from pipeline.readiness.capacity import leaders_capacity
 from pipeline.readiness.inputs import readiness_inputs
 from pipeline.readiness.score import drop_small_workflows, score_readiness, volume_floor
 from pipeline.store import Store, open_store
@@ -93,6 +94,20 @@ def read_readiness(db_path: Path) -> pl.DataFrame:
     if ranking.is_empty():
         raise StoreError(f"{db_path}: no readiness scores; run `cxminer run` first")
     return ranking
+
+
+def read_capacity(db_path: Path, ranking: pl.DataFrame) -> pl.DataFrame:
+    """Return :func:`~pipeline.readiness.capacity.leaders_capacity` of ``ranking``.
+
+    Reads the ``outcomes`` (handle time and outcomes) and every conversation's start.
+    """
+    with open_store(db_path, read_only=True) as store:
+        outcomes = store.sql(
+            "select workflow_id, duration_s, resolved, escalated, repeat_contact "
+            f"from {schema.OUTCOMES}"
+        )
+        starts = store.sql(f"select started_at from {schema.CONVERSATIONS}")
+    return leaders_capacity(ranking, outcomes, starts)
 
 
 def read_small_workflows(db_path: Path, config: Config) -> dict[str, int]:

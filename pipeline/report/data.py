@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
@@ -34,6 +34,7 @@ class ReportData:
     drift: pl.DataFrame  # view drift_findings_ranked
     readiness: pl.DataFrame  # view readiness_leaderboard
     data_quality: pl.DataFrame
+    leaders_capacity: pl.DataFrame = field(default_factory=pl.DataFrame)  # view leaders_capacity
 
 
 def read_report_data(store: Store) -> ReportData:
@@ -86,4 +87,5 @@ def read_report_data(store: Store) -> ReportData:
         drift=views["drift_findings_ranked"],
         readiness=views["readiness_leaderboard"],
         data_quality=views["data_quality"],
+        leaders_capacity=views["leaders_capacity"],
     )

@@ -19,7 +19,12 @@ from pipeline import schema
 from pipeline.errors import SopError
 from pipeline.report.charts import process_graph_svg
 from pipeline.report.filters import fixed
-from pipeline.report.series import interval_svg, series_svg, sparkline_svg
+from pipeline.report.series import (
+    interval_svg,
+    series_svg,
+    sparkline_svg,
+    volume_readiness_svg,
+)
 from pipeline.sops.model import Sop, parse_sop
 
 if TYPE_CHECKING:
@@ -52,6 +57,7 @@ def report_context(data: ReportData, *, generated_at: datetime) -> dict[str, Any
         "counts": data.counts,
         "period": data.period,
         "leaders": _leaders(data.readiness),
+        "capacity": _capacity(data.leaders_capacity),
         "workflows": workflows,
         "cross_findings": cross,
         "top_findings": sorted(flagged, key=lambda f: f["priority"])[:TOP],
@@ -72,6 +78,25 @@ def _leaders(readiness: pl.DataFrame) -> list[dict[str, Any]]:
         }
         for row in readiness.to_dicts()
     ]
+
+
+def _capacity(capacity: pl.DataFrame) -> dict[str, Any]:
+    """Return the leaders' capacity table (view ``leaders_capacity``) and its volume chart.
+
+    ``rows`` (workflows, then the totals row), ``span_months`` and ``chart``: volume
+    (conversations per month) against readiness score, one point per workflow
+    coloured by tier; None without workflows.
+    """
+    if capacity.is_empty():
+        return {"rows": [], "span_months": None, "chart": None}
+    rows = capacity.to_dicts()
+    workflows = [r for r in rows if not r["is_total"]]
+    chart = volume_readiness_svg(
+        [(r["label"] or r["workflow_id"], r["score"], r["conversations_per_month"], r["tier"])
+         for r in workflows],
+        title="conversations per month against readiness score, one point per workflow",
+    )  # fmt: skip
+    return {"rows": rows, "span_months": rows[0]["span_months"], "chart": chart}
 
 
 def _components(text: str | None) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Small inline SVG charts for the HTML report: drift series, sparklines, intervals.
+"""Small inline SVG charts for the HTML report: drift series, sparklines, intervals, volume.
 
 Every function returns a :class:`markupsafe.Markup` holding one ``<svg>`` element, with
 all text from data escaped; colours come from the report stylesheet's CSS classes.
@@ -11,7 +11,9 @@ from datetime import date
 
 from markupsafe import Markup
 
-from pipeline.report.svg import as_percent, coord, esc
+from pipeline.report.svg import as_percent, coord, esc, shorten
+
+TIER_CLASSES = {"autonomous": "t-auto", "human-led": "t-human"}  # CSS class; else t-gate
 
 
 def series_svg(
@@ -106,7 +108,7 @@ def interval_svg(score: float, low: float, high: float, *, tier: str) -> Markup:
     def px(v: float) -> float:
         return pad + (width - 2 * pad) * min(max(v, 0.0), 100.0) / 100.0
 
-    tier_class = {"autonomous": "t-auto", "human-led": "t-human"}.get(tier, "t-gate")
+    tier_class = TIER_CLASSES.get(tier, "t-gate")
     return Markup(
         f'<svg class="interval {tier_class}" width="{width}" height="{height}" role="img">'
         f"<title>{esc(f'score {score:.0f} (interval {low:.0f}-{high:.0f}) of 100')}</title>"
@@ -116,3 +118,73 @@ def interval_svg(score: float, low: float, high: float, *, tier: str) -> Markup:
         f'height="10" rx="3"/>'
         f'<rect class="tick" x="{coord(px(score) - 1)}" y="1" width="2" height="14"/></svg>'
     )
+
+
+def volume_readiness_svg(
+    points: Sequence[tuple[str, float, float, str]], *, title: str = ""
+) -> Markup:
+    """Draw volume against readiness: one point per workflow, coloured by its tier.
+
+    Parameters
+    ----------
+    points
+        ``(name, score 0-100, conversations per month, tier)`` per workflow.
+
+    Each point is labelled with its shortened name and carries its full name, score,
+    volume and tier as a tooltip; the x axis runs 0-100, the y axis from 0 to the
+    largest volume.
+    """
+    width, height, left, right, top, bottom = 560, 300, 56, 96, 22, 34
+    inner_w, inner_h = width - left - right, height - top - bottom
+    top_value = max([v for _, _, v, _ in points] + [1e-9]) * 1.1
+
+    def px(score: float) -> float:
+        return left + inner_w * min(max(score, 0.0), 100.0) / 100.0
+
+    def py(volume: float) -> float:
+        return top + inner_h * (1 - volume / top_value)
+
+    parts = [
+        f'<svg class="chart scatter" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img"><title>{esc(title)}</title>',
+        f'<line class="axis" x1="{left}" y1="{coord(py(0))}" x2="{width - right}" '
+        f'y2="{coord(py(0))}"/><line class="axis" x1="{left}" y1="{top}" x2="{left}" '
+        f'y2="{coord(py(0))}"/>',
+    ]
+    for score in (0, 50, 100):
+        parts.append(
+            f'<text class="tick" x="{coord(px(score))}" y="{coord(py(0) + 13)}" '
+            f'text-anchor="middle">{score}</text>'
+        )
+    parts.append(
+        f'<text class="tick" x="{coord(left + inner_w / 2)}" y="{height - 4}" '
+        'text-anchor="middle">readiness score (0-100)</text>'
+        f'<text class="tick" x="{left - 4}" y="{coord(py(0))}" text-anchor="end">0</text>'
+        f'<text class="tick" x="{left - 4}" y="{coord(py(top_value) + 8)}" text-anchor="end">'
+        f"{esc(f'{top_value:,.0f}')}</text>"
+        f'<text class="tick" x="4" y="{top - 4}">conversations / month</text>'
+    )
+    placed: list[tuple[float, float, float]] = []  # label boxes: left, right, baseline
+    for name, score, volume, tier in sorted(points, key=lambda p: -p[2]):
+        x, y, label = px(score), py(volume), shorten(name)
+        span = 5.5 * len(label)  # ~ px per character at the tick font size
+        # beside the point, right then left, level, above or below: the first free place
+        tries = [(x + 7, y + dy, "start") for dy in (3, -6, 12)]
+        tries += [(x - 7, y + dy, "end") for dy in (3, -6, 12)]
+        for lx, ly, anchor in tries:
+            x0 = lx if anchor == "start" else lx - span
+            if not any(x0 < b1 and a1 < x0 + span and abs(y1 - ly) < 10 for a1, b1, y1 in placed):
+                break
+        else:
+            lx, ly, anchor = tries[0]
+            x0 = lx
+        placed.append((x0, x0 + span, ly))
+        tip = f"{name}: score {score:.0f}, {volume:,.1f} conversations/month, {tier}"
+        parts.append(
+            f'<g class="{TIER_CLASSES.get(tier, "t-gate")}"><circle class="pt" '
+            f'cx="{coord(x)}" cy="{coord(y)}" r="5"><title>{esc(tip)}</title></circle>'
+            f'<text class="tick" x="{coord(lx)}" y="{coord(ly)}" text-anchor="{anchor}">'
+            f"{esc(label)}</text></g>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -4,9 +4,10 @@ A :class:`Sop` is an ordered set of :class:`Step` objects with an optional :clas
 :func:`parse_sop` validates one from plain data (the YAML format of DESIGN.md) and
 :func:`sop_to_dict`/:func:`sop_to_yaml` write it back. A gate step's ``when`` is a
 condition of :mod:`pipeline.sops.gates` (:func:`parse_condition`), evaluated over
-conversations as a polars expression (:func:`condition_expr`). Reading and saving SOP
-files (``load_sops``, ``save_sop``) and importing public procedure libraries
-(:mod:`pipeline.sops.importers`) live in their modules; the package never touches the store.
+conversations as a polars expression (:func:`condition_expr`). Reading SOP files
+(:mod:`pipeline.sops.files`), saving them (``save_sop``) and importing public procedure
+libraries (:mod:`pipeline.sops.importers`) live in their modules; the package never
+touches the store.
 """
 
 from pipeline.sops.gates import (

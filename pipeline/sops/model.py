@@ -1,14 +1,17 @@
-"""Playbooks (SOPs): load, validate and save the YAML format of DESIGN.md.
+"""Playbooks (SOPs): validate and save the YAML format of DESIGN.md.
 
-The same schema holds documented SOPs and mined drafts. Validation errors are one line
-naming the file, the step and the problem.
+The same schema holds documented SOPs, mined drafts and the playbook of a bundle (with
+its approval and ``observed`` evidence). Validation errors are one line naming the file,
+the step and the problem; reading files is :mod:`pipeline.sops.files`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +71,12 @@ class Sop:
     risk: Risk = field(default_factory=Risk)
     description: str = ""
     source: str = ""
+    # Governance: who approved this version, and when (ISO date); empty when unapproved.
+    approved_by: str = ""
+    approved_at: str = ""
+    # What the transcripts show about the playbook (a bundle's evidence: support per step,
+    # tool calls, branch shares, proposed gates, the content hash); never checked against.
+    observed: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def step(self, step_id: str) -> Step:
         """Return the step with this id (KeyError if absent)."""
@@ -82,7 +91,8 @@ class Sop:
         return tuple(step.id for step in self.steps)
 
 
-_TOP_KEYS = ("sop_id", "version", "intent", "description", "source", "steps", "risk")
+_TOP_KEYS = ("sop_id", "version", "intent", "description", "source", "steps", "risk",
+             "approved_by", "approved_at", "observed")  # fmt: skip
 _STEP_KEYS = tuple(f.name for f in fields(Step))
 _RISK_KEYS = tuple(f.name for f in fields(Risk))
 
@@ -145,7 +155,24 @@ def parse_sop(data: Any, *, origin: str) -> Sop:
         risk=Risk(**risk),
         description=_text(data.get("description", ""), origin, "description"),
         source=_text(data.get("source", ""), origin, "source"),
+        approved_by=_text(data.get("approved_by", ""), origin, "approved_by"),
+        approved_at=_date(data.get("approved_at", ""), origin),
+        observed=_observed(data.get("observed") or {}, origin),
     )
+
+
+def _date(value: Any, origin: str) -> str:
+    """``approved_at``: an ISO date (YAML may give a date), as text."""
+    text = value.isoformat() if isinstance(value, date) else _text(value, origin, "approved_at")
+    if text and not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T.*)?", text):
+        raise SopError(f"{origin}: approved_at: expected an ISO date (2026-05-04), found {text!r}")
+    return text
+
+
+def _observed(value: Any, origin: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SopError(f"{origin}: observed: expected a mapping, found {describe_value(value)}")
+    return value
 
 
 def _parse_step(raw: Any, origin: str, index: int) -> Step:
@@ -271,77 +298,6 @@ def _texts(value: Any, origin: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def load_sop(path: str | Path) -> Sop:
-    """Load and validate one playbook YAML file.
-
-    Raises
-    ------
-    SopError
-        The file is unreadable, not YAML, or not a valid playbook.
-    """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SopError(f"{path}: cannot read ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise SopError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_sop(data, origin=str(path))
-
-
-def load_sops(paths: Iterable[str | Path]) -> list[Sop]:
-    """Load playbooks from files and folders (``*.yaml``/``*.yml``, sorted).
-
-    Raises
-    ------
-    SopError
-        A file is invalid, or two files hold the same (sop_id, version).
-    """
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
-        else:
-            files.append(path)
-    sops: list[Sop] = []
-    origins: dict[tuple[str, int], Path] = {}
-    for file in files:
-        sop = load_sop(file)
-        key = (sop.sop_id, sop.version)
-        if key in origins:
-            raise SopError(_duplicate(file, sop, origins[key]))
-        origins[key] = file
-        sops.append(sop)
-    return sops
-
-
-def validate_sop_files(paths: Iterable[str | Path]) -> list[str]:
-    """Validate each file; return one error line per bad file (empty when all are valid).
-
-    A file that repeats the (sop_id, version) of an earlier one is bad too.
-    """
-    errors = []
-    origins: dict[tuple[str, int], Path] = {}
-    for path in map(Path, paths):
-        try:
-            sop = load_sop(path)
-        except SopError as exc:
-            errors.append(str(exc))
-            continue
-        key = (sop.sop_id, sop.version)
-        if key in origins:
-            errors.append(_duplicate(path, sop, origins[key]))
-        origins.setdefault(key, path)
-    return errors
-
-
-def _duplicate(path: Path, sop: Sop, first: Path) -> str:
-    return (
-        f"{path}: sop {sop.sop_id} version {sop.version} is also defined in {first}; "
-        "bump the version or remove one"
-    )
-
-
 def sop_to_dict(sop: Sop) -> dict[str, Any]:
     """Return the YAML mapping of a playbook: DESIGN.md key order, empty defaults omitted."""
     data: dict[str, Any] = {"sop_id": sop.sop_id, "version": sop.version}
@@ -370,7 +326,25 @@ def sop_to_dict(sop: Sop) -> dict[str, Any]:
             item["kind"] = step.kind
         data["steps"].append(item)
     data["risk"] = {"moves_money": sop.risk.moves_money, "regulated": sop.risk.regulated}
+    for key in ("approved_by", "approved_at"):
+        if getattr(sop, key):
+            data[key] = getattr(sop, key)
+    if sop.observed:
+        data["observed"] = sop.observed
     return data
+
+
+def content_hash(sop: Sop) -> str:
+    """Return 16 hex digits of sha256 over what the playbook prescribes.
+
+    The steps, their order, kinds, bindings and gates, and the risk flags: not the
+    version, the approval, the description or the ``observed`` evidence, so the same
+    procedure keeps its hash when only its evidence or its version number changes.
+    """
+    data = sop_to_dict(sop)
+    prescribed = {"steps": data["steps"], "risk": data["risk"]}
+    text = json.dumps(prescribed, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def sop_to_yaml(sop: Sop) -> str:

@@ -12,7 +12,6 @@ without a SOP still gets a candidate SOP in the discovery stage,
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from pipeline.config import Config
 from pipeline.embed.lookup import VectorLookup
 from pipeline.embed.models import Embedder
 from pipeline.intents.requests import opening_requests, request_vectors
-from pipeline.sops.model import Sop, load_sops, sop_to_yaml
+from pipeline.sops.files import load_sops
+from pipeline.sops.model import Sop, content_hash, sop_to_yaml
 from pipeline.steps.extract import extract_steps
 from pipeline.steps.library import CLOSING, GREETING, HOLD, step_library
 from pipeline.steps.slot_values import slot_heavy_phrasings
@@ -158,7 +158,11 @@ def action_results(store: Store) -> pl.DataFrame:
 
 
 def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:
-    """Rows of table ``sops``: the documented library as this run loaded it."""
+    """Rows of table ``sops``: the documented library as this run loaded it.
+
+    ``content_hash`` is :func:`pipeline.sops.model.content_hash`: what each playbook
+    prescribes, the hash a bundle records (view ``conformance_audit``).
+    """
     texts = [sop_to_yaml(sop) for sop in sops]
     return pl.DataFrame(
         {
@@ -167,7 +171,7 @@ def sop_rows(sops: list[Sop], location: Path) -> pl.DataFrame:
             "intent": [list(sop.intent) for sop in sops],
             "n_steps": [len(sop.steps) for sop in sops],
             "yaml": texts,
-            "content_hash": [hashlib.sha256(t.encode()).hexdigest()[:16] for t in texts],
+            "content_hash": [content_hash(sop) for sop in sops],
             "path": [str(location)] * len(sops),
         },
         schema={

@@ -1,6 +1,7 @@
 -- How closely each documented workflow (SOP version) is followed, and how its
 -- conversations end. A conversation conforms when it has no missing mandatory step,
--- no order violation and no skipped approval gate; fitness is 0..1 per conversation.
+-- no order violation, no skipped approval gate and no undocumented process step
+-- (conversation management never counts); fitness is 0..1 per conversation.
 -- Outcome rates are over the conversations that have an outcome row.
 create or replace view workflow_conformance as
 with

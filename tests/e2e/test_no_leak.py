@@ -98,3 +98,16 @@ def test_no_planted_pii_or_raw_id_anywhere_in_the_database_or_output(tmp_path, c
     for report in ("index.html", "summary.md"):
         text = (tmp_path / "out" / report).read_text()
         assert [n for n in needles if n in text] == [], report
+    # every workflow's playbook bundle: playbook, tests, monitors, evidence
+    with open_store(db, read_only=True) as store:
+        workflows = store.sql("select distinct workflow_id from step_events "
+                              "where workflow_id is not null")["workflow_id"].to_list()  # fmt: skip
+    assert workflows
+    for workflow in workflows:
+        out = tmp_path / "bundles" / workflow
+        args = ["playbook", "export", workflow, "--config", str(config), "--out", str(out)]
+        assert main(args) == 0
+        for file in out.rglob("*"):
+            if file.is_file():
+                text = file.read_text()
+                assert [n for n in needles if n in text] == [], file

@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.cli.main import main
 from pipeline.sample.generate import generate_sample
 from pipeline.sample.truth import write_sample
-from pipeline.sops.model import load_sop
+from pipeline.sops.files import load_sop
 from pipeline.store import open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -91,3 +92,40 @@ def test_export_log_writes_one_trace_per_conversation(sample_run):
         assert len(traces) == store.scalar(
             "select count(distinct conversation_id) from step_events"
         )
+
+
+def test_every_documented_workflow_exports_a_bundle_that_guards_its_playbook(sample_run, capsys):
+    folder, config, _ = sample_run
+    for path in sorted((folder / "data" / "sops").glob("*.yaml")):
+        workflow, out = path.stem, folder / "bundles" / path.stem
+        args = ["--config", str(config)]
+        assert main(["playbook", "export", workflow, "--out", str(out), *args]) == 0, workflow
+        assert load_sop(out / "playbook.yaml").sop_id == workflow  # it validates
+        assert main(["playbook", "test", str(out), *args]) == 0, workflow
+    # refund_request: a mandatory step made optional stops a known deviation; a step the
+    # golden cases perform removed fails them; both exit 1
+    out = folder / "bundles" / "refund_request"
+    deviations = yaml.safe_load((out / "tests" / "deviations.yaml").read_text())["cases"]
+    skipped = next(c["expect"]["missing"][0] for c in deviations if "missing" in c["expect"])
+    golden = yaml.safe_load((out / "tests" / "golden.yaml").read_text())["cases"]
+    performed = golden[0]["steps"][-1]
+    for edit in ("optional", "removed"):
+        data = yaml.safe_load((out / "playbook.yaml").read_text())
+        if edit == "optional":
+            next(s for s in data["steps"] if s["id"] == skipped)["mandatory"] = False
+        else:
+            data["steps"] = [s for s in data["steps"] if s["id"] != performed]
+            for step in data["steps"]:
+                step["after"] = [a for a in step.get("after", []) if a != performed]
+                step["next"] = [n for n in step.get("next", []) if n != performed]
+        edited = folder / "bundles" / f"refund_{edit}"
+        edited.mkdir()
+        (edited / "tests").mkdir()
+        for name in ("tests/golden.yaml", "tests/deviations.yaml"):
+            (edited / name).write_text((out / name).read_text())
+        (edited / "playbook.yaml").write_text(yaml.safe_dump(data))
+        capsys.readouterr()
+        assert main(["playbook", "test", str(edited)]) == 1, edit
+        said = capsys.readouterr().out
+        expected = f"missing: {skipped}" if edit == "optional" else f"undocumented: {performed}"
+        assert expected in said, said

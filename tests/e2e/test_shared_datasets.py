@@ -94,3 +94,32 @@ def test_multidogo_dev_splits_load_as_one_contact_centre_and_labels_point_at_the
     assert len(labels) == len(labelled) == 672
     assert labelled <= ids | quarantined and len(ids) == 693
     assert len({row["intent"] for row in labels}) == 14
+
+
+def test_star_every_task_exports_a_bundle_whose_tests_pass_and_tools_are_its_api(tmp_path):
+    from pathlib import Path
+
+    from pipeline.cli.main import main
+    from pipeline.sops.files import load_sop
+
+    tasks = sorted(p.name for p in (SHARED_DATA / "star" / "tasks").iterdir() if p.is_dir())
+    assert len(tasks) == 12
+    sops = tmp_path / "sops"
+    assert main(["sop", "import", "--format", "star", str(SHARED_DATA / "star" / "tasks"),
+                 "--out", str(sops)]) == 0  # fmt: skip
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'star.duckdb'}\nlanding: {STAR}\nsops: {sops}\n"
+        f"ingest:\n  format: star\nembed:\n  cache_dir: {Path.cwd() / '.cache' / 'cxminer'}\n"
+        f"flows:\n  report_dir: {tmp_path / 'report'}\n"
+    )
+    assert main(["run", "--config", str(config)]) == 0
+    for task in tasks:
+        out = tmp_path / "bundles" / task
+        assert main(["playbook", "export", task, "--out", str(out), "--config", str(config)]) == 0
+        assert main(["playbook", "test", str(out)]) == 0, task
+        # each tool-calling step's main tool is the task's own API (a dialogue the steps
+        # stage gave the wrong SOP brings another task's call, a share of a step's calls)
+        steps = load_sop(out / "playbook.yaml").observed["steps"].values()
+        main_tools = [s["tools"][0]["name"] for s in steps if s.get("tools")]
+        assert main_tools and all(t.startswith(f"{task}.") for t in main_tools), (task, steps)

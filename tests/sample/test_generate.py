@@ -19,7 +19,7 @@ from pipeline.sample.generate import generate_sample
 from pipeline.sample.generator import load_content
 from pipeline.sample.truth import sample_sops, write_sample
 from pipeline.sample.workflows import WORKFLOWS
-from pipeline.sops.model import load_sops
+from pipeline.sops.files import load_sops
 
 N = 1500
 

@@ -6,8 +6,9 @@ from conftest import SHARED_DATA
 
 from pipeline.errors import InputError
 from pipeline.sops.abcd import match_subflow, read_abcd_sops, subflow_to_sop
+from pipeline.sops.files import load_sops
 from pipeline.sops.importers import import_sops, read_sops
-from pipeline.sops.model import load_sops, sop_to_yaml
+from pipeline.sops.model import sop_to_yaml
 from pipeline.sops.star import flowchart_to_sop
 
 STAR_TASKS = SHARED_DATA / "star" / "tasks"

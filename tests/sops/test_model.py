@@ -5,17 +5,15 @@ import pytest
 import yaml
 
 from pipeline.errors import SopError
+from pipeline.sops.files import load_sop, load_sops, validate_sop_files
 from pipeline.sops.model import (
     Risk,
     Sop,
     Step,
-    load_sop,
-    load_sops,
     parse_sop,
     save_sop,
     sop_to_dict,
     sop_to_yaml,
-    validate_sop_files,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
