@@ -239,9 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     readiness = sub.add_parser(
         "readiness",
         parents=[common],
-        help="the autonomy-readiness ranking",
+        help="the autonomy-readiness ranking, and what an AI agent could take",
         description="Print the latest readiness ranking: score 0-100 with its bootstrap "
-        "interval, tier, how often the rank holds when weights move, gates and reasons.",
+        "interval, tier, how often the rank holds when weights move, gates and reasons; "
+        "then per workflow and per month its conversations, agent hours and outcomes and "
+        "what an AI agent could take at its tier, with a totals line (--json: the ranking "
+        "rows only).",
     )
     readiness.add_argument("--json", action="store_true", help="print JSON lines")
     readiness.set_defaults(handler=commands.cmd_readiness)
