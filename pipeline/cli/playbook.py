@@ -30,9 +30,9 @@ def cmd_playbook_test(args: argparse.Namespace, config: Config) -> int:
     from pipeline.playbook.govern import bundle_version_problem
     from pipeline.playbook.run import read_bundle, replay_bundle
 
-    sop, _ = read_bundle(Path(args.bundle))
+    sop, cases = read_bundle(Path(args.bundle))
     problem = bundle_version_problem(sop)
-    outcomes = replay_bundle(Path(args.bundle), db_path=Path(args.db) if args.db else None)
+    outcomes = replay_bundle(sop, cases, db_path=Path(args.db) if args.db else None)
     failed = [o for o in outcomes if not o.passed]
     for outcome in outcomes if args.all else failed:
         mark = "pass" if outcome.passed else "FAIL"

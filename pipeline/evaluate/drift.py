@@ -12,7 +12,7 @@ import yaml
 from pipeline.drift.findings import STEP_KINDS, print_order
 from pipeline.errors import LabelsError, SopError
 from pipeline.evaluate.exception_templates import count_template_exemplars
-from pipeline.evaluate.metrics import match_drift, rank_planted
+from pipeline.evaluate.metrics import as_date, match_drift, rank_planted
 from pipeline.evaluate.sections import Absent, Table, read_truth
 from pipeline.sops.model import parse_sop
 
@@ -78,13 +78,14 @@ def _every_kind(
 ) -> dict[str, Any]:
     """Precision over the printed findings that claim a change in time (see score_drift)."""
     window = timedelta(days=window_days)
-    drifted = {(p["sop_id"], date.fromisoformat(str(p["onset"])[:10])) for p in planted}
+    drifted = {(p["sop_id"], as_date(p["onset"])) for p in planted}
     changes = top.filter(pl.col("kind").is_in(CHANGE_KINDS)).to_dicts()
     explained = 0
     by_kind: dict[str, list[int]] = {}
     for row in changes:
-        start = _day(row["window_start"])
-        end = _day(row.get("window_end")) or start + window - timedelta(days=1)
+        start = as_date(row["window_start"])
+        end = row.get("window_end")
+        end = as_date(end) if end is not None else start + window - timedelta(days=1)
         if row["kind"] in STEP_KINDS:
             hit = match_drift([row], planted, window_days=window_days)["precision"] == 1.0
         elif row["kind"] == "intent_mix":
@@ -114,14 +115,8 @@ def _emerging(truth_dir: Path | None) -> list[date]:
         planted = read_truth(truth_dir, "planted.json")
     except Absent:
         return []
-    return [date.fromisoformat(str(e["first_seen"])[:10])
+    return [as_date(e["first_seen"])
             for e in planted.get("emerging_intents") or [] if e.get("first_seen")]  # fmt: skip
-
-
-def _day(value: Any) -> date | None:
-    if value is None:
-        return None
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def _exception_templates(frame: pl.DataFrame, sops: Table | None) -> dict[str, Any] | None:

@@ -258,11 +258,11 @@ def match_drift(
     recalled = first_window = 0
     missed = []
     for truth in planted:
-        onset = _as_date(truth["onset"])
+        onset = as_date(truth["onset"])
         hits = [
-            (i, _as_date(f["window_start"]))
+            (i, as_date(f["window_start"]))
             for i, f in enumerate(flagged)
-            if _same_finding(f, truth) and _as_date(f["window_start"]) + window > onset
+            if _same_finding(f, truth) and as_date(f["window_start"]) + window > onset
         ]
         matched_flags.update(i for i, _ in hits)
         recalled += bool(hits)
@@ -307,14 +307,13 @@ def rank_planted(
     window = timedelta(days=window_days)
     ranks: list[int | None] = []
     for truth in planted:
-        onset = _as_date(truth["onset"])
+        onset = as_date(truth["onset"])
         ranks.append(
             next(
                 (
                     position
                     for position, flag in enumerate(printed, start=1)
-                    if _same_finding(flag, truth)
-                    and _as_date(flag["window_start"]) + window > onset
+                    if _same_finding(flag, truth) and as_date(flag["window_start"]) + window > onset
                 ),
                 None,
             )
@@ -358,7 +357,7 @@ def _same_finding(flag: Mapping[str, Any], truth: Mapping[str, Any]) -> bool:
     return team is None or flag_team is None or team == flag_team
 
 
-def _as_date(value: date | datetime | str) -> date:
+def as_date(value: date | datetime | str) -> date:
     """Return the date of a date, a datetime or an ISO string."""
     if isinstance(value, datetime):
         return value.date()

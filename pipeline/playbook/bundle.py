@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.process.log import END
-from pipeline.sops.model import Sop, Step, content_hash
+from pipeline.sops.model import Sop, content_hash
 
 #: Readiness tiers that ask for a human approval before the workflow's risky step.
 APPROVAL_TIERS = ("agent with human approval",)
@@ -60,9 +60,7 @@ def observed(
         A next step is a branch of a decision point from this share of its exits.
     """
     n = events["conversation_id"].n_unique()
-    performed = dict(
-        events.group_by("step_id").agg(pl.col("conversation_id").n_unique()).iter_rows()
-    )
+    performed = _performed(events)
     calls = (
         events.filter(pl.col("action_name").is_not_null())
         .group_by("step_id", "action_name")
@@ -76,7 +74,7 @@ def observed(
         mine = calls.filter(pl.col("step_id") == step.id)
         total = int(mine["calls"].sum()) if mine.height else 0
         steps[step.id] = {
-            "decision": _decision(step),
+            "decision": step.decision,
             "performed_share": round(performed.get(step.id, 0) / n, 4) if n else 0.0,
         }
         if total:
@@ -95,11 +93,9 @@ def observed(
     }
 
 
-def _decision(step: Step) -> str:
-    """Return the decision table's entry: mandatory, discretionary, or an approval gate."""
-    if step.when is not None:
-        return f"approval gate when {step.when}"
-    return "mandatory" if step.mandatory else "discretionary"
+def _performed(events: pl.DataFrame) -> dict[str, int]:
+    """Step id -> how many conversations perform it."""
+    return dict(events.group_by("step_id").agg(pl.col("conversation_id").n_unique()).iter_rows())
 
 
 def decision_points(
@@ -177,9 +173,7 @@ def monitors(
     """
     n = events["conversation_id"].n_unique()
     per_week = max(n / max(weeks, 1.0), 1.0)
-    performed = dict(
-        events.group_by("step_id").agg(pl.col("conversation_id").n_unique()).iter_rows()
-    )
+    performed = _performed(events)
     steps = {
         step.id: _band(performed.get(step.id, 0) / n if n else 0.0, per_week, min_effect)
         for step in sop.steps

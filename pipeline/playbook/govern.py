@@ -21,8 +21,8 @@ def diff_playbooks(old: Sop, new: Sop) -> list[str]:
     if old.version != new.version:
         lines.append(f"version {old.version} -> {new.version}")
     before, after = {s.id: s for s in old.steps}, {s.id: s for s in new.steps}
-    lines += [f"step added: {s} ({_decision(after[s])})" for s in after if s not in before]
-    lines += [f"step removed: {s} ({_decision(before[s])})" for s in before if s not in after]
+    lines += [f"step added: {s} ({after[s].decision})" for s in after if s not in before]
+    lines += [f"step removed: {s} ({before[s].decision})" for s in before if s not in after]
     for step_id in (s for s in after if s in before):
         lines += _step_changes(before[step_id], after[step_id])
     kept = [s for s in after if s in before]
@@ -41,8 +41,8 @@ def diff_playbooks(old: Sop, new: Sop) -> list[str]:
 
 def _step_changes(old: Step, new: Step) -> list[str]:
     said = []
-    if _decision(old) != _decision(new):
-        said.append(f"{new.id}: {_decision(old)} -> {_decision(new)}")
+    if old.decision != new.decision:
+        said.append(f"{new.id}: {old.decision} -> {new.decision}")
     if old.when != new.when:
         said.append(f"{new.id}: approval gate {old.when or 'none'} -> {new.when or 'none'}")
     if old.action != new.action:
@@ -76,14 +76,6 @@ def bundle_version_problem(sop: Sop) -> str | None:
     return (f"{sop.sop_id}: what the playbook prescribes changed since it was exported "
             f"(content hash {exported} -> {content_hash(sop)}) but its version is still "
             f"{sop.version}: raise the version")  # fmt: skip
-
-
-def _decision(step: Step) -> str:
-    if not step.is_process:
-        return step.kind
-    if step.when is not None:
-        return f"approval gate when {step.when}"
-    return "mandatory" if step.mandatory else "discretionary"
 
 
 def _yes(flag: bool) -> str:

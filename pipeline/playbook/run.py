@@ -77,9 +77,8 @@ def export_bundle(
         documented = {sop.sop_id: sop for sop in stored_sops(store)}
         data = _workflow_data(store, workflow, documented)
     sop = documented.get(workflow) or read_candidate(db_path, workflow)
-    skip = set(data["skip"]) | not_process(documented.values()) | not_process([sop])
-    traces = _traces(data["events"], skip)
-    cases = mine_cases(traces, sop, min_share=min_share, off_script=data["off_script"])
+    cases = mine_cases(_traces(data, [*documented.values(), sop]), sop, min_share=min_share,
+                       off_script=data["off_script"])  # fmt: skip
     seen = observed(sop, data["events"], data["edges"], tier=(data["readiness"] or {}).get("tier"),
                     branch_share=config.discover.branch_share)  # fmt: skip
     playbook = dataclasses.replace(sop, observed=seen)
@@ -161,8 +160,14 @@ def _workflow_data(store: Store, workflow: str, documented: dict[str, Sop]) -> d
     }
 
 
-def _traces(events: pl.DataFrame, skip: set[str]) -> dict[str, list[str]]:
-    """Conversation -> its steps in order: repeats, management and ``other`` left out."""
+def _traces(data: dict[str, Any], sops: list[Sop]) -> dict[str, list[str]]:
+    """Conversation -> its steps in order: repeats, ``other`` and management left out.
+
+    Management: the generic role types, and every step some of ``sops`` documents as
+    management or an outcome.
+    """
+    skip = set(data["skip"]) | not_process(sops)
+    events = data["events"]
     traces: dict[str, list[str]] = defaultdict(list)
     kept = events.filter(~pl.col("is_repeat").fill_null(False))
     for conversation, step in kept.select("conversation_id", "step_id").iter_rows():
@@ -195,25 +200,21 @@ def read_bundle(folder: Path) -> tuple[Sop, list[Case]]:
     return sop, cases
 
 
-def replay_bundle(
-    folder: Path, *, db_path: Path | None = None, config: Config | None = None
-) -> list[Outcome]:
+def replay_bundle(sop: Sop, cases: list[Case], *, db_path: Path | None = None) -> list[Outcome]:
     """Replay a bundle's tests (and, with ``db_path``, the workflow's latest traces).
 
-    The database's traces become cases the same way the export mines them (every trace,
-    however rare), judged against the playbook the run checked them against, then
-    replayed against the bundle's.
+    ``sop`` and ``cases`` are :func:`read_bundle`'s. The database's traces become cases
+    the same way the export mines them (every trace, however rare), judged against the
+    playbook the run checked them against, then replayed against the bundle's.
     """
-    sop, cases = read_bundle(folder)
     outcomes = replay(sop, cases)
     if db_path is not None:
         with open_store(db_path, read_only=True) as store:
             documented = {s.sop_id: s for s in stored_sops(store)}
             data = _workflow_data(store, sop.sop_id, documented)
         checked_against = documented.get(sop.sop_id) or sop
-        skip = set(data["skip"]) | not_process(documented.values()) | not_process([sop])
-        latest = mine_cases(_traces(data["events"], skip), checked_against, min_share=0.0,
-                            off_script=data["off_script"])  # fmt: skip
+        latest = mine_cases(_traces(data, [*documented.values(), sop]), checked_against,
+                            min_share=0.0, off_script=data["off_script"])  # fmt: skip
         outcomes += [
             Outcome(dataclasses.replace(o.case, name=f"db-{o.case.name}"), o.passed, o.reason)
             for o in replay(sop, latest)

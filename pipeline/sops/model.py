@@ -59,6 +59,19 @@ class Step:
         """Whether the step is work of the workflow (:data:`STEP_KINDS`)."""
         return self.kind == "process"
 
+    @property
+    def decision(self) -> str:
+        """Its entry in a decision table: mandatory, discretionary, an approval gate, or its kind.
+
+        ``approval gate when <condition>`` for a step with ``when``; a management or
+        outcome step is its kind (nothing to decide).
+        """
+        if not self.is_process:
+            return self.kind
+        if self.when is not None:
+            return f"approval gate when {self.when}"
+        return "mandatory" if self.mandatory else "discretionary"
+
 
 @dataclass(frozen=True)
 class Sop:

@@ -35,9 +35,9 @@ def test_an_exported_bundle_validates_and_passes_its_tests(analysed, tmp_path):
     sop = load_sop(tmp_path / "b" / "playbook.yaml")
     assert sop.observed["content_hash"] == done["content_hash"]
     assert set(sop.observed["steps"]) == {"ask_account", "inform_balance"}
-    _, cases = read_bundle(tmp_path / "b")
+    playbook, cases = read_bundle(tmp_path / "b")
     assert [c.steps for c in cases] == [("ask_account", "inform_balance")]
-    assert all(o.passed for o in replay_bundle(tmp_path / "b", db_path=database))
+    assert all(o.passed for o in replay_bundle(playbook, cases, db_path=database))
 
 
 def test_the_cli_fails_when_an_edited_playbook_breaks_a_golden_case(analysed, tmp_path, capsys):
