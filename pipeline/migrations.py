@@ -12,6 +12,7 @@ from pipeline.schema import (
     CONFORMANCE,
     CONVERSATIONS,
     DFG_EDGES,
+    DRIFT_EXAMPLES,
     DRIFT_FINDINGS,
     EMBEDDINGS,
     INTENT_ASSIGNMENTS,
@@ -21,6 +22,7 @@ from pipeline.schema import (
     OUTCOMES,
     QUARANTINE,
     READINESS,
+    READINESS_EXAMPLES,
     REDACTIONS,
     RUNS,
     SOPS,
@@ -362,5 +364,34 @@ _V8 = [
     f"alter table {CONFORMANCE} add column skipped varchar[]",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8}
+# v9: the conversations behind each flagged drift finding and each readiness reason
+# (evidence examples). Snapshots, rewritten whole by the drift and readiness stages;
+# ``excerpt`` is JSON text: the highlighted turn and its neighbours, redacted text.
+_V9 = [
+    f"""create table {DRIFT_EXAMPLES} (
+        finding_id varchar not null,
+        kind varchar not null,
+        workflow_id varchar,
+        step varchar,
+        rank integer not null,
+        conversation_id varchar not null,
+        turn_idx integer not null,
+        why varchar not null,
+        excerpt json not null,
+        run_id varchar not null
+    )""",
+    f"""create table {READINESS_EXAMPLES} (
+        workflow_id varchar not null,
+        component varchar not null,
+        rank integer not null,
+        conversation_id varchar not null,
+        turn_idx integer not null,
+        why varchar not null,
+        excerpt json not null,
+        run_id varchar not null
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8,
+                                    9: _V9}  # fmt: skip
 LATEST_VERSION = max(MIGRATIONS)

@@ -29,7 +29,9 @@ SOPS = "sops"
 OUTCOMES = "outcomes"
 CONFORMANCE = "conformance"
 DRIFT_FINDINGS = "drift_findings"
+DRIFT_EXAMPLES = "drift_examples"
 READINESS = "readiness"
+READINESS_EXAMPLES = "readiness_examples"
 SCHEMA_VERSION = "schema_version"
 
 SPEAKERS = ("customer", "agent", "bot", "system")
@@ -273,6 +275,31 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "playbook",
         "run_id",
     ),
+    # the conversations behind a flagged drift finding: 2-3 per finding, rank 1 first;
+    # excerpt is JSON text, a list of {turn_idx, speaker, text, highlight}
+    DRIFT_EXAMPLES: (
+        "finding_id",
+        "kind",
+        "workflow_id",
+        "step",
+        "rank",
+        "conversation_id",
+        "turn_idx",
+        "why",
+        "excerpt",
+        "run_id",
+    ),
+    # the conversations behind a readiness reason (component) of the run's ranking
+    READINESS_EXAMPLES: (
+        "workflow_id",
+        "component",
+        "rank",
+        "conversation_id",
+        "turn_idx",
+        "why",
+        "excerpt",
+        "run_id",
+    ),
 }
 
 
@@ -290,4 +317,6 @@ FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     STEP_TYPES: ("label", "exemplar"),
     DRIFT_FINDINGS: ("sentence", "details"),
     READINESS: ("label", "reasons", "playbook"),
+    DRIFT_EXAMPLES: ("why", "excerpt"),
+    READINESS_EXAMPLES: ("why", "excerpt"),
 }

@@ -203,13 +203,12 @@ def cmd_labels(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_drift(args: argparse.Namespace, config: Config) -> int:
     """`cxminer drift`: print the drift findings, flagged first."""
-    from pipeline.drift.run import format_findings, read_findings
+    from pipeline.drift.run import format_findings, read_examples, read_findings
 
-    findings = read_findings(
-        Path(args.db) if args.db else config.database,
-        flagged_only=not args.all,
-        limit=args.limit,
-    )
+    db = Path(args.db) if args.db else config.database
+    findings = read_findings(db, flagged_only=not args.all, limit=args.limit)
+    if args.examples:
+        findings = read_examples(db, findings)
     _print_frame(findings, as_json=args.json, text=format_findings)
     return EXIT_OK
 

@@ -234,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--limit", type=int, default=20, metavar="N", help="show N (default 20)")
     drift.add_argument("--all", action="store_true", help="include findings not flagged")
     drift.add_argument("--json", action="store_true", help="print JSON lines")
+    drift.add_argument(
+        "--examples",
+        action="store_true",
+        help="show 2-3 example conversations under each flagged finding: the turns around "
+        "the one that shows it (marked >), redacted; with --json, an examples list in each line",
+    )
     drift.set_defaults(handler=commands.cmd_drift)
 
     readiness = sub.add_parser(

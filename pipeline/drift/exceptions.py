@@ -275,7 +275,7 @@ def _names(descriptions: list[dict]) -> list[str]:
     """Name each cluster from its key phrase (``x_points_missing``), uniquely."""
     names: list[str] = []
     for c, described in enumerate(descriptions):
-        phrase = described["label"] if described["terms"] else ""
+        phrase = described.get("key", described["label"]) if described["terms"] else ""
         words = [_NAME.sub("_", t.lower()).strip("_") for t in phrase.split()]
         name = "x_" + "_".join(w for w in words if w) if any(words) else f"x_{c}"
         names.append(name if name not in names else f"{name}_{c}")

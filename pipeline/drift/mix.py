@@ -288,12 +288,16 @@ def _judge_mix(row: dict, q: float, *, config: DriftConfig) -> None:
 
 
 def _moved_words(moved: Mapping, noun: str) -> str:
-    """``intent i017 'points, missing' grew from 0% to 9% of conversations``."""
+    """Say how a category moved: ``the intent 'points' (i017) grew from 0% to 9% of ...``.
+
+    Named by its label, the id only in brackets (an intent or variant without a label
+    goes by its id).
+    """
     cat, label = moved["category"], moved["label"]
     if cat in (UNASSIGNED, OTHER_VARIANTS, "other"):
         name = f"'{cat}'"
     else:
-        name = f"{noun} {cat}" + (f" '{label}'" if label else "")
+        name = f"the {noun} '{label}' ({cat})" if label else f"{noun} {cat}"
     verb = "grew" if moved["share_after"] >= moved["share_before"] else "shrank"
     return (f"{name} {verb} from {moved['share_before']:.0%} to {moved['share_after']:.0%} "
             "of conversations")  # fmt: skip
@@ -305,11 +309,13 @@ def find_variant_mix_drift(
     *,
     config: DriftConfig,
     variants: pl.DataFrame | None = None,
+    step_names: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Test each workflow's variant mix per window (kind ``variant_mix``).
 
     Reads ``conformance`` (the latest SOP version per conversation), ``conversations``
-    and optionally ``variants`` (for readable names); :func:`find_mix_drift` per
+    and optionally ``variants`` (for readable names: the first six steps, each by its
+    name in ``step_names`` where it has one, else its id); :func:`find_mix_drift` per
     workflow, a workflow being the SOP. Variants below ``config.variant_rare_share`` of
     their workflow pool into :data:`OTHER_VARIANTS`, so a long tail of one-off variants
     does not read as drift.
@@ -334,9 +340,13 @@ def find_variant_mix_drift(
         more = (
             pl.when(pl.col("sequence").list.len() > 6).then(pl.lit(" > ...")).otherwise(pl.lit(""))
         )
-        named = variants.select(
-            "variant_id", _label=pl.col("sequence").list.head(6).list.join(" > ") + more
+        names = dict(step_names or {})
+        steps = (
+            pl.col("sequence")
+            .list.head(6)
+            .list.eval(pl.element().replace(names) if names else pl.element())
         )
+        named = variants.select("variant_id", _label=steps.list.join(" > ") + more)
         labels = dict(named.iter_rows())
     found = find_mix_drift(
         latest, conversations, config=config, kind="variant_mix", key_col="variant_id",

@@ -1,7 +1,8 @@
 """The conformance and drift stage on a store, and the findings it wrote.
 
 :func:`update_drift` reads what ingest, intents, the process stage and the outcomes
-stage wrote and writes ``conformance`` and ``drift_findings`` (snapshots);
+stage wrote and writes ``conformance``, ``drift_findings`` and ``drift_examples``
+(snapshots: the conversations behind each flagged finding);
 :func:`read_findings` and :func:`format_findings` give the findings back to the CLI.
 It reads through :class:`pipeline.store.Store`, calls the pure stage functions and
 writes through the store; nothing here computes.
@@ -20,7 +21,10 @@ from pipeline import schema
 from pipeline.config import Config
 from pipeline.drift.change_points import find_conformance_changes
 from pipeline.drift.conformance import check_conformance, not_process
+from pipeline.drift.deviating_turns import find_deviating_turns
+from pipeline.drift.examples import find_drift_examples
 from pipeline.drift.exceptions import find_exception_clusters
+from pipeline.drift.excerpts import excerpt_examples
 from pipeline.drift.findings import print_order
 from pipeline.drift.mix import find_mix_drift, find_variant_mix_drift
 from pipeline.drift.step_rates import find_drift
@@ -31,6 +35,7 @@ from pipeline.outcomes.run import CONVERSATIONS_SQL, TURNS_SQL
 from pipeline.process.discover import not_steps
 from pipeline.sops.model import Sop, parse_sop
 from pipeline.steps.library import CLOSING, GREETING, HOLD
+from pipeline.steps.step_types import step_names
 from pipeline.store import Store, open_store
 
 
@@ -79,6 +84,7 @@ def update_drift(
     outcomes = store.sql(f"select * from {schema.OUTCOMES}")
     drift = config.drift
     off_script = types.filter(pl.col("source") == "discovered")["step_id"].to_list()
+    names = step_names(types)
     conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip,
                                     off_script=off_script,
                                     undocumented_weight=drift.undocumented_weight)  # fmt: skip
@@ -93,7 +99,13 @@ def update_drift(
     findings = pl.concat(
         [
             find_drift(
-                conformance, outcomes, conversations, by_id, config=drift, step_events=events
+                conformance,
+                outcomes,
+                conversations,
+                by_id,
+                config=drift,
+                step_events=events,
+                step_names=names,
             ),
             find_mix_drift(
                 conversations.select("conversation_id", "intent_id", "is_outlier"),
@@ -101,7 +113,9 @@ def update_drift(
                 config=drift,
                 labels=labels,
             ),
-            find_variant_mix_drift(conformance, conversations, config=drift, variants=variants),
+            find_variant_mix_drift(
+                conformance, conversations, config=drift, variants=variants, step_names=names
+            ),  # fmt: skip
             find_conformance_changes(conformance, conversations, config=drift),
             find_exception_clusters(
                 conformance,
@@ -124,10 +138,22 @@ def update_drift(
         ],
         how="vertical_relaxed",
     ).unique("finding_id", keep="first", maintain_order=True)
+    # the conversations behind each flagged finding (the clusters' turns only when flagged)
+    no_step = [*skip, *sorted(not_process(sops))]
+    clusters = findings.filter(pl.col("flagged") & (pl.col("kind") == "exception_cluster"))
+    deviating = None
+    if clusters.height:
+        deviating = find_deviating_turns(conformance, events, turns, sops, not_steps=no_step,
+                                         speakers=config.steps.speakers)  # fmt: skip
+    picks = find_drift_examples(findings, conformance, events, conversations, outcomes, by_id,
+                                config=drift, variants=variants, deviating=deviating,
+                                embedder=vectors, ignore=no_step, off_script=off_script,
+                                step_names=names)  # fmt: skip
     store.write_embeddings(vectors.new_rows(), model_id=vectors.model_id, run_id=run_id)
     counts = store.write_snapshots(
-        {schema.CONFORMANCE: conformance, schema.DRIFT_FINDINGS: findings}, run_id=run_id
-    )
+        {schema.CONFORMANCE: conformance, schema.DRIFT_FINDINGS: findings,
+         schema.DRIFT_EXAMPLES: excerpt_examples(picks, turns)}, run_id=run_id
+    )  # fmt: skip
     flagged = findings.filter(pl.col("flagged")).group_by("kind").len().sort("kind")
     return {
         "mode": "computed",
@@ -157,7 +183,49 @@ def read_findings(
             f"rate, baseline, q_value, flagged, sentence, details from {schema.DRIFT_FINDINGS} "
             f"{'where flagged' if flagged_only else ''}"
         )
-    return first_findings(print_order(findings), limit)
+        names = step_names(store.sql(f"select step_id, label, source from {schema.STEP_TYPES}"))
+    return first_findings(print_order(name_steps(findings, names)), limit)
+
+
+def read_examples(db_path: Path, findings: pl.DataFrame) -> pl.DataFrame:
+    """Add ``examples`` to ``findings``: the conversations behind each, rank 1 first.
+
+    Each a ``{conversation_id, turn_idx, why, excerpt}`` (the excerpt a list of
+    ``{turn_idx, speaker, text, highlight}``, table ``drift_examples``); an empty list for a
+    finding without examples (not flagged) and for a drift run older than the table.
+    """
+    with open_store(db_path, read_only=True) as store:
+        kept = store.scalar("select count(*) from information_schema.tables where table_name = ?",
+                            [schema.DRIFT_EXAMPLES])  # fmt: skip
+        examples = store.sql(
+            "select finding_id, conversation_id, turn_idx, why, excerpt::varchar as excerpt "
+            f"from {schema.DRIFT_EXAMPLES} order by finding_id, rank"
+        ) if kept else pl.DataFrame(schema=dict.fromkeys(["finding_id", "conversation_id", "why",
+                                                          "excerpt"], pl.String))  # fmt: skip
+    turn = pl.Struct({"turn_idx": pl.Int64, "speaker": pl.String, "text": pl.String,
+                      "highlight": pl.Boolean})  # fmt: skip
+    grouped = (
+        examples.with_columns(pl.col("excerpt").str.json_decode(pl.List(turn)))
+        .group_by("finding_id", maintain_order=True)
+        .agg(examples=pl.struct(pl.all().exclude("finding_id")))
+    )
+    found = findings.join(grouped, on="finding_id", how="left", maintain_order="left")
+    return found.with_columns(pl.col("examples").fill_null(pl.lit([], found["examples"].dtype)))
+
+
+def name_steps(findings: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
+    """Add ``step_label``: the key phrase of a step found in the data or an exception cluster.
+
+    Null for a documented step (its id is its name). ``names`` maps step ids to phrases
+    (:func:`pipeline.steps.step_types.step_names`); an exception cluster's phrase is its
+    details' ``label``.
+    """
+    cluster = pl.col("details").str.json_path_match("$.label")
+    return findings.with_columns(
+        step_label=pl.when(pl.col("kind") == "exception_cluster")
+        .then(cluster)
+        .otherwise(pl.col("step").replace_strict(names, default=None, return_dtype=pl.String))
+    )
 
 
 def first_findings(ordered: pl.DataFrame, limit: int | None) -> pl.DataFrame:
@@ -175,17 +243,29 @@ def first_findings(ordered: pl.DataFrame, limit: int | None) -> pl.DataFrame:
 def format_findings(findings: pl.DataFrame) -> str:
     """Render findings as text: severity, kind, where, then the sentence on its own line.
 
+    A step found in the data or an exception cluster is named by its key phrase
+    (``step_label``, :func:`name_steps`), its id in brackets.
+
     A finding nested under the one before it (a team's part of a workflow's deviation,
-    :func:`pipeline.drift.findings.print_order`) is indented beneath it.
+    :func:`pipeline.drift.findings.print_order`) is indented beneath it. With ``examples``
+    (:func:`read_examples`), each example follows: its conversation and why, then its
+    excerpt one turn a line, the turn that matters marked ``>``.
     """
     if findings.is_empty():
         return "no flagged findings\n"
     lines = []
     nested = findings["nested"] if "nested" in findings.columns else [False] * findings.height
     for row, inner in zip(findings.iter_rows(named=True), nested, strict=True):
-        where = " / ".join(str(row[k]) for k in ("sop_id", "step", "team") if row[k])
+        step = row["step"]
+        if step and row.get("step_label"):
+            step = f'"{row["step_label"]}" ({step})'  # the phrase first, the id in brackets
+        where = " / ".join(str(v) for v in (row["sop_id"], step, row["team"]) if v)
         mark = "" if row["flagged"] else " (not flagged)"
         pad = "    " if inner else ""
         lines.append(f"{pad}[{row['severity']}] {row['kind']}: {where or row['workflow_id']}{mark}")
         lines.append(f"{pad}    {row['sentence']}")
+        for example in row.get("examples") or ():  # read_examples: a few per finding
+            lines.append(f"{pad}    e.g. {example['conversation_id']}: {example['why']}")
+            lines += [f"{pad}      {'>' if t['highlight'] else ' '} {t['turn_idx']:>3} "
+                      f"{t['speaker']}: {t['text']}" for t in example["excerpt"]]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@ judged step-rate cell, :func:`impact_row` a judged outcome comparison, into a
 ``drift_findings`` row; :func:`drift_notes` gathers what the sentences say besides the
 row (the steps an order violation was done before, the condition of a gate).
 
-Sentences name steps by their id with spaces for underscores, agents by the first six
+Sentences name documented steps by their id with spaces for underscores, steps found in
+the data (no SOP's) by their key phrase in quotes (``Notes.names``), agents by the first six
 characters of their hash (a keyed hash: never an identity), and "since" the first
 window of the run of consecutive flagged tested windows that ends at the row's window.
 Python runs here once per finding row, never per conversation.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 import polars as pl
@@ -39,11 +41,13 @@ class Notes(NamedTuple):
     """What sentences say besides the row.
 
     ``before``: (SOP or None, step) -> the steps it was done before, most frequent
-    first; ``when``: (SOP, gate step) -> the gate's condition.
+    first; ``when``: (SOP, gate step) -> the gate's condition; ``names``: step id ->
+    the key phrase of a step found in the data (its ``step_types`` label).
     """
 
     before: dict[tuple[str | None, str], list[str]]
     when: dict[tuple[str, str], str]
+    names: Mapping[str, str] = MappingProxyType({})
 
 
 def rate_row(row: dict, notes: Notes, *, window: str) -> dict:
@@ -212,14 +216,18 @@ def _subject(group: str, value: str | None) -> tuple[str, bool]:
 def _deviation_words(row: Mapping, notes: Notes, *, plural: bool) -> str:
     key = (row["sop_id"], row["step"])
     after = notes.before.get(key)
-    first = _step_words(after[0]) if after else "the step it must follow"
-    words = _VERBS[row["kind"]][plural].format(step=_step_words(row["step"]), before=first)
+    first = step_words(after[0], notes.names) if after else "the step it must follow"
+    step = step_words(row["step"], notes.names)
+    words = _VERBS[row["kind"]][plural].format(step=step, before=first)
     if row["kind"] == "gate_skipped" and key in notes.when:
         words += f" (required when {notes.when[key]})"
     return words
 
 
-def _step_words(step: str) -> str:
+def step_words(step: str, names: Mapping[str, str]) -> str:
+    """Name a step in a sentence, emphasised: its key phrase in quotes, else its id in words."""
+    if names.get(step):
+        return f"*\u201c{names[step]}\u201d*"
     return "*" + step.replace("_", " ") + "*"
 
 
@@ -253,7 +261,9 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
-def drift_notes(deviations: pl.DataFrame, sops: Mapping[str, Sop]) -> Notes:
+def drift_notes(
+    deviations: pl.DataFrame, sops: Mapping[str, Sop], names: Mapping[str, str] | None = None
+) -> Notes:
     """Gather what the sentences say besides the row.
 
     Parameters
@@ -263,8 +273,11 @@ def drift_notes(deviations: pl.DataFrame, sops: Mapping[str, Sop]) -> Notes:
         (:func:`pipeline.drift.deviations.explode_deviations`).
     sops
         sop_id -> :class:`~pipeline.sops.model.Sop`, for the conditions of approval gates.
+    names
+        Step id -> key phrase, for the steps found in the data (no SOP's).
     """
-    return Notes(before=_before_steps(deviations), when=_gate_conditions(sops))
+    return Notes(before=_before_steps(deviations), when=_gate_conditions(sops),
+                 names=dict(names or {}))  # fmt: skip
 
 
 def _before_steps(deviations: pl.DataFrame) -> dict[tuple[str | None, str], list[str]]:

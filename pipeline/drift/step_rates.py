@@ -98,6 +98,7 @@ def find_drift(
     *,
     config: DriftConfig,
     step_events: pl.DataFrame | None = None,
+    step_names: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Find step-level drift and the outcome impact of deviations.
 
@@ -125,6 +126,9 @@ def find_drift(
         ``conversation_id, step_id, sop_id``: with them, the outcome of a skipped step
         (kinds ``missing``, ``skipped``) is compared only among the conversations that
         reached it (:mod:`pipeline.drift.reach`); without, among all of the SOP's.
+    step_names
+        Step id -> key phrase of the steps found in the data (no SOP's): sentences name
+        them so (:func:`pipeline.drift.sentences.step_words`), never by their id.
 
     Returns
     -------
@@ -167,7 +171,7 @@ def find_drift(
     rates = _rate_severity(_link_outcomes(rates, impact), config=config)
     findings, windows = merge_runs(rates, gap=config.merge_gap)
     period = _period(cases, conversations, config.window)
-    notes = drift_notes(deviations, sops)
+    notes = drift_notes(deviations, sops, step_names)
     rows = [rate_row(r, notes, window=config.window)
             for frame in (findings, windows) for r in frame.iter_rows(named=True)]  # fmt: skip
     rows = nest_groups(rows + [impact_row(r, notes, period) for r in impact.iter_rows(named=True)])

@@ -15,6 +15,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline.ingest.identity.lexicon import CHAT_WORDS, STOP_WORDS, frequency, name_share, zipf
+from pipeline.intents.phrases import MAX_TURNS, key_phrase
 from pipeline.intents.requests import PLACEHOLDER
 
 #: Longest key phrase, in words.
@@ -23,6 +24,9 @@ MAX_PHRASE = 3
 #: "want", "get": about the 250 commonest English words).
 GENERIC_ZIPF = 5.9
 _TOKEN = re.compile(r"\b[a-z][a-z']*[a-z]\b")
+_WORD = re.compile(r"[a-z][a-z']*[a-z]")
+# verbs among the stop words: a key phrase may open with one
+_STOP_VERBS = frozenset("call find fill get give go keep move put see show take describe".split())
 # the top phrase of several words wins over the top single word at this share of its weight
 _PHRASE_SHARE = 0.5
 
@@ -35,6 +39,7 @@ def describe_intents(
     *,
     n_terms: int,
     stop_words: Sequence[str] = (),
+    spans: bool = False,
 ) -> list[dict[str, Any]]:
     """Name each cluster: class-based TF-IDF key phrases and its most typical request.
 
@@ -52,8 +57,13 @@ def describe_intents(
         Per cluster index: ``terms`` (key phrases, best first), ``label`` (the best
         term; a single word grows into the best phrase holding it that weighs at least
         half as much: "party" into "surprise party"; ``intent N`` when the cluster has
-        no content word) and
-        ``exemplar`` (the member request closest to the centroid).
+        no content word), ``key`` (that label, whatever ``spans`` says: a name made
+        of the terms alone) and ``exemplar`` (the member request closest to the
+        centroid). With ``spans`` the label is instead the span of a typical member
+        that holds the top term, as said (:func:`pipeline.intents.phrases.key_phrase`:
+        "escalating this to our tier 2 team" for the terms "escalating tier team"),
+        when one holds it, and a
+        cluster without a content word is named by its exemplar (``turns like "Yes"``).
     """
     k = len(centroids)
     texts = np.asarray(requests, dtype=object)
@@ -84,11 +94,19 @@ def describe_intents(
             ranked = [(str(vocabulary[i]), float(weights[c, i])) for i in top if weights[c, i] > 0]
             terms = [phrase for phrase, _ in ranked]
             label = _label(ranked) or label
+        key = label
         members = np.flatnonzero(labels == c)
         exemplar = None
         if members.size:
-            exemplar = str(texts[members[np.argmax(vectors[members] @ centroids[c])]])
-        described.append({"terms": terms, "label": label, "exemplar": exemplar})
+            typical = members[np.argsort(-(vectors[members] @ centroids[c]), kind="stable")]
+            exemplar = str(texts[typical[0]])
+            if spans and terms:
+                turns = list(dict.fromkeys(str(t) for t in texts[typical[: 4 * MAX_TURNS]]))
+                label = key_phrase(turns, ranked, content=lambda w: _content(w, extra),
+                                   edge_ok=_edge_ok) or label  # fmt: skip
+            elif spans:  # no content word at all: say what its turns look like
+                label = f"turns like \u201c{_cut(exemplar)}\u201d"
+        described.append({"terms": terms, "label": label, "key": key, "exemplar": exemplar})
     return described
 
 
@@ -130,6 +148,30 @@ def is_filler(word: str, extra: frozenset[str] = frozenset()) -> bool:
 def is_filler_label(label: str) -> bool:
     """Say whether a label holds no word that names anything (empty, or fillers only)."""
     return all(is_filler(w) for w in re.findall(r"[a-z][a-z']*", label.lower()))
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """Shorten a text to ``limit`` characters at a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
+
+
+def _content(word: str, extra: frozenset[str]) -> str | None:
+    """Return a lower-cased word as a key-phrase word (:func:`content_words`), or None."""
+    word = word.replace("\u2019", "'")
+    if not _WORD.fullmatch(word) or is_filler(word, extra) or _is_name(word):
+        return None
+    return word
+
+
+def _edge_ok(word: str) -> bool:
+    """Say whether a lower-cased word may open or close a key phrase.
+
+    A content word may (:func:`_content`: no filler, name or number), and so may the
+    verbs among the stop words ("give me a sec", "find the order").
+    """
+    word = word.replace("\u2019", "'")
+    return word.split("'", 1)[0] in _STOP_VERBS or _content(word, frozenset()) is not None
 
 
 @cache

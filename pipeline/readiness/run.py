@@ -1,7 +1,8 @@
 """The readiness stage on a store, and the ranking it wrote.
 
 :func:`update_readiness` scores every workflow and adds the run's ranking to
-``readiness`` (history by run); :func:`read_readiness` gives the latest ranking back.
+``readiness`` (history by run), with the conversations behind its reasons in
+``readiness_examples`` (a snapshot); :func:`read_readiness` gives the latest ranking back.
 It reads through :class:`pipeline.store.Store`, calls the pure stage functions and
 writes through the store; nothing here computes.
 """
@@ -15,13 +16,27 @@ import polars as pl
 
 from pipeline import schema
 from pipeline.config import Config
+from pipeline.drift.excerpts import excerpt_examples
 from pipeline.drift.run import stored_sops
 from pipeline.errors import StoreError
 from pipeline.outcomes.run import CONVERSATIONS_SQL
+from pipeline.process.discover import not_steps
 from pipeline.readiness.capacity import leaders_capacity
+from pipeline.readiness.examples import find_readiness_examples
 from pipeline.readiness.inputs import readiness_inputs
 from pipeline.readiness.score import drop_small_workflows, score_readiness, volume_floor
+from pipeline.steps.step_types import step_names
 from pipeline.store import Store, open_store
+
+#: The failed system calls, and the turns of the example conversations (a filter follows).
+FAILED_SQL = (
+    f"select conversation_id, turn_idx, action_name from {schema.TURNS} "
+    "where event_type = 'action' and action_status = 'failed'"
+)
+TURNS_OF = (
+    "select conversation_id, turn_idx, speaker, event_type, text, action_name, action_status "
+    f"from {schema.TURNS}"
+)
 
 
 def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
@@ -70,6 +85,18 @@ def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, 
     inputs, small = drop_small_workflows(inputs, sops, config=config.readiness)
     readiness = score_readiness(inputs, sops, config=config.readiness)
     store.write_readiness(readiness, run_id=run_id)
+    types = tables[schema.STEP_TYPES]
+    picks = find_readiness_examples(
+        readiness, inputs.conversations, outcomes, tables[schema.CONFORMANCE],
+        tables[schema.STEP_EVENTS], sops, failed=store.sql(FAILED_SQL),
+        ignore=not_steps(types, sops), variant_cover=config.readiness.variant_cover,
+        undocumented_weight=config.drift.undocumented_weight,
+        step_names=step_names(types),
+    )  # fmt: skip
+    turns = store.sql(f"{TURNS_OF} where conversation_id in (select unnest(?::varchar[]))",
+                      [picks["conversation_id"].unique().to_list()])  # fmt: skip
+    store.write_snapshots({schema.READINESS_EXAMPLES: excerpt_examples(picks, turns)},
+                          run_id=run_id)  # fmt: skip
     return {
         "mode": "scored",
         "workflows": readiness.height,

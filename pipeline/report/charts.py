@@ -6,7 +6,8 @@ The small charts (drift series, sparklines, intervals) are in
 escaped here (step names and labels can hold anything). The SVG has no ``xmlns``
 (inline SVG in HTML needs none), no ids (several graphs share one page) and no external
 references; colours come from CSS classes that the report's stylesheet defines, so the
-charts follow the page's styling.
+charts follow the page's styling. Where boxes and edges go is
+:mod:`pipeline.report.layout`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import polars as pl
 from markupsafe import Markup
 
 from pipeline.process.log import END, START
+from pipeline.report.layout import Layout, Point, Segment, label_spots, layered_layout
 from pipeline.report.svg import as_percent, coord, esc, shorten
 from pipeline.sops.model import Sop
 
-# Process graph geometry (px): one column per step, in typical position order.
-_NODE_W, _NODE_H, _MARKER_R, _GAP, _MARGIN = 122, 40, 12, 34, 16
-_ARC_BASE, _ARC_STEP, _ARC_MAX = 44, 26, 200
+# Box geometry (px): two lines of a label and a line of facts.
+_NODE_W, _NODE_H, _MARKER_R, _LINE_CHARS = 122, 48, 12, 18
+_NOTE_H = 22  # below the drawing, for the note on the transitions left out
 SKIPPED_OFTEN = 0.2  # a documented step missing in this share of conversations is dashed
 
 
@@ -93,7 +95,11 @@ def _order(
     positions: Mapping[str, float],
     sop: Sop | None,
 ) -> list[str]:
-    """Sort steps by typical position (0..1); one without sits among its neighbours."""
+    """Sort steps by typical position (0..1), documented ones in their SOP order.
+
+    A step without a position sits among its neighbours; documented steps take the
+    places their positions give them in SOP order, so the documented path reads forward.
+    """
     key = {s: float(positions[s]) for s in nodes if s in positions}
     if sop is not None:  # an unobserved documented step goes right after its predecessor
         prev = 0.0
@@ -110,7 +116,11 @@ def _order(
         ]
         total = sum(w for w, _ in weights)
         key[step] = sum(w * p for w, p in weights) / total if total else 0.5
-    return sorted(nodes, key=lambda s: (key[s], s))
+    ranked = sorted(nodes, key=lambda s: (key[s], s))
+    if sop is None:
+        return ranked
+    documented = iter([s for s in sop.step_ids if s in key])
+    return [next(documented) if s in sop.step_ids else s for s in ranked]
 
 
 def process_graph_svg(
@@ -124,17 +134,23 @@ def process_graph_svg(
     support: Mapping[str, float] | None = None,
     max_edges: int = 24,
     min_share: float = 0.03,
+    max_width: float = 1100.0,
 ) -> Markup:
     """Draw a workflow's directly-follows graph against its documented SOP.
 
-    Steps stand in one row, left to right in typical position order, between the start
-    ``▶`` and end ``■`` markers. Transitions to the next column are straight; longer
-    forward ones arc above, backward ones (loops, rework) arc below; width grows with
-    the count, which is written on each. Colours (CSS classes): documented transitions
-    ``e-documented``, order violations ``e-order``, transitions touching an undocumented
-    step ``e-undocumented``, others ``e-other``; documented transitions never observed
-    are dashed (``e-expected``). Documented steps skipped in at least
-    :data:`SKIPPED_OFTEN` of conversations, or never seen, are dashed (``n-skipped``).
+    A layered drawing (:func:`~pipeline.report.layout.layered_layout`) from the start
+    ``▶`` to the end ``■``: layers are columns read left to right when they fit
+    ``max_width`` (about five layers of steps), else rows read top down; when neither
+    fits, the narrower is scaled down to ``max_width``. Documented steps keep their SOP
+    order, the others their typical positions; back edges (loops, rework) run against
+    the layers, self-loops beside their box; no edge crosses a box but its own two. The
+    documented path is thick; width grows with the count, written beside the edge where
+    it covers no box. Colours (CSS classes): documented transitions ``e-documented``,
+    order violations ``e-order``, transitions touching an undocumented step
+    ``e-undocumented``, others ``e-other``; documented ones never observed are dashed
+    (``e-expected``), as are documented steps skipped in at least :data:`SKIPPED_OFTEN`
+    of conversations, or never seen (``n-skipped``). A box shows its label on up to two
+    lines; its title holds the step id, the whole label and the step's facts.
 
     Parameters
     ----------
@@ -153,6 +169,8 @@ def process_graph_svg(
     max_edges, min_share
         At most this many transitions are drawn, each carrying at least this share of
         the conversations; the rest are counted in a note.
+    max_width
+        The SVG's width never exceeds this (px); the report's column is about 1100.
 
     Returns
     -------
@@ -185,35 +203,31 @@ def process_graph_svg(
             if (a, b) not in seen and a in nodes and b in nodes
         ]
     order = [START, *_order(nodes, drawn, positions, sop), END]
-    column = {s: i for i, s in enumerate(order)}
     max_n = max((e.n for e in drawn), default=1) or 1
-
-    def arc(e: _Edge) -> float:
-        span = abs(column[e.dst] - column[e.src])
-        return min(_ARC_BASE + _ARC_STEP * max(span - 2, 0), _ARC_MAX)
-
-    up = max((arc(e) for e in drawn if column[e.dst] > column[e.src] + 1), default=0.0)
-    down = max((arc(e) for e in drawn if column[e.dst] <= column[e.src]), default=0.0)
-    y = _MARGIN + up / 2 + 14 + _NODE_H / 2
-    half = {s: _MARKER_R if s in (START, END) else _NODE_W / 2 for s in order}
-    xs, x = {}, float(_MARGIN)
-    for step in order:  # centres: each box, then a gap for the count
-        xs[step] = x + half[step]
-        x += 2 * half[step] + _GAP
-    width = x - _GAP + _MARGIN
-    height = y + _NODE_H / 2 + down / 2 + 14 + 22 + _MARGIN
+    marker = (2.0 * _MARKER_R, 2.0 * _MARKER_R)
+    layout = layered_layout(
+        {s: marker if s in (START, END) else (_NODE_W, _NODE_H) for s in order},
+        [(e.src, e.dst) for e in drawn],
+        order=order,
+        lead=frozenset(documented & nodes),
+        weights=[_pull(e, max_n) for e in drawn],
+        max_width=max_width,
+    )
+    hidden_n = int(rows["n"].sum() - keep["n"].sum())
+    note = f"{hidden} rarer transitions ({hidden_n:,} in all) not drawn" if hidden else ""
+    width = max(layout.width, 6.0 * len(note) + 32)
+    height = layout.height + (_NOTE_H if note else 0)
+    scale = min(1.0, max_width / width)
     parts = [
-        f'<svg class="graph" width="{coord(width)}" height="{coord(height)}" '
+        f'<svg class="graph" width="{coord(width * scale)}" height="{coord(height * scale)}" '
         f'viewBox="0 0 {coord(width)} {coord(height)}" role="img">'
     ]
-    for e in sorted(drawn, key=lambda e: e.n):  # big edges on top
-        parts.append(_edge_svg(e, column, xs, half, y=y, max_n=max_n, arc=arc(e)))
-    for step in order:
+    parts += _edges_svg(drawn, layout, sop=sop)
+    for step in layout.order:
         parts.append(
             _node_svg(
                 step,
-                x=xs[step],
-                y=y,
+                at=layout.centres[step],
                 kind=kinds.get(step, "marker"),
                 label=labels.get(step, step),
                 skipped=skipped.get(step),
@@ -222,14 +236,17 @@ def process_graph_svg(
                 role=_role(sop, step),
             )
         )
-    if hidden:
-        hidden_n = int(rows["n"].sum() - keep["n"].sum())
-        parts.append(
-            f'<text class="note" x="{_MARGIN}" y="{coord(height - _MARGIN)}">{hidden} rarer '
-            f"transitions ({hidden_n:,} in all) not drawn</text>"
-        )
+    if note:
+        parts.append(f'<text class="note" x="16" y="{coord(height - 10)}">{esc(note)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _pull(e: _Edge, max_n: int) -> float:
+    """Return how straight to draw an edge: the documented path most, then by count."""
+    if e.kind == "documented":
+        return 30.0
+    return 2.0 if e.kind == "expected" else 1.0 + 2.0 * e.n / max_n
 
 
 def _role(sop: Sop | None, step: str) -> str | None:
@@ -240,63 +257,100 @@ def _role(sop: Sop | None, step: str) -> str | None:
     return "approval gate" if documented.when else None if documented.mandatory else "optional"
 
 
-def _edge_svg(
-    e: _Edge,
-    column: Mapping[str, int],
-    xs: Mapping[str, float],
-    half: Mapping[str, float],
-    *,
-    y: float,
-    max_n: int,
-    arc: float,
-) -> str:
-    x0, x1, half_h = xs[e.src], xs[e.dst], _NODE_H / 2
-    straight = column[e.dst] == column[e.src] + 1
-    if straight:  # neighbours
-        p0, p2 = (x0 + half[e.src], y), (x1 - half[e.dst] - 2, y)
-        c = ((p0[0] + p2[0]) / 2, y)
-    elif column[e.dst] > column[e.src]:  # forward jump: above
-        p0, p2 = (x0 + 12, y - half_h), (x1 - 12, y - half_h - 2)
-        c = ((p0[0] + p2[0]) / 2, y - half_h - arc)
-    elif e.src == e.dst:  # self-loop: a short arc below the node
-        p0, p2 = (x0 - 16, y + half_h), (x0 + 16, y + half_h + 2)
-        c = (x0, y + half_h + arc)
-    else:  # backward: below
-        p0, p2 = (x0 - 12, y + half_h), (x1 + 12, y + half_h + 2)
-        c = ((p0[0] + p2[0]) / 2, y + half_h + arc)
-    width = 1.0 + 4.0 * math.sqrt(e.n / max_n) if e.n else 1.2
-    path = (
-        f"M{coord(p0[0])},{coord(p0[1])} Q{coord(c[0])},{coord(c[1])} {coord(p2[0])},{coord(p2[1])}"
+def _edges_svg(drawn: Sequence[_Edge], layout: Layout, *, sop: Sop | None) -> list[str]:
+    """Draw the edges, the busiest on top, each with its count where that covers no box."""
+    max_n = max((e.n for e in drawn), default=1) or 1
+    widths = [_stroke(e, max_n, sop=sop) for e in drawn]
+    busiest = sorted(range(len(drawn)), key=lambda k: (-drawn[k].n, k))  # labelled first
+    spots = label_spots(
+        [layout.routes[k] for k in busiest],
+        list(layout.boxes.values()),
+        [(6.0 * len(f"{drawn[k].n:,}") + 4, 12.0) if drawn[k].n else None for k in busiest],
+        clear=[widths[k] / 2 + 1 for k in busiest],
+        across=layout.across,
     )
-    title = f"{e.src} → {e.dst}: " + (f"{e.n:,} times" if e.n else "documented, never observed")
-    out = [
-        f'<g class="edge e-{e.kind}"><title>{esc(title)}</title>'
-        f'<path d="{path}" fill="none" stroke-width="{coord(width)}"/>' + _arrow(c, p2, 4 + width)
-    ]
-    if e.n:
-        mx, my = (p0[0] + 2 * c[0] + p2[0]) / 4, (p0[1] + 2 * c[1] + p2[1]) / 4
-        my -= 7 if straight else 3  # above a straight edge, on an arc's crest
-        out.append(f'<text class="count" x="{coord(mx)}" y="{coord(my)}">{e.n:,}</text>')
-    out.append("</g>")
-    return "".join(out)
+    spot = dict(zip(busiest, spots, strict=True))
+    out = []
+    for k in reversed(busiest):
+        e, width = drawn[k], widths[k]
+        title = f"{e.src} → {e.dst}: " + (f"{e.n:,} times" if e.n else "documented, never observed")
+        route, head = _arrowed(layout.routes[k], 5 + 1.2 * width)
+        count = ""
+        if spot[k]:
+            x, y = spot[k]
+            count = f'<text class="count" x="{coord(x)}" y="{coord(y + 3.5)}">{e.n:,}</text>'
+        out.append(
+            f'<g class="edge e-{e.kind}"><title>{esc(title)}</title>'
+            f'<path d="{_path(route)}" fill="none" stroke-width="{coord(width)}"/>{head}{count}</g>'
+        )
+    return out
 
 
-def _arrow(c: tuple[float, float], tip: tuple[float, float], size: float) -> str:
-    dx, dy = tip[0] - c[0], tip[1] - c[1]
-    norm = math.hypot(dx, dy) or 1.0
-    ux, uy = dx / norm, dy / norm
+def _stroke(e: _Edge, max_n: int, *, sop: Sop | None) -> float:
+    """Return an edge's width: the documented path thick, each edge by its count."""
+    ratio = math.sqrt(e.n / max_n)
+    if e.kind == "expected":
+        return 2.5
+    if e.kind == "documented":
+        return 3.5 + 3.0 * ratio
+    return 1.0 + (4.0 if sop is None else 2.0) * ratio
+
+
+def _path(route: Sequence[Segment]) -> str:
+    """Return SVG path data: ``M`` once, then ``L`` for each line and ``C`` for each cubic."""
+    d = ["M" + _xy(route[0][0])]
+    for p0, c1, c2, p1 in route:
+        d.append("L" + _xy(p1) if (c1, c2) == (p0, p1) else f"C{_xy(c1)} {_xy(c2)} {_xy(p1)}")
+    return " ".join(d)
+
+
+def _xy(p: Point) -> str:
+    return f"{coord(p[0])},{coord(p[1])}"
+
+
+def _arrowed(route: Sequence[Segment], size: float) -> tuple[list[Segment], str]:
+    """Return the route, its end drawn back under an arrowhead of ``size``, and the head."""
+    p0, c1, c2, tip = route[-1]
+    back = c2 if c2 != tip else p0
+    norm = math.hypot(tip[0] - back[0], tip[1] - back[1]) or 1.0
+    ux, uy = (tip[0] - back[0]) / norm, (tip[1] - back[1]) / norm
     bx, by = tip[0] - ux * size, tip[1] - uy * size
-    left = (bx - uy * size / 2, by + ux * size / 2)
-    right = (bx + uy * size / 2, by - ux * size / 2)
-    points = " ".join(f"{coord(px)},{coord(py)}" for px, py in (tip, left, right))
-    return f'<polygon class="head" points="{points}"/>'
+    corners = (
+        tip,
+        (bx - uy * size / 2, by + ux * size / 2),
+        (bx + uy * size / 2, by - ux * size / 2),
+    )
+    short = min(size * 0.6, norm)
+    end = (tip[0] - ux * short, tip[1] - uy * short)
+    last = (p0, c1, end, end) if c2 == tip and c1 == p0 else (p0, c1, c2, end)
+    head = f'<polygon class="head" points="{" ".join(_xy(p) for p in corners)}"/>'
+    return [*route[:-1], last], head
+
+
+def _wrap(label: str, n: int = _LINE_CHARS, lines: int = 2) -> list[str]:
+    """Cut a label into at most ``lines`` lines of ``n`` characters, ``…`` where cut.
+
+    Lines break between words, or after an underscore in a long identifier; a word
+    longer than a line is cut.
+    """
+    words = label.replace("_", "_ ").split()
+    out: list[str] = []
+    for i, word in enumerate(words):
+        joint = "" if not out or out[-1].endswith("_") else " "
+        if out and len(out[-1]) + len(joint) + len(word) <= n:
+            out[-1] += joint + word
+        elif len(out) < lines:
+            out.append(word)
+        else:
+            out[-1] = shorten(out[-1] + joint + " ".join(words[i:]).replace("_ ", "_"), n)
+            break
+    return [shorten(line, n) for line in out] or [""]
 
 
 def _node_svg(
     step: str,
     *,
-    x: float,
-    y: float,
+    at: Point,
     kind: str,
     label: str,
     skipped: float | None,
@@ -304,11 +358,12 @@ def _node_svg(
     unseen: bool,
     role: str | None,
 ) -> str:
+    x, y = at
     if step in (START, END):
         name = "start" if step == START else "end"
         return (
             f'<g class="node n-marker"><title>{name}</title>'
-            f'<circle cx="{coord(x)}" cy="{coord(y)}" r="12"/>'
+            f'<circle cx="{coord(x)}" cy="{coord(y)}" r="{_MARKER_R}"/>'
             f'<text x="{coord(x)}" y="{coord(y + 4)}">{esc(step)}</text></g>'
         )
     facts = []
@@ -326,15 +381,19 @@ def _node_svg(
     classes = f"node n-{kind}" + (" n-skipped" if dashed else "")
     title = step if label == step else f"{step}: {label}"
     sub = " · ".join(facts)
+    lines = _wrap(label)
+    top = y - (13 * len(lines) + (12 if sub else 0)) / 2 + 10  # the first baseline
+    texts = [
+        f'<text x="{coord(x)}" y="{coord(top + 13 * i)}">{esc(line)}</text>'
+        for i, line in enumerate(lines)
+    ]
+    if sub:
+        texts.append(
+            f'<text class="sub" x="{coord(x)}" y="{coord(top + 13 * len(lines))}">'
+            f"{esc(shorten(sub, 24))}</text>"
+        )
     return (
         f'<g class="{classes}"><title>{esc(title)}{esc(" (" + sub + ")") if sub else ""}</title>'
         f'<rect x="{coord(x - _NODE_W / 2)}" y="{coord(y - _NODE_H / 2)}" width="{_NODE_W}" '
-        f'height="{_NODE_H}" rx="6"/>'
-        f'<text x="{coord(x)}" y="{coord(y - 3 if sub else y + 4)}">{esc(shorten(label))}</text>'
-        + (
-            f'<text class="sub" x="{coord(x)}" y="{coord(y + 12)}">{esc(shorten(sub, 24))}</text>'
-            if sub
-            else ""
-        )
-        + "</g>"
+        f'height="{_NODE_H}" rx="6"/>' + "".join(texts) + "</g>"
     )

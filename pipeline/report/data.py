@@ -35,6 +35,8 @@ class ReportData:
     readiness: pl.DataFrame  # view readiness_leaderboard
     data_quality: pl.DataFrame
     leaders_capacity: pl.DataFrame = field(default_factory=pl.DataFrame)  # view leaders_capacity
+    unranked: pl.DataFrame = field(default_factory=pl.DataFrame)  # view unranked_workflows
+    examples: pl.DataFrame = field(default_factory=pl.DataFrame)  # view finding_examples
 
 
 def read_report_data(store: Store) -> ReportData:
@@ -76,7 +78,7 @@ def read_report_data(store: Store) -> ReportData:
         intents=views["intent_overview"],
         intent_weekly=views["intent_weekly"],
         sops=sops,
-        step_types=store.sql(f"select step_id, label from {schema.STEP_TYPES}"),
+        step_types=store.sql(f"select step_id, label, source from {schema.STEP_TYPES}"),
         process_edges=views["process_edges"],
         candidate_sops=store.sql(
             f"select workflow_id, step, support, position from {schema.CANDIDATE_SOPS}"
@@ -88,4 +90,6 @@ def read_report_data(store: Store) -> ReportData:
         readiness=views["readiness_leaderboard"],
         data_quality=views["data_quality"],
         leaders_capacity=views["leaders_capacity"],
+        unranked=views["unranked_workflows"],
+        examples=views["finding_examples"],
     )

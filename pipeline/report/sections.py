@@ -1,12 +1,12 @@
 """The report's sections, shaped from :class:`~pipeline.report.data.ReportData`.
 
-Leaders (the readiness ranking), process owners (per workflow: process graph,
-deviations, drift, teams) and analysts (intents, data quality, runs).
+Leaders (the readiness ranking: :mod:`pipeline.report.leaders`), process owners (per
+workflow: process graph, deviations, drift with its example conversations, teams; here)
+and analysts (intent families, data quality, runs: :mod:`pipeline.report.analysts`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,14 +17,10 @@ from markupsafe import Markup
 
 from pipeline import schema
 from pipeline.errors import SopError
+from pipeline.report.analysts import data_quality, families, intents_with_trends
 from pipeline.report.charts import process_graph_svg
-from pipeline.report.filters import fixed
-from pipeline.report.series import (
-    interval_svg,
-    series_svg,
-    sparkline_svg,
-    volume_readiness_svg,
-)
+from pipeline.report.leaders import capacity, examples_by_finding, leaders
+from pipeline.report.series import series_svg
 from pipeline.sops.model import Sop, parse_sop
 
 if TYPE_CHECKING:
@@ -48,88 +44,65 @@ TOP = 10  # rows of the Markdown summary's lists
 
 
 def report_context(data: ReportData, *, generated_at: datetime) -> dict[str, Any]:
-    """Shape the report data into the templates' sections."""
-    workflows = _workflows(data)
-    cross = _cross_findings(data.drift)
+    """Shape the report data into the templates' sections.
+
+    Short by design: the leaders' and process owners' parts show the workflows with a
+    documented SOP or enough evidence to be scored (table ``readiness``) and one line
+    for the rest (``unscored``); the analysts' part shows intent families with their
+    intents folded inside.
+    """
+    examples = examples_by_finding(data.examples)
+    workflows = _workflows(data, examples)
+    cross = _cross_findings(data.drift, examples)
     flagged = [f for w in workflows for f in w["findings"]] + cross
+    intents = intents_with_trends(data.intents, data.intent_weekly)
     return {
         "generated_at": generated_at,
         "counts": data.counts,
         "period": data.period,
-        "leaders": _leaders(data.readiness),
-        "capacity": _capacity(data.leaders_capacity),
+        "leaders": leaders(data.readiness, examples),
+        "capacity": capacity(data.leaders_capacity),
+        "unscored": _unscored(data),
         "workflows": workflows,
         "cross_findings": cross,
         "top_findings": sorted(flagged, key=lambda f: f["priority"])[:TOP],
         "drift_computed": data.counts.get(schema.DRIFT_FINDINGS, 0) > 0,
-        "intents": _intents(data.intents, data.intent_weekly),
-        "quality": _quality(data.data_quality),
+        "intents": intents,
+        "families": families(intents),
+        "quality": data_quality(data.data_quality),
         "runs": data.runs.to_dicts(),
     }
 
 
-def _leaders(readiness: pl.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            **row,
-            "name": row["label"] or row["workflow_id"],
-            "interval": interval_svg(row["score"], row["low"], row["high"], tier=row["tier"]),
-            "components": _components(row["components"]),
-        }
-        for row in readiness.to_dicts()
-    ]
+def _shown(data: ReportData) -> set[str] | None:
+    """Return the workflows the report shows: those with a documented SOP or a readiness row.
 
-
-def _capacity(capacity: pl.DataFrame) -> dict[str, Any]:
-    """Return the leaders' capacity table (view ``leaders_capacity``) and its volume chart.
-
-    ``rows`` (workflows, then the totals row), ``span_months`` and ``chart``: volume
-    (conversations per month) against readiness score, one point per workflow
-    coloured by tier; None without workflows.
+    None (show every workflow) before the readiness stage has run.
     """
-    if capacity.is_empty():
-        return {"rows": [], "span_months": None, "chart": None}
-    rows = capacity.to_dicts()
-    workflows = [r for r in rows if not r["is_total"]]
-    chart = volume_readiness_svg(
-        [(r["label"] or r["workflow_id"], r["score"], r["conversations_per_month"], r["tier"])
-         for r in workflows],
-        title="conversations per month against readiness score, one point per workflow",
-    )  # fmt: skip
-    return {"rows": rows, "span_months": rows[0]["span_months"], "chart": chart}
+    if data.readiness.is_empty():
+        return None
+    return set(data.sops["sop_id"].to_list()) | set(data.readiness["workflow_id"].to_list())
 
 
-def _components(text: str | None) -> list[dict[str, Any]]:
-    """Rows ``name, value, weight, points, detail`` of a readiness ``components`` JSON.
+def _unscored(data: ReportData) -> dict[str, int]:
+    """Count the workflows not ranked (no SOP, under the volume floor) and their conversations.
 
-    Each component maps to ``{value, weight, contribution, detail}``; a bare value is
-    shown as the value. Text that is not a JSON object gives no rows.
+    From view ``unranked_workflows``, counted as the readiness stage counts them.
     """
-    try:
-        parsed = json.loads(text) if text else {}
-    except ValueError:
-        return []
-    rows = []
-    for name, item in parsed.items() if isinstance(parsed, dict) else ():
-        item = item if isinstance(item, dict) else {"value": item}
-        value = item.get("value")
-        rows.append(
-            {
-                "name": str(name).replace("_", " "),
-                "value": fixed(value) if isinstance(value, int | float) else value,
-                "weight": item.get("weight"),
-                "points": item.get("contribution"),
-                "detail": item.get("detail"),
-            }
-        )
-    return rows
+    rest = data.unranked
+    if rest.is_empty():
+        return {"workflows": 0, "conversations": 0}
+    return {"workflows": rest.height, "conversations": int(rest["n_conversations"].sum())}
 
 
-def _workflows(data: ReportData) -> list[dict[str, Any]]:
+def _workflows(data: ReportData, examples: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One section per workflow: documented SOPs first, then mined-only workflows."""
     sops = {row["sop_id"]: row for row in data.sops.to_dicts()}
     ids = set(sops) | set(data.process_edges["workflow_id"].to_list())
     ids |= set(data.workflow_conformance["sop_id"].to_list())
+    shown = _shown(data)
+    if shown is not None:  # undocumented workflows under the volume floor: one line
+        ids &= shown | set(sops)
     labels = dict(data.step_types.select("step_id", "label").iter_rows())
     intent_labels = dict(data.intents.select("intent_id", "label").iter_rows())
     candidates = dict(
@@ -165,8 +138,9 @@ def _workflows(data: ReportData) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": wf,
+                "name": wf.replace("_", " ") if row else intent_labels.get(wf) or wf,
                 "anchor": "wf-" + re.sub(r"[^A-Za-z0-9_-]", "-", wf),
-                "title": "" if title == wf else title,
+                "title": "" if title == wf or not row else title,
                 "documented": row is not None,
                 "version": row["version"] if row else None,
                 "yaml": row["yaml"] if row else None,
@@ -175,11 +149,14 @@ def _workflows(data: ReportData) -> list[dict[str, Any]]:
                 if version is not None
                 else None,
                 "graph": graph,
-                "deviations": deviations.head(10).to_dicts(),
+                "deviations": [
+                    {**d, "name": d["step_label"] or d["step"]}
+                    for d in deviations.head(10).to_dicts()
+                ],
                 "teams": data.team_conformance.filter(
                     (pl.col("sop_id") == wf) & pl.col("version").eq_missing(version)
                 ).to_dicts(),
-                **_findings(data.drift, wf),
+                **_findings(data.drift, wf, examples),
             }
         )
     return out
@@ -193,19 +170,28 @@ def _parse(text: str, sop_id: str) -> Sop | None:
         return None
 
 
-def _findings(drift: pl.DataFrame, wf: str) -> dict[str, Any]:
-    """Return a workflow's flagged findings, one per test series, and its count of tests."""
+def _findings(
+    drift: pl.DataFrame, wf: str, examples: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Return a workflow's flagged findings, one per test series, and its count of tests.
+
+    Each shown finding has its ``chart`` and its ``examples`` (conversations).
+    """
     mine = drift.filter(pl.col("workflow_id").eq(wf) | pl.col("sop_id").eq(wf))
     findings = _by_series(mine.filter(pl.col("flagged")))
-    shown = [{**f, "chart": _chart(mine, f)} for f in findings[:MAX_FINDINGS]]
+    shown = [{**f, "chart": _chart(mine, f), "examples": examples.get(f["finding_id"], [])}
+             for f in findings[:MAX_FINDINGS]]  # fmt: skip
     return {"findings": shown, "n_flagged": len(findings), "n_tests": mine.height}
 
 
-def _cross_findings(drift: pl.DataFrame) -> list[dict[str, Any]]:
+def _cross_findings(
+    drift: pl.DataFrame, examples: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
     """Return the flagged findings of no single workflow (intent mix, pooled outcomes)."""
     shared = drift.filter(pl.col("workflow_id").is_null() & pl.col("sop_id").is_null())
     findings = _by_series(shared.filter(pl.col("flagged")))
-    return [{**f, "chart": _chart(shared, f)} for f in findings[:MAX_FINDINGS]]
+    return [{**f, "chart": _chart(shared, f), "examples": examples.get(f["finding_id"], [])}
+            for f in findings[:MAX_FINDINGS]]  # fmt: skip
 
 
 def _by_series(flagged: pl.DataFrame) -> list[dict[str, Any]]:
@@ -256,35 +242,3 @@ def _chart(drift: pl.DataFrame, finding: dict[str, Any]) -> Markup | None:
         percent=finding["percent"],
         title=f"{finding['kind']} {where}: rate per window against the baseline",
     )
-
-
-def _intents(intents: pl.DataFrame, weekly: pl.DataFrame) -> list[dict[str, Any]]:
-    """Intent rows with a sparkline of weekly conversations (weeks without any count 0)."""
-    weeks = sorted(set(weekly["week"].to_list()))
-    counts = {(i, w): n for i, w, n in weekly.iter_rows()}
-    rows = []
-    for row in intents.to_dicts():
-        values = [counts.get((row["intent_id"], w), 0) for w in weeks]
-        title = f"conversations per week, {weeks[0]} to {weeks[-1]}: {values}" if weeks else ""
-        rows.append({**row, "trend": sparkline_svg(values, title=title) if weeks else None})
-    return rows
-
-
-def _quality(quality: pl.DataFrame) -> dict[str, Any]:
-    """Record counts per source, and quarantine reasons and redactions over all sources."""
-    sources = [
-        {**part.select("path", "format", "status").row(0, named=True),
-         **dict(part.select("item", "n").iter_rows())}
-        for _, part in quality.filter(pl.col("category") == "records")
-        .group_by("source_id", maintain_order=True)
-    ]  # fmt: skip
-
-    def totals(category: str) -> list[tuple[str, int]]:
-        summed = quality.filter(pl.col("category") == category).group_by("item").agg(pl.sum("n"))
-        return summed.sort(["n", "item"], descending=[True, False]).rows()
-
-    return {
-        "sources": sources,
-        "quarantine": totals("quarantine"),
-        "redactions": totals("redaction"),
-    }

@@ -23,6 +23,8 @@ REPORT_VIEWS = (
     "process_edges",
     "leaders_capacity",
     "conformance_audit",
+    "finding_examples",
+    "unranked_workflows",
 )
 _VIEW_FILE = re.compile(r"^\d+_(?P<name>[a-z][a-z0-9_]*)\.sql$")
 _CREATE_VIEW = re.compile(r"\bcreate\s+or\s+replace\s+view\s+(?P<name>[A-Za-z_]\w*)", re.I)

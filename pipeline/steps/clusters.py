@@ -124,7 +124,9 @@ def cluster_turns(
     for new, c in enumerate(kept):
         labels[merged == c] = new
     centroids, radius = centroids[kept], radius[kept]
-    described = describe_intents(list(texts), labels, vectors, centroids, n_terms=config.n_terms)
+    described = describe_intents(
+        list(texts), labels, vectors, centroids, n_terms=config.n_terms, spans=True
+    )
     return TurnClusters(labels, centroids, radius, described)
 
 

@@ -66,7 +66,22 @@ def step_types_frame(
             sop_id = named.pop() if len(named) == 1 else None
         elif source == "discovered":
             info = described[step_id]
-            label = info["label"] if info["terms"] else (info["exemplar"] or step_id)
+            label = info["label"] if info["terms"] or info["exemplar"] else step_id
             exemplar, sop_id = info["exemplar"], info["sop_id"]
         rows.append((step_id, label, source, sop_id, exemplar, n_events, sop_steps))
     return pl.DataFrame(rows, schema=STEP_TYPES_SCHEMA, orient="row")
+
+
+def step_names(step_types: pl.DataFrame) -> dict[str, str]:
+    """Map each step found in the data (source ``discovered``) to its key phrase.
+
+    Documented steps are named by their SOP id and are not in the map; nor is a step
+    whose label is empty or its own id.
+    """
+    found = step_types.filter(
+        (pl.col("source") == "discovered")
+        & pl.col("label").is_not_null()
+        & (pl.col("label") != pl.col("step_id"))
+        & (pl.col("label").str.strip_chars() != "")
+    )
+    return dict(found.select("step_id", "label").iter_rows())

@@ -13,7 +13,8 @@ from pipeline.store.database import Database, registered
 _STEP_TABLES = (schema.STEP_TYPES, schema.STEP_EVENTS, schema.VARIANTS, schema.DFG_EDGES,
                 schema.CANDIDATE_SOPS)  # fmt: skip
 _SNAPSHOT_TABLES = (*_STEP_TABLES, schema.SOPS, schema.OUTCOMES, schema.CONFORMANCE,
-                    schema.DRIFT_FINDINGS)  # fmt: skip
+                    schema.DRIFT_FINDINGS, schema.DRIFT_EXAMPLES,
+                    schema.READINESS_EXAMPLES)  # fmt: skip
 
 
 class SnapshotTables(Database):

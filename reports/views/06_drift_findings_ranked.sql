@@ -6,8 +6,23 @@
 -- (window_start is the onset, rate the current window's, details holds the weekly
 -- series and, for a team's part of a workflow's deviation, its parent finding). An
 -- unflagged row is one tested window against the workflow's baseline windows.
+-- `step_label` names a step found in the data (no SOP's) or an exception cluster by its
+-- key phrase (null for a documented step: its id is its name); `workflow_label` names a
+-- workflow with no documented SOP (an intent) by its intent's label.
 create or replace view drift_findings_ranked as
 with
+
+step_names as (
+    select step_id, label
+    from step_types
+    where source = 'discovered' and label is not null and label <> step_id
+),
+
+intent_names as (
+    select intent_id, label
+    from intents
+    where run_id = (select max(run_id) from intents)
+),
 
 findings as (
     select
@@ -18,12 +33,26 @@ findings as (
     from drift_findings
 ),
 
+labelled as (
+    select
+        f.*,
+        coalesce(
+            s.label,
+            case when f.kind = 'exception_cluster'
+                then json_extract_string(f.details, '$.label') end
+        ) as step_label,
+        i.label as workflow_label
+    from findings f
+    left join step_names s on s.step_id = f.step
+    left join intent_names i on i.intent_id = f.workflow_id
+),
+
 ranked as (
     select
         *,
         case severity when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end
             as severity_rank
-    from findings
+    from labelled
 ),
 
 final as (
@@ -39,6 +68,6 @@ select
     priority, flagged, severity, kind, sop_id, workflow_id, step, team, agent_hash,
     window_start, window_end, rate, baseline, n, n_baseline, p_value, q_value, metric,
     outcome_deviating, outcome_conforming, outcome_delta, ci_low, ci_high, sentence,
-    details, finding_id, run_id
+    details, finding_id, run_id, step_label, workflow_label
 from final
 order by priority

@@ -4,9 +4,16 @@
 -- is left out first (the unclassified 'other' residue, and generic greetings and
 -- closings: step types from no SOP step), so the graph holds the steps an SOP is
 -- about; a step repeated around a left-out turn counts once. A workflow is the
--- conversation's documented SOP, else its intent.
+-- conversation's documented SOP, else its intent. src_label / dst_label name a step
+-- found in the data (no SOP's) by its key phrase; null for documented steps and markers.
 create or replace view process_edges as
 with
+
+step_names as (
+    select step_id, label
+    from step_types
+    where source = 'discovered' and label is not null and label <> step_id
+),
 
 step_events_kept as (
     select workflow_id, conversation_id, seq, step_id
@@ -53,12 +60,19 @@ transitions as (
     where next_step is null
 ),
 
-final as (
+counted as (
     select workflow_id, src, dst, count(*) as n
     from transitions
     group by workflow_id, src, dst
+),
+
+final as (
+    select c.*, s.label as src_label, d.label as dst_label
+    from counted c
+    left join step_names s on s.step_id = c.src
+    left join step_names d on d.step_id = c.dst
 )
 
-select workflow_id, src, dst, n
+select workflow_id, src, dst, n, src_label, dst_label
 from final
 order by workflow_id, n desc, src, dst

@@ -45,12 +45,12 @@ def test_two_planted_sub_flows_are_found_named_and_placed():
     )  # fmt: skip
     assert hotel["sentence"] == (
         "In 67% of loyalty_points conversations agents do an undocumented sub-flow "
-        "'book callback' (e.g. \"Let me also book a callback with our partner hotel in "
-        'riga for tomorrow"): a candidate step for the SOP.'
+        "'book a callback with our partner hotel' (e.g. \"Let me also book a callback with "
+        'our partner hotel in riga for tomorrow"): a candidate step for the SOP.'
     )
     assert points["sentence"] == (
         "In 67% of loyalty_points conversations agents do an undocumented sub-flow "
-        "'add hand' where the mandatory step check_points is missing (e.g. \"I see the "
+        "'add them by hand' where the mandatory step check_points is missing (e.g. \"I see the "
         'loyalty points for your stay in kyoto are missing so I will add the..."): a candidate '
         "step for the SOP, or a replacement for check_points."
     )
@@ -98,8 +98,8 @@ def test_a_sub_flow_in_fewer_than_min_count_conversations_is_not_flagged():
     assert found["severity"].to_list() == ["info", "info"]
     assert found["sentence"][1] == (
         "In 20 loyalty_points conversations (67%) agents do an undocumented sub-flow "
-        "'book callback' (e.g. \"Let me also book a callback with our partner hotel in "
-        'riga for tomorrow"); fewer than 21 conversations, so not flagged.'
+        "'book a callback with our partner hotel' (e.g. \"Let me also book a callback with "
+        'our partner hotel in riga for tomorrow"); fewer than 21 conversations, so not flagged.'
     )
 
 
@@ -175,19 +175,19 @@ def test_a_sub_flow_as_common_in_other_workflows_is_not_flagged():
     assert found["q_value"].to_list() == pytest.approx(list(false_discovery_control(p)))
     assert found["sentence"][1] == (
         "In 100% of hotel_booking conversations (against 0% in other workflows) agents do an "
-        "undocumented sub-flow 'confirmed tonight' (step adjust_points of loyalty_points) "
+        "undocumented sub-flow 'confirmed for tonight' (step adjust_points of loyalty_points) "
         '(e.g. "Your room upgrade to a suite with a view of kyoto is confirmed for tonight"): '
         "a candidate step for the SOP."
     )
     assert found["sentence"][3] == (
         "In 67% of loyalty_points conversations (against 100% in other workflows) agents do an "
-        "undocumented sub-flow 'book callback' (e.g. \"Let me also book a callback with "
-        'our partner hotel in riga for tomorrow"); more common in other workflows: '
-        "conversation management rather than a step of this SOP, so not flagged."
+        "undocumented sub-flow 'book a callback with our partner hotel' (e.g. \"Let me also "
+        'book a callback with our partner hotel in riga for tomorrow"); more common in other '
+        "workflows: conversation management rather than a step of this SOP, so not flagged."
     )
     assert found["sentence"][2].startswith(
         "In 67% of loyalty_points conversations (against 0% in other workflows) agents do an "
-        "undocumented sub-flow 'add hand' where the mandatory step check_points is "
+        "undocumented sub-flow 'add them by hand' where the mandatory step check_points is "
         "missing"
     )
 

@@ -92,7 +92,7 @@ def test_a_new_intent_is_flagged_and_named_with_the_shares_that_moved():
     assert moved["sentence"] == (
         "In the week of 2026-02-09, the intent mix moved away from the baseline "
         "(Jensen-Shannon distance 0.55): intent a shrank from 50% to 10% of conversations "
-        "and intent c 'points, lost' grew from 0% to 40% of conversations."
+        "and the intent 'points, lost' (c) grew from 0% to 40% of conversations."
     )
     assert json.loads(moved["details"])["js_divergence"] == round(divergence, 4)
     assert json.loads(moved["details"])["moved"] == [
@@ -201,7 +201,7 @@ def test_variant_mix_is_tested_per_workflow_with_rare_variants_pooled():
     )  # fmt: skip
     assert row["sentence"] == (
         "In the week of 2026-02-02, the variant mix of refund moved away from the baseline "
-        "(Jensen-Shannon distance 0.79): variant v2 'verify > refund' grew from 5% to 90% of "
+        "(Jensen-Shannon distance 0.79): the variant 'verify > refund' (v2) grew from 5% to 90% of "
         "conversations and variant v1 shrank from 90% to 10% of conversations."
     )
     moved = json.loads(row["details"])["moved"]

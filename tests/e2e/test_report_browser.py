@@ -1,23 +1,23 @@
 """The HTML report in a real browser: headless Chromium loads it cleanly, planted markup is text.
 
-The report is rendered from the hand-made database of ``tests/test_report.py`` with more
+The report is rendered from the hand-made database of ``tests/report_store.py`` with more
 markup planted in transcript-derived text (an intent exemplar, a drift sentence, a run
-error), written to a temporary folder and opened with the Debian ``chromium`` binary
-through ``subprocess`` (no Python browser library). ``.ci/run`` installs Chromium when it
-is missing; elsewhere these tests skip, naming the missing binary. A screenshot is kept
-under ``reports/out/`` (git-ignored) for a person to look at.
+error, an example conversation's turn and why), written to a temporary folder and opened
+with the Debian ``chromium`` binary through ``subprocess`` (``tests/browser.py``; no Python
+browser library). ``.ci/run`` installs Chromium when it is missing; elsewhere these tests
+skip, naming the missing binary. A screenshot is kept under ``reports/out/`` (git-ignored)
+for a person to look at; the bundled run's report is tested in ``test_report_bundled.py``.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
+import json
 import struct
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import ACTIVE_TAGS, CHROMIUM, NO_CHROMIUM, Dom, chromium, console_lines
 from report_store import GENERATED, fill
 
 from pipeline import schema
@@ -26,15 +26,7 @@ from pipeline.report.render import render_report, report_paths
 from pipeline.report.views import view_statements
 from pipeline.store import open_store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no 'chromium' or 'chromium-browser' on PATH; .ci/run installs the Debian "
-        "package (apt-get install chromium)",
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)]
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "reports" / "out" / "report-browser-test.png"
 WINDOW = (1400, 2400)
@@ -47,59 +39,9 @@ EXEMPLAR = (
 SENTENCE = "Agents skip check_eligibility <script>alert('x')</script> more often."
 RUN_ERROR = "boom <img src=x onerror=\"document.title='pwned-run'\">"
 STEP_LABEL = "<script>alert(1)</script>"  # planted by test_report.fill (step d_refund_1)
-
-# With --enable-logging=stderr, Chromium writes each message of the page's console (any
-# level, uncaught exceptions included) as one stderr line whose log prefix ends in
-# "CONSOLE:<line>]" (Chromium 156; older builds wrote "CONSOLE(<line>)]"), e.g.
-#   [20845:20845:1121/102610.206132:INFO:CONSOLE:1] "Uncaught ReferenceError: ...", source: ...
-# Only these lines are matched; Chromium's own noise (dbus, GPU, sandbox, the Debian wrapper
-# script) carries other prefixes such as "ERROR:dbus/bus.cc:405]" and is ignored.
-CONSOLE = re.compile(r":CONSOLE(?::\d+|\(\d+\))\]")
-# Elements and attributes that would make data active in the page; the report has no script
-# and no image of its own (inline CSS and SVG only), so none may appear.
-ACTIVE_TAGS = {"script", "img", "iframe", "frame", "object", "embed", "link", "base", "form"}
-
-
-class Dom(HTMLParser):
-    """The parts of a dumped DOM the tests look at: tags, attribute names, title, texts."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[str] = []
-        self.attributes: set[str] = set()
-        self.texts: list[str] = []
-        self.title = ""
-        self._in_title = False
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes |= {name for name, _ in attrs}
-        self._in_title = tag == "title" and "svg" not in self.tags
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        self.texts.append(data)
-        if self._in_title:
-            self.title += data
-
-
-def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Open ``page`` in headless Chromium with a throwaway profile; console output on stderr."""
-    command = [
-        CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-        "--virtual-time-budget=3000",  # let any script and timer run before the dump
-        *args, page.as_uri(),
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
-
-
-def console_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if CONSOLE.search(line)]
+# an example conversation's turn (the highlighted one) and its why
+EXCERPT_TURN = "my card <img src=x onerror=\"document.title='pwned-turn'\"> was charged"
+WHY = "no <b>check eligibility</b> step"
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +61,15 @@ def report_page(tmp_path_factory) -> Path:
                 [SENTENCE],
             )
             con.execute(f"update {schema.RUNS} set error = ? where error is not null", [RUN_ERROR])
+            excerpt = [{"turn_idx": 0, "speaker": "customer", "text": "hello", "highlight": False},
+                       {"turn_idx": 1, "speaker": "customer", "text": EXCERPT_TURN,
+                        "highlight": True}]  # fmt: skip
+            con.execute(
+                f"insert into {schema.DRIFT_EXAMPLES} (finding_id, kind, workflow_id, step, rank, "
+                "conversation_id, turn_idx, why, excerpt, run_id) values "
+                "('f2', 'missing', 'refund_request', 'check_eligibility', 1, 'c2', 1, ?, ?, 'r')",
+                [WHY, json.dumps(excerpt)],
+            )
         store.create_views(view_statements())
         html, _ = render_report(read_report_data(store), generated_at=GENERATED)
     page, _ = report_paths(folder / "out")
@@ -167,6 +118,8 @@ def test_planted_markup_shows_as_text_and_never_runs(loaded):
     assert EXEMPLAR in texts
     assert SENTENCE in texts
     assert RUN_ERROR in texts
+    assert any(EXCERPT_TURN in text for text in texts)  # the example's highlighted turn
+    assert any(WHY in text for text in texts)
     assert f"d_refund_1: {STEP_LABEL} (in 33% · not in SOP)" in texts  # graph node tooltip
     assert "<script>alert(1)<…" in texts  # the node's label, cut to fit its box
     assert "&lt;script&gt;alert('x')&lt;/script&gt;" in loaded.stdout

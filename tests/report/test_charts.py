@@ -79,3 +79,55 @@ def test_process_graph_without_sop_has_no_deviation_classes():
 def test_process_graph_escapes_labels():
     svg = _graph(labels={"x": PLANT})
     assert "<script" not in svg and f"x: {ESCAPED}" in svg
+
+
+def box_texts(svg: str, step: str) -> list[str]:
+    """The text lines of a step's box, label lines first."""
+    box = re.search(rf'<g class="node[^"]*"><title>{step}[:( <].*?</g>', svg)[0]
+    return re.findall(r"<text[^>]*>([^<]*)</text>", box)
+
+
+@pytest.mark.parametrize(
+    ("label", "lines"),
+    [
+        ("escalating this to our tier 2 team", ["escalating this to", "our tier 2 team"]),
+        ("please hold on while I look into this", ["please hold on", "while I look into…"]),
+        ("confirm_account_closure_request", ["confirm_account_", "closure_request"]),
+        ("refund", ["refund"]),
+        (PLANT, ["&lt;script&gt;alert(1)&lt;…"]),  # one word longer than a line: cut
+    ],
+)
+def test_process_graph_writes_a_label_on_two_lines_at_most(label, lines):
+    svg = _graph(labels={"x": label})
+    assert box_texts(svg, "x") == [*lines, "not in SOP"]
+    assert (
+        f"<title>x: {label.replace('<', '&lt;').replace('>', '&gt;')} (not in SOP)</title>" in svg
+    )
+
+
+def test_process_graph_draws_the_documented_path_heavier():
+    svg = _graph(positions={"a": 0.1, "b": 0.4, "x": 0.6, "c": 0.9})
+    widths = {
+        kind: float(width)
+        for kind, width in re.findall(r'class="edge e-(\w+)">.*?stroke-width="([\d.]+)"', svg)
+    }
+    assert widths["documented"] >= 3.5 > max(widths["order"], widths["undocumented"])
+
+
+def test_process_graph_is_never_wider_than_asked():
+    wide = pl.DataFrame(
+        {
+            "src": [START, *[f"s{i}" for i in range(12)]],
+            "dst": [*[f"s{i}" for i in range(12)], END],
+            "n": [5] * 13,
+        }
+    )
+    for max_width in (1100, 600, 200):
+        svg = str(process_graph_svg(wide, sop=None, positions={}, labels={}, max_width=max_width))
+        assert float(re.search(r'<svg class="graph" width="([\d.]+)"', svg)[1]) <= max_width
+
+
+def test_process_graph_does_not_modify_its_input():
+    edges = EDGES.clone()
+    _graph()
+    assert EDGES.equals(edges)

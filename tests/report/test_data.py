@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_store import ts
+from report_store import PLANT, ts
 
 from pipeline import schema
 from pipeline.errors import StoreError
@@ -28,7 +28,7 @@ def test_read_report_data_takes_the_latest_sop_version(full_store: Store):
 
 def test_process_edges_leave_out_conversation_management_and_collapse_repeats(full_store):
     # c1: greeting, verify, verify (repeat), other, verify, check, issue, closing
-    edges = full_store.sql("select * from process_edges")
+    edges = full_store.sql("select workflow_id, src, dst, n from process_edges")
     assert sorted(edges.rows()) == sorted(
         [
             ("i2", START, "d_address_1", 1),
@@ -46,11 +46,25 @@ def test_process_edges_leave_out_conversation_management_and_collapse_repeats(fu
     )
 
 
+def test_views_name_steps_found_in_the_data_by_their_key_phrase(full_store):
+    named = full_store.sql(
+        "select src, src_label, dst, dst_label from process_edges where workflow_id = 'i2'"
+    ).rows()
+    assert sorted(named, key=str) == sorted(
+        [(START, None, "d_address_1", "new address"), ("d_address_1", "new address", END, None)],
+        key=str,
+    )
+    labels = dict(full_store.sql("select step, step_label from step_deviations").rows())
+    assert labels == {"check_eligibility": None, "d_refund_1": PLANT}
+
+
 def test_process_edges_keep_a_type_without_sop_steps(full_store):
     # a step type written before step_types.sop_steps existed cannot be told generic
     with full_store.transaction() as con:
         con.execute("update step_types set sop_steps = null where step_id = 'greeting'")
-    edges = full_store.sql("select * from process_edges where src = '▶'").rows()
+    edges = full_store.sql(
+        "select workflow_id, src, dst, n from process_edges where src = '▶'"
+    ).rows()
     assert sorted(edges) == [("i2", START, "greeting", 1), ("refund_request", START, "greeting", 3)]
 
 

@@ -94,8 +94,8 @@ def test_markdown_summary_has_top_readiness_and_flagged_findings(rendered):
         "| 2 | address change | human-led | 30 (20-45) | Too few conversations |",
     ]
     assert lines[15:18] == [
-        "| refund\\_request | agent with human approval | 3.0 | 0.1 | 3 of 3 | 3.0 | 0.1 | 3.0 |",
-        "| i2 | human-led | 1.0 | unknown | 0 of 1 | 0.0 | 0.0 | 0.0 |",
+        "| refund request | agent with human approval | 3.0 | 0.1 | 3 of 3 | 3.0 | 0.1 | 3.0 |",
+        "| address change | human-led | 1.0 | unknown | 0 of 1 | 0.0 | 0.0 | 0.0 |",
         "| total |  | 4.0 | 0.1 | 3 of 4 | 3.0 | 0.1 | 3.0 |",
     ]
     assert lines[19:24] == [

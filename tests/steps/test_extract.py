@@ -85,7 +85,9 @@ def test_unguided_turns_cluster_into_labelled_step_types():
     assert set(events["source"]) == {"discovered"}
     found = types.filter(pl.col("step_id") == ids[1][0]).row(0, named=True)
     assert found["source"] == "discovered" and found["n_events"] == 30
-    assert found["label"] == "arrives minutes"  # its class-based TF-IDF key phrase
+    assert (
+        found["label"] == "taxi to bern arrives in 3 minutes"
+    )  # the span of a turn holding its key terms
     assert found["exemplar"] == "Your taxi to kyoto arrives in 6 minutes"
 
 
