@@ -16,17 +16,41 @@ from pipeline.config import Config, hash_key_from_env, load_config
 from pipeline.errors import InputError
 from pipeline.ingest import detect_format, list_inputs, unreadable_reason
 from pipeline.ingest.adapters.files import file_sha256
-from pipeline.ingest.run import load_source
+from pipeline.ingest.run import load_small_sources, load_source
 from pipeline.store import Store, open_store
 
 
-@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def hash_input(path: Path) -> dict[str, Any]:
-    """Hash one input file (retried: I/O); an unreadable file is reported, not raised."""
+    """Hash one input file; an unreadable file is reported, not raised."""
     try:
         return {"path": str(path), "sha256": file_sha256(path), "error": None}
     except InputError as exc:
         return {"path": str(path), "sha256": None, "error": str(exc)}
+
+
+@task(retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def hash_inputs(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Hash the input files (one task for all: retried as a whole, I/O)."""
+    return [hash_input(path) for path in paths]
+
+
+def _source_row(source: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """Return a file's ``sources`` row before it is read: counts at zero."""
+    path, sha256 = Path(source["path"]), source["sha256"]
+    return {
+        "source_id": (sha256 or hashlib.sha256(str(path).encode()).hexdigest())[:16],
+        "path": str(path),
+        "sha256": sha256,
+        "format": fmt,
+        "status": "ok",
+        "error": source["error"],
+        "n_records": 0,
+        "n_loaded": 0,
+        "n_unchanged": 0,
+        "n_replaced": 0,
+        "n_quarantined": 0,
+        "problems": [],
+    }
 
 
 @task(cache_policy=NO_CACHE)
@@ -42,20 +66,7 @@ def ingest_source(
 ) -> dict[str, Any]:
     """Ingest one file batch by batch, each batch in its own transaction; return its row."""
     path, sha256 = Path(source["path"]), source["sha256"]
-    row: dict[str, Any] = {
-        "source_id": (sha256 or hashlib.sha256(str(path).encode()).hexdigest())[:16],
-        "path": str(path),
-        "sha256": sha256,
-        "format": fmt,
-        "status": "ok",
-        "error": source["error"],
-        "n_records": 0,
-        "n_loaded": 0,
-        "n_unchanged": 0,
-        "n_replaced": 0,
-        "n_quarantined": 0,
-        "problems": [],
-    }
+    row = _source_row(source, fmt)
     if sha256 is None:
         row["status"] = "unreadable"
     elif not force and store.source_status(sha256) in ("ok", "partial"):
@@ -71,6 +82,51 @@ def ingest_source(
             row["status"], row["error"] = "unreadable", unreadable_reason(exc)
     store.write_source({k: v for k, v in row.items() if k != "problems"}, run_id=run_id)
     return row
+
+
+@task(cache_policy=NO_CACHE)
+def ingest_small_sources(
+    store: Store,
+    sources: list[dict[str, Any]],
+    *,
+    config: Config,
+    fmt: str,
+    hash_key: bytes,
+    run_id: str,
+    force: bool = False,
+) -> list[dict[str, Any]]:
+    """Ingest small files many together (:func:`pipeline.ingest.run.load_small_sources`).
+
+    One ``sources`` row a file, as :func:`ingest_source` writes, all in one transaction.
+    """
+    rows, items = [], []
+    done = {} if force else store.source_statuses([s["sha256"] for s in sources if s["sha256"]])
+    for source in sources:
+        row = _source_row(source, fmt)
+        rows.append(row)
+        if source["sha256"] is None:
+            row["status"] = "unreadable"
+        elif done.get(source["sha256"]) in ("ok", "partial"):
+            row["status"] = "skipped"
+        else:
+            try:
+                row["format"] = detect_format(Path(source["path"])) if fmt == "auto" else fmt
+                items.append((Path(source["path"]), row, row["format"]))
+            except InputError as exc:
+                row["status"], row["error"] = "unreadable", unreadable_reason(exc)
+    load_small_sources(store, items, config=config, hash_key=hash_key, run_id=run_id)
+    written = [r for r in rows if r["status"] != "skipped"]
+    store.write_sources([{k: v for k, v in r.items() if k != "problems"} for r in written],
+                        run_id=run_id)  # fmt: skip
+    return rows
+
+
+def _small(source: dict[str, Any], limit: int) -> bool:
+    """Say whether a file is read with others: at most ``limit`` bytes (0: never)."""
+    try:
+        return 0 < Path(source["path"]).stat().st_size <= limit
+    except OSError:
+        return False
 
 
 @flow(name="ingest", log_prints=False)
@@ -103,19 +159,17 @@ def ingest_flow(
     )
     with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
         with recorded_run(store, flow="ingest", config=config) as run_id:
-            hashed = [hash_input(path) for path in files]
-            sources = [
-                ingest_source(
-                    store,
-                    source,
-                    config=config,
-                    fmt=fmt or config.ingest.format,
-                    hash_key=hash_key,
-                    run_id=run_id,
-                    force=force,
-                )
-                for source in hashed
-            ]
+            hashed = hash_inputs(files)
+            common = {"config": config, "fmt": fmt or config.ingest.format,
+                      "hash_key": hash_key, "run_id": run_id, "force": force}  # fmt: skip
+            limit = config.ingest.small_file_bytes
+            small = [s for s in hashed if s["sha256"] is not None and _small(s, limit)]
+            sources = [ingest_source(store, s, **common) for s in hashed if s not in small]
+            step = max(config.ingest.batch_size, 1)  # files a task: a group or more
+            for start in range(0, len(small), step):
+                sources += ingest_small_sources(store, small[start : start + step], **common)
+            order = {s["path"]: i for i, s in enumerate(hashed)}
+            sources.sort(key=lambda row: order[row["path"]])
         for source in sources:
             for problem in source["problems"]:
                 logger.info("quarantined: %s", problem)

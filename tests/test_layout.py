@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 MAX_LINES = 400
 STAGES = ("ingest", "sops", "embed", "intents", "steps", "process", "outcomes", "drift",
-          "readiness", "report", "evaluate", "sample", "cli")  # fmt: skip
+          "readiness", "report", "export", "evaluate", "sample", "cli")  # fmt: skip
 
 
 def lint_imports(*args: str) -> subprocess.CompletedProcess[str]:

@@ -88,21 +88,18 @@ def test_newer_schema_than_code_is_refused(db_path):
 
 def test_write_conversations_is_idempotent_and_replaces_changed(db_path):
     with open_store(db_path) as store:
+        one = {"loaded": 1, "replaced": 0, "unchanged": 0}
         assert store.write_conversations(**frames("c1", "hi", "h1"), run_id="r1") == {
-            "loaded": 1,
-            "replaced": 0,
-            "unchanged": 0,
-        }
+            **one, "by_source": {"s1": one},
+        }  # fmt: skip
+        same = {"loaded": 0, "replaced": 0, "unchanged": 1}
         assert store.write_conversations(**frames("c1", "hi", "h1"), run_id="r2") == {
-            "loaded": 0,
-            "replaced": 0,
-            "unchanged": 1,
-        }
+            **same, "by_source": {"s1": same},
+        }  # fmt: skip
+        changed = {"loaded": 0, "replaced": 1, "unchanged": 0}
         assert store.write_conversations(**frames("c1", "changed", "h2"), run_id="r3") == {
-            "loaded": 0,
-            "replaced": 1,
-            "unchanged": 0,
-        }
+            **changed, "by_source": {"s1": changed},
+        }  # fmt: skip
         assert store.count("conversations") == 1
         assert store.count("turns") == 2
         assert store.count("redactions") == 1

@@ -171,6 +171,20 @@ def cmd_export_log(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_export_vcon(args: argparse.Namespace, config: Config) -> int:
+    """`cxminer export-vcon`: write one vCon file per conversation."""
+    from pipeline.export.run import export_vcons
+
+    db = Path(args.db) if args.db else config.database
+    counts = export_vcons(db, args.out, since=args.since)
+    since = f" started on or after {args.since}" if args.since else ""
+    print(
+        f"wrote {counts.files} vCon files to {args.out}, one per conversation{since} "
+        f"({counts.dialog} text turns, {counts.analyses} analyses)"
+    )
+    return EXIT_OK
+
+
 def cmd_sample(args: argparse.Namespace, config: Config) -> int:
     """`cxminer sample`: generate the sample corpus with its truth and SOPs."""
     from pipeline.sample.generate import generate_sample

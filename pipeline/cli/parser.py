@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 
 from pipeline import __version__
 from pipeline.cli import commands
@@ -223,6 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     export_log.add_argument("-o", "--out", required=True, metavar="FILE", help="XES file")
     export_log.set_defaults(handler=commands.cmd_export_log)
 
+    export_vcon = sub.add_parser(
+        "export-vcon",
+        parents=[common],
+        help="write each conversation with its results as a vCon file",
+        description="Write one IETF vCon JSON file per conversation into DIR "
+        "(<uuid>.vcon.json): the redacted turns as text dialog, the parties by role with "
+        "their hashed ids only, and cxminer's results as analysis entries (intent, steps "
+        "with their SOP, conformance, the drift findings it is an example of, tool calls). "
+        "Exporting again rewrites the same files with the same bytes.",
+    )
+    export_vcon.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    export_vcon.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only conversations started on or after DATE (YYYY-MM-DD, UTC; default: all)",
+    )
+    export_vcon.set_defaults(handler=commands.cmd_export_vcon)
+
     drift = sub.add_parser(
         "drift",
         parents=[common],
@@ -312,3 +332,13 @@ def _ingest_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit with code 3 if any record was quarantined",
     )
+
+
+def _since(value: str) -> datetime.date:
+    """Parse ``--since``: a date as YYYY-MM-DD."""
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date as YYYY-MM-DD, found {value!r}"
+        ) from None

@@ -117,7 +117,8 @@ def print_readiness_summary(summary: dict[str, Any]) -> None:
         if small.get("workflows")
         else ""
     )
-    print(f"readiness: {summary['workflows']} workflows scored: {tiers}{rest}")
+    tiers = f": {tiers}" if tiers else ""
+    print(f"readiness: {summary['workflows']} workflows scored{tiers}{rest}")
 
 
 def _unchanged(stage: str, summary: dict[str, Any]) -> bool:

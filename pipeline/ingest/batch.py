@@ -65,7 +65,10 @@ def prepare_batch(
         .sort("conversation_id", "turn_idx", "pii_type")
     )
     out_conv = conversations.with_columns(
-        source_id=pl.lit(source_id),
+        # files read together (pipeline.ingest.read.read_valid) carry their own source ids
+        source_id=pl.col("source_id")
+        if "source_id" in conversations.columns
+        else pl.lit(source_id),
         agent_hash=hash_identifiers(conversations["agent_id"], key=hash_key),
         customer_hash=hash_identifiers(conversations["customer_id"], key=hash_key),
         outcome=pl.col("outcome").str.strip_chars().str.to_lowercase(),

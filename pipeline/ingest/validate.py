@@ -63,7 +63,8 @@ def validate_batch(
     batch
         Parsed records of one input file (see ``pipeline.ingest.adapters``).
     source_id
-        The file's source id, stamped on quarantine rows.
+        The file's source id, stamped on quarantine rows (rows that carry a
+        ``source_id`` column, from :func:`pipeline.ingest.read.combine_raw`, keep theirs).
     max_text_chars
         Longest turn text accepted.
     speaker_aliases
@@ -162,7 +163,7 @@ def validate_batch(
     quarantine = pl.concat(
         [
             bad.select(
-                pl.lit(source_id).alias("source_id"),
+                _source(bad, source_id),
                 "locator",
                 "conversation_id",
                 pl.col("q_field").alias("field"),
@@ -171,7 +172,7 @@ def validate_batch(
                 "raw",
             ),
             batch.rejects.select(
-                pl.lit(source_id).alias("source_id"),
+                _source(batch.rejects, source_id),
                 "locator",
                 "conversation_id",
                 "field",
@@ -190,6 +191,12 @@ def validate_batch(
     )
     good_turns = turns.join(good.select("rec", "conversation_id"), on="rec", how="inner")
     return ValidBatch(good, good_turns, quarantine), seen
+
+
+def _source(frame: pl.DataFrame, source_id: str) -> pl.Expr:
+    """Return the rows' own ``source_id`` (files read together), else the batch's."""
+    column = pl.col("source_id") if "source_id" in frame.columns else pl.lit(source_id)
+    return column.alias("source_id")
 
 
 def _check_turns(

@@ -8,8 +8,9 @@ The outcome comes from the data where the data has one (``outcomes.derive: auto`
 otherwise, or always with ``derive: always``, it is derived from the transcript by the
 first rule that holds:
 
-1. ``escalated``: an action event whose name contains a configured escalation word, or
-   an agent/bot utterance containing a configured escalation phrase;
+1. ``escalated``: an action event whose name contains a configured escalation word (and
+   whose status is not ``failed``), or an agent/bot utterance containing a configured
+   escalation phrase;
 2. ``transferred``: the same with the transfer words and phrases (escalation is checked
    first, so "I'll transfer you to my supervisor" is an escalation);
 3. ``abandoned``: fewer customer utterances than ``min_customer_turns``;
@@ -268,6 +269,11 @@ def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig
         ts=ts,
     )
     rows = keys.join(rows, on="conversation_id", how="inner").drop("conversation_id")
+    # an escalation or transfer that failed (action status) did not hand the customer on
+    done, escalation = (
+        pl.col("_action") & ~pl.col("_failed").fill_null(False),
+        config.escalation_actions,
+    )
     per_conversation = rows.group_by("_key").agg(
         _n_agent=pl.col("_agent").sum(),
         _n_customer=pl.col("_customer").sum(),
@@ -275,12 +281,8 @@ def _turn_signals(turns: pl.DataFrame, keys: pl.LazyFrame, config: OutcomeConfig
         _first_customer=pl.when("_customer").then("turn_idx").min(),
         _last_customer=pl.when("_customer").then("turn_idx").max(),
         _last_agent=pl.when("_agent").then("turn_idx").max(),
-        _acted_escalation=(
-            pl.col("_action") & _contains(pl.col("action_name"), config.escalation_actions)
-        ).any(),
-        _acted_transfer=(
-            pl.col("_action") & _contains(pl.col("action_name"), config.transfer_actions)
-        ).any(),
+        _acted_escalation=(done & _contains(pl.col("action_name"), escalation)).any(),
+        _acted_transfer=(done & _contains(pl.col("action_name"), config.transfer_actions)).any(),
         _first_ts=pl.col("ts").min(),
         _last_ts=pl.col("ts").max(),
     )

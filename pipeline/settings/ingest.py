@@ -15,7 +15,10 @@ from pipeline.schema import SPEAKERS
 #: Personal-data types the redactor knows (pipeline.ingest.redact.PII_TYPES).
 REDACT_TYPES = ("email", "phone", "card", "iban", "ssn", "ip", "dob", "name", "address", "id")
 
-FORMATS = ("auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo")
+FORMATS = (
+    "auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo",
+    "vcon", "amazon", "aws-pca", "ccai", "genesys",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,16 @@ class TableColumns:
 class IngestConfig:
     """How input files are read and validated."""
 
-    format: Literal["auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo"] = (
-        "auto"
-    )
+    format: Literal[
+        "auto", "jsonl", "csv", "parquet", "star", "abcd", "banking77", "multidogo",
+        "vcon", "amazon", "aws-pca", "ccai", "genesys",
+    ] = "auto"  # fmt: skip
     batch_size: int = 5000
     max_text_chars: int = 10000
+    # files up to this size are read many together, a group of up to batch_size
+    # conversations redacted and written at once (a platform's export: one file a call);
+    # 0: every file on its own
+    small_file_bytes: int = 1_048_576
     patterns: tuple[str, ...] = (
         "*.jsonl",
         "*.jsonl.gz",
@@ -62,6 +70,8 @@ class IngestConfig:
         "*.csv",
         "*.csv.gz",
         "*.parquet",
+        "*.vcon",
+        "*.vcon.gz",
     )
     recursive: bool = False
     speaker_aliases: dict[str, str] = field(default_factory=dict)
@@ -69,6 +79,10 @@ class IngestConfig:
 
     def __post_init__(self) -> None:
         require_positive("ingest", self, ("batch_size", "max_text_chars"))
+        if self.small_file_bytes < 0:
+            raise ConfigError(
+                f"ingest.small_file_bytes: expected 0 or more bytes, found {self.small_file_bytes}"
+            )
         for alias, speaker in self.speaker_aliases.items():
             require_choice(f"ingest.speaker_aliases.{alias}", speaker, SPEAKERS)
 

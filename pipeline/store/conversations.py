@@ -23,6 +23,18 @@ class ConversationTables(Database):
             [sha256],
         )
 
+    def source_statuses(self, sha256s: list[str]) -> dict[str, str]:
+        """Return the status of the last ingest of each file content met before (one query)."""
+        if not sha256s:
+            return {}
+        rows = self.sql(
+            f"select sha256, status from {schema.SOURCES} "
+            "where sha256 in (select unnest(?::varchar[])) "
+            "qualify row_number() over (partition by sha256 order by ingested_at desc) = 1",
+            [list(sha256s)],
+        )
+        return dict(rows.iter_rows())
+
     def write_conversations(
         self,
         *,
@@ -40,7 +52,9 @@ class ConversationTables(Database):
         Returns
         -------
         dict
-            ``loaded`` (new), ``replaced`` and ``unchanged`` conversation counts.
+            ``loaded`` (new), ``replaced`` and ``unchanged`` conversation counts, and
+            ``by_source``: the same counts per ``source_id`` (a batch may hold the
+            conversations of several small files).
         """
         if "action_status" not in turns.columns:
             turns = turns.with_columns(action_status=pl.lit(None, dtype=pl.String))
@@ -63,10 +77,17 @@ class ConversationTables(Database):
             f"from _batch_conversations b left join {schema.CONVERSATIONS} c "
             "using (conversation_id)"
         )
-        n_new, n_same, n_total = con.execute(
-            "select count(*) filter (is_new), count(*) filter (is_same), count(*) from _batch_state"
-        ).fetchall()[0]
-        n_replaced = n_total - n_new - n_same
+        by_source = {
+            source: {"loaded": new, "replaced": total - new - same, "unchanged": same}
+            for source, new, same, total in con.execute(
+                "select b.source_id, count(*) filter (is_new), count(*) filter (is_same), "
+                "count(*) from _batch_state s join _batch_conversations b using (conversation_id) "
+                "group by b.source_id"
+            ).fetchall()
+        }
+        n_new = sum(c["loaded"] for c in by_source.values())
+        n_same = sum(c["unchanged"] for c in by_source.values())
+        n_replaced = sum(c["replaced"] for c in by_source.values())
         if n_replaced:
             for table in (schema.TURNS, schema.REDACTIONS, schema.CONVERSATIONS):
                 con.execute(
@@ -89,7 +110,8 @@ class ConversationTables(Database):
                     [run_id],
                 )
         con.execute("drop table _batch_state")
-        return {"loaded": n_new, "replaced": n_replaced, "unchanged": n_same}
+        return {"loaded": n_new, "replaced": n_replaced, "unchanged": n_same,
+                "by_source": by_source}  # fmt: skip
 
     def write_quarantine(self, quarantine: pl.DataFrame, *, run_id: str) -> int:
         """Upsert quarantined records keyed by (source_id, locator); return the row count."""
@@ -105,12 +127,23 @@ class ConversationTables(Database):
 
     def write_source(self, source: dict[str, Any], *, run_id: str) -> None:
         """Upsert one row of ``sources`` (keyed by source_id)."""
-        row = {**source, "run_id": run_id, "ingested_at": datetime.now(UTC)}
+        self.write_sources([source], run_id=run_id)
+
+    def write_sources(self, sources: list[dict[str, Any]], *, run_id: str) -> None:
+        """Upsert rows of ``sources`` (keyed by source_id), all in one transaction."""
+        now = datetime.now(UTC)
         columns = schema.COLUMNS[schema.SOURCES]
-        with self.transaction() as con:
-            con.execute(f"delete from {schema.SOURCES} where source_id = ?", [row["source_id"]])
+        rows = [{**source, "run_id": run_id, "ingested_at": now} for source in sources]
+        if not rows:
+            return
+        frame = pl.DataFrame([[row[c] for c in columns] for row in rows], schema=list(columns),
+                             orient="row", infer_schema_length=None)  # fmt: skip
+        with self.transaction() as con, registered(con, _batch_sources=frame):
+            con.execute(
+                f"delete from {schema.SOURCES} where source_id in "
+                "(select source_id from _batch_sources)"
+            )
             con.execute(
                 f"insert into {schema.SOURCES} ({', '.join(columns)}) "
-                f"values ({', '.join('?' for _ in columns)})",
-                [row[c] for c in columns],
+                f"select {', '.join(columns)} from _batch_sources"
             )

@@ -3,7 +3,7 @@ import json
 import pytest
 from conftest import conversation, write_jsonl
 
-from flows.ingest import ingest_flow, ingest_source
+from flows.ingest import ingest_flow, ingest_small_sources, ingest_source
 from pipeline.store import open_store
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -99,6 +99,7 @@ def test_a_failing_run_is_marked_failed_with_its_error(tmp_path, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(ingest_source, "fn", explode)
+    monkeypatch.setattr(ingest_small_sources, "fn", explode)  # a.jsonl is a small file
     with pytest.raises(RuntimeError):
         ingest_flow(config_path=str(config))
     with open_store(tmp_path / "db.duckdb", read_only=True) as store:

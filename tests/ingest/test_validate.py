@@ -1,13 +1,11 @@
 """Validation of raw batches (``pipeline.ingest.validate``)."""
 
-import dataclasses
-
 import polars as pl
 from conftest import HASH_KEY, conversation
 from ingest.read_cases import action_record
 
 from pipeline.ingest import prepare_batch
-from pipeline.ingest.adapters import Record, build_batch
+from pipeline.ingest.adapters import RawBatch, Record, build_batch
 from pipeline.ingest.validate import validate_batch
 
 
@@ -61,7 +59,7 @@ def test_validate_reads_an_optional_status_column():
         (batch.turns.with_columns(status=pl.Series([None, "Failed"])), [None, "failed"]),
     ):
         valid, _ = validate_batch(
-            dataclasses.replace(batch, turns=turns),
+            RawBatch(batch.conversations, turns, batch.rejects),
             source_id="s",
             max_text_chars=100,
             speaker_aliases={},

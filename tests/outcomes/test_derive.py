@@ -181,6 +181,9 @@ def test_escalated_and_resolved_flags(outcome, escalated, resolved):
         # transfer action and wording
         ([("customer", "billing please"), ("agent", "!telephony.transfer_call")], "transferred"),
         ([("customer", "billing please"), ("agent", "I will transfer you now")], "transferred"),
+        # a transfer or escalation that failed handed nobody on
+        ([("customer", "billing please"), ("agent", "!contact.transfer:failed")], "abandoned"),
+        ([("customer", "help"), ("agent", "!Cases.Escalate:failed"), *RESOLVED], "resolved"),
         # both: escalation is checked first
         ([("customer", "no"), ("agent", "let me transfer you to my supervisor")], "escalated"),
         # a customer asking for escalation is not one

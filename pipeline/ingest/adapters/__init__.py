@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -126,13 +127,50 @@ def epoch_to_iso(value: float) -> str:
     raise ValueError(f"{value} is not a Unix timestamp")
 
 
-def build_batch(records: list[Record], rejects: list[dict]) -> RawBatch:
-    """Flatten canonical records into raw conversation and turn frames.
+class PendingBatch(RawBatch):
+    """A :class:`RawBatch` of records not yet flattened: its frames are built on first use.
 
-    This is the one per-turn Python loop of ingest (it only gathers values; checks
-    that can run on whole columns run later in polars). Type problems found here are
+    What :func:`build_batch` returns. Ingest reading many small files together
+    (:func:`pipeline.ingest.read.combine_raw`) joins the records of several files and
+    flattens them once, instead of building small frames a file.
+    """
+
+    def __init__(self, records: list[Record], rejects: list[dict]) -> None:
+        object.__setattr__(self, "records", list(records))
+        object.__setattr__(self, "reject_rows", list(rejects))
+
+    @cached_property
+    def _frames(self) -> RawBatch:
+        return _flatten(self.records, self.reject_rows)
+
+    @property
+    def conversations(self) -> pl.DataFrame:  # type: ignore[override]
+        """Raw conversation frame, one row a record."""
+        return self._frames.conversations
+
+    @property
+    def turns(self) -> pl.DataFrame:  # type: ignore[override]
+        """Raw turn frame."""
+        return self._frames.turns
+
+    @property
+    def rejects(self) -> pl.DataFrame:  # type: ignore[override]
+        """Records that could not be parsed."""
+        return self._frames.rejects
+
+
+def build_batch(records: list[Record], rejects: list[dict]) -> RawBatch:
+    """Return canonical records as a raw batch, flattened on first use (:class:`PendingBatch`).
+
+    Flattening is the one per-turn Python loop of ingest (it only gathers values; checks
+    that can run on whole columns run later in polars). Type problems found there are
     noted on the record as ``problem_*`` and quarantine it downstream.
     """
+    return PendingBatch(records, rejects)
+
+
+def _flatten(records: list[Record], rejects: list[dict]) -> RawBatch:
+    """Flatten canonical records into raw conversation and turn frames."""
     conv_cols: dict[str, list] = {name: [] for name in RAW_CONVERSATION_SCHEMA}
     turn_rec: list[int] = []
     turn_idx: list[int] = []

@@ -12,17 +12,39 @@ from pathlib import Path
 
 from pipeline.config import FORMATS, IngestConfig
 from pipeline.errors import InputError
-from pipeline.ingest.adapters import RawBatch, abcd, banking77, jsonl, multidogo, star, table
+from pipeline.ingest.adapters import (
+    RawBatch,
+    abcd,
+    amazon,
+    aws_pca,
+    banking77,
+    ccai,
+    genesys,
+    jsonl,
+    multidogo,
+    star,
+    table,
+    vcon,
+)
 from pipeline.ingest.adapters.adapter import Adapter, FileHead
 
 # Detection tries these in order and takes the first whose test passes: name tests first,
-# then the first record. A JSONL record with a conversation id is not checked for ABCD keys.
+# then the first record. A JSONL record with a conversation id is not checked for ABCD keys;
+# the platforms' documents are told apart by their own keys (vCon: vcon/parties/dialog,
+# CCAI: entries or transcript.transcriptSegments, Genesys: conversationId + transcripts,
+# Amazon: Transcript + Participants/ConversationCharacteristics/ContentMetadata, AWS PCA:
+# ConversationAnalytics + SpeechSegments).
 ADAPTERS: tuple[Adapter, ...] = (
     table.PARQUET,
     banking77.ADAPTER,
     multidogo.ADAPTER,
     table.CSV,
     star.ADAPTER,
+    vcon.ADAPTER,
+    ccai.ADAPTER,
+    genesys.ADAPTER,
+    amazon.ADAPTER,
+    aws_pca.ADAPTER,
     jsonl.ADAPTER,
     abcd.ADAPTER,
 )

@@ -1,6 +1,7 @@
 """Format detection and dispatch (``pipeline.ingest.adapters.registry``)."""
 
 import gzip
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -111,3 +112,28 @@ def test_read_raw_auto_reads_what_detection_names(tmp_path, kind, fmt):
     assert auto[0].conversations.equals(named[0].conversations)
     assert auto[0].turns.equals(named[0].turns)
     assert auto[0].conversations.height > 0
+
+
+PLATFORM = Path(__file__).resolve().parents[2] / "fixtures" / "platform"
+PLATFORM_FILES = {  # every platform fixture, and the format --format auto must pick
+    **{f"vcon/{p.name}": "vcon" for p in sorted((PLATFORM / "vcon").glob("*.vcon*"))},
+    "amazon/transcribe-call-analytics-example-call.json": "amazon",
+    "amazon/contact-lens-voice-example.json": "amazon",
+    "amazon/contact-lens-chat-raw.json": "amazon",
+    "amazon/contact-lens-chat-redacted.json": "amazon",
+    "amazon/post-call-analytics-testfile.json": "aws-pca",
+    **{f"ccai/{p.name}": "ccai" for p in sorted((PLATFORM / "ccai").glob("*.json"))},
+    **{f"genesys/{p.name}": "genesys" for p in sorted((PLATFORM / "genesys").glob("*.json"))},
+}
+
+
+@pytest.mark.parametrize(("name", "fmt"), sorted(PLATFORM_FILES.items()))
+def test_auto_detection_picks_each_platform_fixtures_format(name, fmt):
+    assert detect_format(PLATFORM / name) == fmt
+
+
+def test_every_platform_fixture_is_listed():
+    found = {str(p.relative_to(PLATFORM)) for p in PLATFORM.glob("*/*")
+             if p.suffix in (".json", ".vcon") and not p.name.startswith("make_")}  # fmt: skip
+    assert found == set(PLATFORM_FILES)
+    assert len(found) == 16
