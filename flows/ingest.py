@@ -163,8 +163,10 @@ def ingest_flow(
             common = {"config": config, "fmt": fmt or config.ingest.format,
                       "hash_key": hash_key, "run_id": run_id, "force": force}  # fmt: skip
             limit = config.ingest.small_file_bytes
-            small = [s for s in hashed if s["sha256"] is not None and _small(s, limit)]
-            sources = [ingest_source(store, s, **common) for s in hashed if s not in small]
+            is_small = [s["sha256"] is not None and _small(s, limit) for s in hashed]
+            small = [s for s, yes in zip(hashed, is_small, strict=True) if yes]
+            sources = [ingest_source(store, s, **common)
+                       for s, yes in zip(hashed, is_small, strict=True) if not yes]  # fmt: skip
             step = max(config.ingest.batch_size, 1)  # files a task: a group or more
             for start in range(0, len(small), step):
                 sources += ingest_small_sources(store, small[start : start + step], **common)

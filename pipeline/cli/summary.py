@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 SHOWN_PROBLEMS = 10  # quarantined records listed on stderr; the rest are counted
+SHOWN_SOURCES = 20  # files listed one a line; past that, only those with something to say
 
 
 def print_run_summary(result: dict[str, Any]) -> None:
@@ -31,10 +32,18 @@ def print_run_summary(result: dict[str, Any]) -> None:
 
 
 def print_ingest_summary(result: dict[str, Any]) -> None:
-    """Print one line per source and the totals; the first quarantined records to stderr."""
+    """Print one line per source and the totals; the first quarantined records to stderr.
+
+    Past :data:`SHOWN_SOURCES` files (a platform's export, one file a call), only the
+    files with something to say (not read, skipped, partial, quarantined records) get a
+    line, up to that many, and one line counts the rest.
+    """
     counts = result["counts"]
     print(f"run {result['run_id']} -> {result['database']}")
-    for source in result["sources"]:
+    sources = result["sources"]
+    if len(sources) > SHOWN_SOURCES:
+        sources = [s for s in sources if s["status"] != "ok" or s["n_quarantined"]]
+    for source in sources[:SHOWN_SOURCES]:
         line = f"  {source['path']}  [{source['format']}] {source['status']}"
         if source["status"] == "skipped":
             line += ": already ingested (same content); --force re-reads it"
@@ -47,6 +56,9 @@ def print_ingest_summary(result: dict[str, Any]) -> None:
                 f"{source['n_quarantined']} quarantined"
             )
         print(line)
+    if len(result["sources"]) > len(sources[:SHOWN_SOURCES]):
+        rest = len(result["sources"]) - len(sources[:SHOWN_SOURCES])
+        print(f"  ... {rest} more files (table `sources` has a row for each)")
     print(
         f"total: {counts['records']} records, {counts['loaded']} new, "
         f"{counts['replaced']} replaced, {counts['unchanged']} unchanged, "

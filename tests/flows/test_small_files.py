@@ -93,3 +93,18 @@ def test_the_replacing_file_wins(together):
     texts = {(cid, idx): text for cid, idx, _, text in together["turns"]}
     assert texts[("c2", 0)] == "changed my mind"
     assert not [t for t in texts.values() if "@example.com" in t]  # redacted as ever
+
+
+def test_a_folder_of_many_files_prints_one_line_for_the_plain_ones(tmp_path, capsys):
+    from pipeline.cli.main import main
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(30):
+        write_jsonl(folder / f"c{i:02d}.jsonl", [conversation(f"c{i}", ("agent", "hi"))])
+    write_jsonl(folder / "c99.jsonl", [b"not json"])
+    assert main(["ingest", "--db", str(tmp_path / "db.duckdb"), str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:-2]] == [str(folder / "c99.jsonl")]
+    assert lines[-2] == "  ... 30 more files (table `sources` has a row for each)"
+    assert lines[-1].startswith("total: 31 records, 30 new")
