@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 from tqdm import tqdm
 
 from pipeline.config import Config
@@ -52,19 +53,7 @@ def load_source(
                 run_id=run_id,
             )
             store.write_quarantine(batch.quarantine, run_id=run_id)
-            row["n_records"] += batch.n_records
-            row["n_loaded"] += counts["loaded"]
-            row["n_replaced"] += counts["replaced"]
-            row["n_unchanged"] += counts["unchanged"]
-            row["n_quarantined"] += batch.quarantine.height
-            row["problems"].extend(
-                f"{path}: {loc}: {msg}"
-                for loc, msg in batch.quarantine.select("locator", "message")
-                .head(MAX_LOGGED_PROBLEMS - len(row["problems"]))
-                .iter_rows()
-            )
-            if batch.quarantine["reason"].is_in(["truncated_gzip"]).any():
-                row["status"] = "partial"
+            _count_into(row, path, batch.n_records, counts, batch.quarantine)
             progress.update(batch.n_records)
 
 
@@ -144,17 +133,30 @@ def _write_group(
     for path, row, raw in group:
         mine = counts["by_source"].get(row["source_id"], {})
         bad = quarantined.get((row["source_id"],), batch.quarantine.head(0))
-        row["n_records"] += _count(raw) + _count_rejects(raw)
-        row["n_loaded"] += mine.get("loaded", 0)
-        row["n_replaced"] += mine.get("replaced", 0)
-        row["n_unchanged"] += mine.get("unchanged", 0)
-        row["n_quarantined"] += bad.height
-        row["problems"].extend(
-            f"{path}: {loc}: {msg}"
-            for loc, msg in bad.select("locator", "message").head(MAX_LOGGED_PROBLEMS).iter_rows()
-        )
-        if bad["reason"].is_in(["truncated_gzip"]).any():
-            row["status"] = "partial"
+        _count_into(row, path, _count(raw) + _count_rejects(raw), mine, bad)
+
+
+def _count_into(
+    row: dict, path: Path, n_records: int, counts: dict[str, int], quarantine: pl.DataFrame
+) -> None:
+    """Add one batch's counts to a file's ``sources`` row: records, writes, quarantine.
+
+    ``counts`` holds the file's ``loaded``/``replaced``/``unchanged`` (absent: 0);
+    ``quarantine`` its quarantined records, whose first :data:`MAX_LOGGED_PROBLEMS` are
+    kept as one-line problems and a truncated gzip makes the file ``partial``.
+    """
+    row["n_records"] += n_records
+    for key in ("loaded", "replaced", "unchanged"):
+        row[f"n_{key}"] += counts.get(key, 0)
+    row["n_quarantined"] += quarantine.height
+    row["problems"].extend(
+        f"{path}: {loc}: {msg}"
+        for loc, msg in quarantine.select("locator", "message")
+        .head(MAX_LOGGED_PROBLEMS - len(row["problems"]))
+        .iter_rows()
+    )
+    if quarantine["reason"].is_in(["truncated_gzip"]).any():
+        row["status"] = "partial"
 
 
 def _ids(raw: RawBatch) -> set[str]:
