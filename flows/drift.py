@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.embed import load_embedder
 from flows.outcomes import outcomes_task
+from flows.progress import stage_progress
 from flows.stages import stage_flow_body
 from pipeline.config import Config
 from pipeline.drift.run import update_drift
@@ -39,4 +40,5 @@ def drift_body(store: Store, config: Config, run_id: str) -> dict[str, Any]:
 @flow(name="drift", log_prints=False)
 def drift_flow(config_path: str | None = None, db_path: str | None = None) -> dict[str, Any]:
     """Rebuild outcomes, conformance and drift findings; record the run in ``runs``."""
-    return stage_flow_body("drift", drift_body, config_path=config_path, db_path=db_path)
+    with stage_progress("drift"):
+        return stage_flow_body("drift", drift_body, config_path=config_path, db_path=db_path)

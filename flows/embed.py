@@ -29,12 +29,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.progress import stage_progress
 from pipeline import schema
 from pipeline.config import Config, EmbedConfig, FlowsConfig, load_config
 from pipeline.embed.cache import missing_texts
 from pipeline.embed.models import Embedder, embedder_model_id, make_embedder
 from pipeline.embed.vectors import encode_rows
 from pipeline.errors import ModelError
+from pipeline.progress import track
 
 if TYPE_CHECKING:
     from pipeline.store import Store
@@ -130,6 +132,10 @@ def texts_to_embed(turns: pl.DataFrame, config: Config) -> pl.Series:
 def prefill_embeddings(store: Store, config: Config, *, run_id: str) -> dict[str, Any]:
     """Encode every text the stages will need that the cache lacks; write ``embeddings``.
 
+    Memory grows with the turns (every turn is read to pick the stages' texts: about 2M at
+    100k conversations) and with the texts the cache lacks; a chunk of ``flows.embed_chunk``
+    texts is encoded at a time and written in order.
+
     Call inside a flow: the chunks go to that flow's task runner (see
     :func:`make_task_runner`). Reads ``turns`` and ``embeddings``.
 
@@ -152,8 +158,11 @@ def prefill_embeddings(store: Store, config: Config, *, run_id: str) -> dict[str
     logger.info("embedding %d new texts in %d chunks", rows.height, len(chunks))
     futures = [encode_chunk.submit(chunk, config.embed, model_id) for chunk in chunks]
     encoded = 0
-    for future in futures:  # written in order while later chunks are still encoding
-        encoded += store.write_embeddings(future.result(), model_id=model_id, run_id=run_id)
+    with track("embedding", total=rows.height, unit=" texts") as bar:
+        # written in order while later chunks are still encoding
+        for chunk, future in zip(chunks, futures, strict=True):
+            encoded += store.write_embeddings(future.result(), model_id=model_id, run_id=run_id)
+            bar.update(chunk.height)
     return {
         "texts": texts.len(),
         "encoded": encoded,
@@ -175,7 +184,10 @@ def embed_flow(config_path: str | None = None, db_path: str | None = None) -> di
 
     config = load_config(config_path)
     db = Path(db_path) if db_path else config.database
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+    with (
+        stage_progress("embed"),
+        open_store(db, lock_timeout_s=config.lock_timeout_s, settings=config.store) as store,
+    ):
         with recorded_run(store, flow="embed", config=config) as run_id:
             summary = prefill_embeddings(store, config, run_id=run_id)
         store.finish_run(

@@ -11,6 +11,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.progress import stage_progress
 from flows.stages import recorded_run
 from pipeline.config import Config, hash_key_from_env, load_config
 from pipeline.errors import InputError
@@ -157,7 +158,10 @@ def ingest_flow(
         patterns=config.ingest.patterns,
         recursive=config.ingest.recursive,
     )
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+    with (
+        stage_progress("ingest"),
+        open_store(db, lock_timeout_s=config.lock_timeout_s, settings=config.store) as store,
+    ):
         with recorded_run(store, flow="ingest", config=config) as run_id:
             hashed = hash_inputs(files)
             common = {"config": config, "fmt": fmt or config.ingest.format,

@@ -24,11 +24,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from threadpoolctl import threadpool_limits
 
 from flows.embed import load_embedder, make_task_runner
+from flows.progress import stage_progress
 from flows.stages import stage_flow_body
 from pipeline.config import Config, load_config
 from pipeline.embed.models import Embedder
 from pipeline.intents.model import Assign, IntentModel, assign_intents
 from pipeline.intents.run import update_intents
+from pipeline.progress import track
 from pipeline.store import Store
 
 
@@ -67,7 +69,11 @@ def assign_on_runner(
         assign_chunk.submit(shared, vectors[start : start + chunk], threshold)
         for start in range(0, len(vectors), chunk)
     ]
-    parts = [future.result() for future in futures]
+    parts = []
+    with track("intents: assigning", total=len(vectors), unit=" conversations") as bar:
+        for future in futures:
+            parts.append(future.result())
+            bar.update(len(parts[-1][0]))
     ids = [intent_id for part in parts for intent_id in part[0]]
     return ids, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
@@ -114,19 +120,20 @@ def intents_flow(
 
     The task runner is the flow's: call :func:`run_intents_flow` for the one config asks for.
     """
-    return stage_flow_body(
-        "intents",
-        lambda store, config, run_id: intents_stage(
-            store,
-            config=config,
-            embedder=lambda: load_embedder(config.embed),
-            run_id=run_id,
-            refit=refit,
-        ),
-        config_path=config_path,
-        db_path=db_path,
-        force=refit is True,
-    )
+    with stage_progress("intents"):
+        return stage_flow_body(
+            "intents",
+            lambda store, config, run_id: intents_stage(
+                store,
+                config=config,
+                embedder=lambda: load_embedder(config.embed),
+                run_id=run_id,
+                refit=refit,
+            ),
+            config_path=config_path,
+            db_path=db_path,
+            force=refit is True,
+        )
 
 
 def run_intents_flow(

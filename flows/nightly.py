@@ -79,7 +79,7 @@ def nightly_flow(
 def _publish(summary: dict[str, Any], *, config_path: str | None, db_path: str | None) -> None:
     """Prefect artifacts: the readiness table, the top drift findings, the run summary."""
     config = load_config(config_path)
-    with open_store(db_path or config.database, read_only=True) as store:
+    with open_store(db_path or config.database, read_only=True, settings=config.store) as store:
         readiness = store.sql(
             f"select rank, workflow_id, round(score, 1) as score, round(low, 1) as low, "
             f"round(high, 1) as high, tier from {schema.READINESS} "

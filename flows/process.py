@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.embed import load_embedder
+from flows.progress import stage_progress
 from flows.stages import folder_state, stage_flow_body
 from flows.steps import steps_task
 from pipeline.config import Config
@@ -45,11 +46,12 @@ def process_flow(
     Reuses the current tables when nothing they depend on changed (see :mod:`flows.stages`).
     ``sops`` replaces the configured documented-SOP folder (``sops`` in config).
     """
-    return stage_flow_body(
-        "process",
-        process_body,
-        config_path=config_path,
-        db_path=db_path,
-        extra=process_inputs,
-        sops=sops,
-    )
+    with stage_progress("process"):
+        return stage_flow_body(
+            "process",
+            process_body,
+            config_path=config_path,
+            db_path=db_path,
+            extra=process_inputs,
+            sops=sops,
+        )

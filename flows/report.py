@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.progress import stage_progress
 from flows.stages import recorded_run
 from pipeline.config import load_config
 from pipeline.report.data import read_report_data
@@ -44,7 +45,10 @@ def report_flow(
     db = Path(db_path) if db_path else config.database
     out = Path(out_dir) if out_dir else config.flows.report_dir
     html_path, md_path = report_paths(out)
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+    with (
+        stage_progress("report"),
+        open_store(db, lock_timeout_s=config.lock_timeout_s, settings=config.store) as store,
+    ):
         with recorded_run(store, flow="report", config=config) as run_id:
             html, markdown = render_task(store)
             write_text(html_path, html)

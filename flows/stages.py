@@ -196,7 +196,7 @@ def stage_flow_body(
     """
     config = stage_config(config_path, sops=sops)
     db = Path(db_path) if db_path else config.database
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+    with open_store(db, lock_timeout_s=config.lock_timeout_s, settings=config.store) as store:
         summary = run_stage(
             store,
             stage,
@@ -225,7 +225,7 @@ def reuse_current(
     """
     config = stage_config(config_path, sops=sops)
     db = Path(db_path) if db_path else config.database
-    with open_store(db, lock_timeout_s=config.lock_timeout_s) as store:
+    with open_store(db, lock_timeout_s=config.lock_timeout_s, settings=config.store) as store:
         inputs = extra(config) if extra else None
         summary = run_stage(store, stage, None, config=config, extra=inputs)
     return None if summary is None else {"database": str(db), **summary}

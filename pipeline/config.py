@@ -3,8 +3,8 @@
 Configuration flows one way: YAML -> these objects -> flow parameters -> keyword
 arguments. Library code never reads YAML or environment variables itself.
 
-Each stage's section is defined in its own module of :mod:`pipeline.settings` (``ingest``
-with ``redact``, ``embed``, ``intents``, ``steps``, ``process``, ``outcomes``, ``drift``,
+Each stage's section is defined in its own module of :mod:`pipeline.settings` (``store``,
+``ingest`` with ``redact``, ``embed``, ``intents``, ``steps``, ``process``, ``outcomes``, ``drift``,
 ``readiness``); this module assembles them into the whole :class:`Config`, holds the
 flows section, and the generic loader that checks every key and type against the
 dataclass fields.
@@ -43,6 +43,7 @@ from pipeline.settings.steps import (
     StepsConfig,
     TurnClusterConfig,
 )
+from pipeline.settings.store import StoreConfig
 
 # The public names: the loader, and every section (each defined in the module of its
 # noun) so that callers need one import for all of configuration.
@@ -67,6 +68,7 @@ __all__ = [
     "ReadinessConfig",
     "RedactConfig",
     "StepsConfig",
+    "StoreConfig",
     "TableColumns",
     "TurnClusterConfig",
     "config_hash",
@@ -110,6 +112,7 @@ class Config:
     landing: Path = Path("data/sample")
     sops: Path = Path("data/sops/sample")
     lock_timeout_s: float = 0.0
+    store: StoreConfig = field(default_factory=StoreConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -171,12 +174,13 @@ def config_hash(config: Config) -> str:
     """Return a stable short hash of the analytic settings (for the audit trail in ``runs``).
 
     File locations (database, landing folder, embedding cache folder, the config file
-    itself) are left out: the same settings hash the same on every machine; inputs are
-    recorded separately.
+    itself) and DuckDB's resources (``store``) are left out: the same settings hash the
+    same on every machine; inputs are recorded separately.
     """
     settings = _plain(config)
     for location in ("database", "landing", "sops", "source"):
         settings.pop(location)
+    settings.pop("store")  # resources: the same results with any memory limit
     settings["embed"].pop("cache_dir")
     settings["flows"].pop("report_dir")
     payload = json.dumps(settings, sort_keys=True)

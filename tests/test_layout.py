@@ -65,4 +65,4 @@ def test_each_stage_has_one_flow_file_or_runs_inside_one():
     runs_in_flows = {"ingest", "embed", "intents", "steps", "process", "outcomes", "drift",
                      "readiness", "report"}  # fmt: skip
     assert runs_in_flows <= flows
-    assert flows - runs_in_flows == {"__init__", "nightly", "serve", "stages"}
+    assert flows - runs_in_flows == {"__init__", "nightly", "progress", "serve", "stages"}

@@ -15,6 +15,7 @@ from pipeline.cli.commands import EXIT_ERROR, EXIT_OK, EXIT_QUARANTINE, EXIT_USA
 from pipeline.cli.parser import build_parser
 from pipeline.config import load_config
 from pipeline.errors import CxminerError
+from pipeline.store import use_settings
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUARANTINE", "EXIT_USAGE", "main"]
 
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = load_config(_config_path(args.config))
+        use_settings(config.store)  # the readers commands call open their database with it
         return args.handler(args, config)
     except CxminerError as exc:
         print(f"cxminer: error: {exc}", file=sys.stderr)

@@ -195,9 +195,11 @@ def _sop_rows(
     counted = (labels >= 0) & (typical >= bounds[np.maximum(labels, 0)])
     is_step = np.array([s is not None for s in match.step], dtype=bool)[mine]
     absent = off["absent_steps"].to_list()
-    elsewhere = off.filter(~pl.Series(mine))
-    near = vectors[~mine] @ found.centroids.T  # other SOPs' turns: would they be members?
-    nearest = near.argmax(axis=1) if elsewhere.height else np.zeros(0, dtype=np.int64)
+    # other SOPs' turns, as codes of their (conversation, SOP) pair: would they be members?
+    pairs = off.select(pl.struct("conversation_id", "sop_id").rank("dense")).to_series()
+    elsewhere = pairs.to_numpy()[~mine]
+    near = vectors[~mine] @ found.centroids.T
+    nearest = near.argmax(axis=1) if elsewhere.size else np.zeros(0, dtype=np.int64)
     covered = near[np.arange(nearest.size), nearest] >= bounds[nearest]
     covered &= np.array([s is None for s in match.step], dtype=bool)[~mine]  # not a step
     others = sum(n for s, n in totals.items() if s != sop_id)
@@ -213,8 +215,7 @@ def _sop_rows(
         n = members["conversation_id"].n_unique()
         if n < 2:
             continue
-        hits = elsewhere.filter(pl.Series(covered & (nearest == c), dtype=pl.Boolean))
-        n_else = hits.select("conversation_id", "sop_id").n_unique()
+        n_else = np.unique(elsewhere[covered & (nearest == c)]).size
         exemplar = own["text"][int(np.argmax(np.where(keep, typical, -np.inf)))]
         rows.append({
             "kind": "exception_cluster", "sop_id": sop_id, "workflow_id": sop_id,

@@ -33,6 +33,7 @@ from pipeline.embed.models import Embedder
 from pipeline.errors import StoreError
 from pipeline.outcomes.run import CONVERSATIONS_SQL, TURNS_SQL
 from pipeline.process.discover import not_steps
+from pipeline.progress import track
 from pipeline.sops.model import Sop, parse_sop
 from pipeline.steps.library import CLOSING, GREETING, HOLD
 from pipeline.steps.step_types import step_names
@@ -57,6 +58,9 @@ def update_drift(
     run_id: str,
 ) -> dict[str, Any]:
     """Compute conformance and drift findings; write the two tables.
+
+    Memory grows with the step events and conversations (conformance), the off-script turns
+    of documented workflows (exception clusters) and the findings.
 
     Reads ``conversations``, ``turns``, ``intent_assignments``, ``intents``, the
     process tables (``step_events``, ``step_types``, ``variants``), ``sops`` and the
@@ -85,9 +89,10 @@ def update_drift(
     drift = config.drift
     off_script = types.filter(pl.col("source") == "discovered")["step_id"].to_list()
     names = step_names(types)
-    conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip,
-                                    off_script=off_script,
-                                    undocumented_weight=drift.undocumented_weight)  # fmt: skip
+    with track(f"drift: conformance of {conversations.height:,} conversations"):
+        conformance = check_conformance(events, by_id, conversations=conversations, ignore=skip,
+                                        off_script=off_script,
+                                        undocumented_weight=drift.undocumented_weight)  # fmt: skip
     if callable(embedder) and not hasattr(embedder, "encode"):
         embedder = embedder()
     # The stage reads vectors through a lookup that never writes; its new ones are cached here.
@@ -96,48 +101,56 @@ def update_drift(
                             f"where run_id = (select max(run_id) from {schema.INTENTS})"
                             ).iter_rows())  # fmt: skip
     variants = store.sql(f"select * from {schema.VARIANTS}")
-    findings = pl.concat(
-        [
-            find_drift(
-                conformance,
-                outcomes,
-                conversations,
-                by_id,
-                config=drift,
-                step_events=events,
-                step_names=names,
-            ),
-            find_mix_drift(
-                conversations.select("conversation_id", "intent_id", "is_outlier"),
-                conversations,
-                config=drift,
-                labels=labels,
-            ),
-            find_variant_mix_drift(
-                conformance, conversations, config=drift, variants=variants, step_names=names
-            ),  # fmt: skip
-            find_conformance_changes(conformance, conversations, config=drift),
-            find_exception_clusters(
-                conformance,
-                events,
-                turns,
-                sops,
-                embedder=vectors,
-                not_steps=[*skip, *sorted(not_process(sops))],
-                config=drift,
-                speakers=config.steps.speakers,
-                cluster_config=config.steps.clustering,
-                outcomes=outcomes,
-                threshold=config.steps.threshold,
-                roles={
-                    GREETING: config.steps.greeting_phrasings,
-                    CLOSING: config.steps.closing_phrasings,
-                    HOLD: config.steps.hold_phrasings,
-                },
-            ),
-        ],
-        how="vertical_relaxed",
-    ).unique("finding_id", keep="first", maintain_order=True)
+    kinds = {  # each kind of finding, found in turn
+        "step rates": lambda: find_drift(
+            conformance,
+            outcomes,
+            conversations,
+            by_id,
+            config=drift,
+            step_events=events,
+            step_names=names,
+        ),
+        "intent mix": lambda: find_mix_drift(
+            conversations.select("conversation_id", "intent_id", "is_outlier"),
+            conversations,
+            config=drift,
+            labels=labels,
+        ),
+        "variant mix": lambda: find_variant_mix_drift(
+            conformance, conversations, config=drift, variants=variants, step_names=names
+        ),
+        "conformance changes": lambda: find_conformance_changes(
+            conformance, conversations, config=drift
+        ),
+        "exception clusters": lambda: find_exception_clusters(
+            conformance,
+            events,
+            turns,
+            sops,
+            embedder=vectors,
+            not_steps=[*skip, *sorted(not_process(sops))],
+            config=drift,
+            speakers=config.steps.speakers,
+            cluster_config=config.steps.clustering,
+            outcomes=outcomes,
+            threshold=config.steps.threshold,
+            roles={
+                GREETING: config.steps.greeting_phrasings,
+                CLOSING: config.steps.closing_phrasings,
+                HOLD: config.steps.hold_phrasings,
+            },
+        ),
+    }
+    found = []
+    with track("drift: findings", total=len(kinds), unit=" kinds") as bar:
+        for kind, find in kinds.items():
+            with track(f"drift: {kind}"):
+                found.append(find())
+            bar.update()
+    findings = pl.concat(found, how="vertical_relaxed").unique(
+        "finding_id", keep="first", maintain_order=True
+    )
     # the conversations behind each flagged finding (the clusters' turns only when flagged)
     no_step = [*skip, *sorted(not_process(sops))]
     clusters = findings.filter(pl.col("flagged") & (pl.col("kind") == "exception_cluster"))
@@ -145,10 +158,11 @@ def update_drift(
     if clusters.height:
         deviating = find_deviating_turns(conformance, events, turns, sops, not_steps=no_step,
                                          speakers=config.steps.speakers)  # fmt: skip
-    picks = find_drift_examples(findings, conformance, events, conversations, outcomes, by_id,
-                                config=drift, variants=variants, deviating=deviating,
-                                embedder=vectors, ignore=no_step, off_script=off_script,
-                                step_names=names)  # fmt: skip
+    with track("drift: example conversations of the flagged findings"):
+        picks = find_drift_examples(findings, conformance, events, conversations, outcomes,
+                                    by_id, config=drift, variants=variants, deviating=deviating,
+                                    embedder=vectors, ignore=no_step, off_script=off_script,
+                                    step_names=names)  # fmt: skip
     store.write_embeddings(vectors.new_rows(), model_id=vectors.model_id, run_id=run_id)
     counts = store.write_snapshots(
         {schema.CONFORMANCE: conformance, schema.DRIFT_FINDINGS: findings,

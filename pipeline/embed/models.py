@@ -39,6 +39,7 @@ from pipeline.embed.onnx import (
     write_export,
 )
 from pipeline.errors import ModelError
+from pipeline.progress import track
 
 INT8_SUFFIX = "+int8"
 
@@ -234,13 +235,14 @@ class TorchEmbedder:
         """Return one L2-normalised float32 row per text, in the order given."""
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with track(f"encoding {len(texts):,} texts"):  # one call: its elapsed time only
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
 

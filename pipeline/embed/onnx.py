@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.progress import track
 
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -271,15 +272,18 @@ class OnnxEmbedder:
         texts = [t.lower() for t in texts] if self._export.lowercase else list(texts)
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         names = self._export.input_names
-        for offset in range(0, len(texts), TOKENISE_CHUNK):
-            encodings = self._tokenizer.encode_batch(texts[offset : offset + TOKENISE_CHUNK])
-            order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                feed = _pad([encodings[i] for i in rows], self._export.pad_id)
-                (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in names})
-                pooled = pool(hidden, feed["attention_mask"], mode=self._export.pooling)
-                vectors[offset + rows] = pooled
+        with track("encoding", total=len(texts), unit=" texts") as bar:
+            for offset in range(0, len(texts), TOKENISE_CHUNK):
+                encodings = self._tokenizer.encode_batch(texts[offset : offset + TOKENISE_CHUNK])
+                order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+                for start in range(0, len(order), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    feed = _pad([encodings[i] for i in rows], self._export.pad_id)
+                    inputs = {n: feed[n] for n in names}
+                    (hidden,) = self._session.run(["token_embeddings"], inputs)
+                    pooled = pool(hidden, feed["attention_mask"], mode=self._export.pooling)
+                    vectors[offset + rows] = pooled
+                    bar.update(len(rows))
         return l2_normalise(vectors)
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import polars as pl
-from tqdm import tqdm
 
 from pipeline import schema
 from pipeline.errors import InputError, StoreError
 from pipeline.export.vcon import build_vcons, dump_vcon
+from pipeline.progress import track
 from pipeline.store import Store, open_store
 
 BATCH_SIZE = 500  # conversations a batch: about 7,000 turns of the bundled sample
@@ -109,8 +109,7 @@ def export_vcons(
         lookups = {name: store.sql(query) for name, query in LOOKUP_SQL.items()}
         _make_folder(out)
         counts = VconCounts(0, 0, 0)
-        with tqdm(total=len(ids), desc="export-vcon", unit=" conv", disable=None,
-                  leave=False) as progress:  # fmt: skip
+        with track("export-vcon", total=len(ids), unit=" conv", leave=False) as progress:
             for start in range(0, len(ids), batch_size):
                 batch = ids[start : start + batch_size]
                 frames = {name: _read(store, name, query, has_examples, [batch])

@@ -20,7 +20,7 @@ from pipeline.ingest.adapters import PendingBatch, RawBatch
 from pipeline.ingest.adapters.registry import read_raw
 from pipeline.ingest.batch import IngestBatch, prepare_batch
 from pipeline.ingest.redact import PII_TYPES, SHAPE_TYPES, redact_text
-from pipeline.ingest.validate import validate_batch
+from pipeline.ingest.validate import SeenIds, validate_batch
 
 #: A platform file's sidecar, ``<file>.meta.json``: read with its file, never on its own.
 SIDECAR_SUFFIX = ".meta.json"
@@ -71,7 +71,7 @@ def read_source(
     InputError
         The file cannot be opened or is not in the expected format at all.
     """
-    seen: set[str] = set()
+    seen = SeenIds()
     for raw in read_raw(path, fmt=fmt, config=config):
         valid, seen = validate_batch(
             raw,

@@ -11,17 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from tqdm import tqdm
 
 from pipeline.config import Config
 from pipeline.errors import InputError
 from pipeline.ingest.adapters import PendingBatch, RawBatch
 from pipeline.ingest.batch import prepare_batch
 from pipeline.ingest.read import combine_raw, read_source, read_whole, unreadable_reason
-from pipeline.ingest.validate import validate_batch
+from pipeline.ingest.validate import SeenIds, validate_batch
+from pipeline.progress import track
 from pipeline.store import Store
 
 MAX_LOGGED_PROBLEMS = 20  # per file; the rest are counted, and all are in `quarantine`
+#: DuckDB's memory while ingest writes (at most ``store.memory_limit``). A batch's join and
+#: insert need little; what grows with the file is DuckDB's cache of the blocks written.
+INGEST_DUCKDB_MEMORY = "128MB"
 
 
 def load_source(
@@ -30,11 +33,19 @@ def load_source(
     """Stream ``path`` through ingest into the store, batch by batch; count into ``row``.
 
     Each batch is written in its own transaction (``conversations``, ``turns``,
-    ``redactions``, ``quarantine``), so memory is bounded by ``ingest.batch_size``.
+    ``redactions``, ``quarantine``), and DuckDB is held to :data:`INGEST_DUCKDB_MEMORY`,
+    so memory is bounded by ``ingest.batch_size``, not by the file's size.
     ``row`` is the file's ``sources`` row being built: its ``n_*`` counts, ``problems``
     (the first :data:`MAX_LOGGED_PROBLEMS` one-line errors) and ``status`` (``partial``
     for a truncated gzip) are updated in place.
     """
+    with store.memory_capped(INGEST_DUCKDB_MEMORY):
+        _stream_source(store, path, row, config=config, fmt=fmt, hash_key=hash_key, run_id=run_id)
+
+
+def _stream_source(
+    store: Store, path: Path, row: dict, *, config: Config, fmt: str, hash_key: bytes, run_id: str
+) -> None:
     batches = read_source(
         path,
         source_id=row["source_id"],
@@ -44,7 +55,7 @@ def load_source(
         redact_types=config.redact.types,
         redact_allow=config.redact.allow,
     )
-    with tqdm(desc=path.name, unit=" conv", disable=None, leave=False) as progress:
+    with track(f"ingest: {path.name}", unit=" conv", leave=False) as progress:
         for batch in batches:
             counts = store.write_conversations(
                 conversations=batch.conversations,
@@ -74,10 +85,22 @@ def load_small_sources(
     when read one by one. A file that cannot be read is marked ``unreadable`` in its row;
     the others load.
     """
+    with store.memory_capped(INGEST_DUCKDB_MEMORY):
+        _read_small_sources(store, items, config=config, hash_key=hash_key, run_id=run_id)
+
+
+def _read_small_sources(
+    store: Store,
+    items: list[tuple[Path, dict, str]],
+    *,
+    config: Config,
+    hash_key: bytes,
+    run_id: str,
+) -> None:
     group: list[tuple[Path, dict, RawBatch]] = []
     ids: set[str] = set()
     size = 0
-    with tqdm(total=len(items), desc="files", unit=" file", disable=None, leave=False) as progress:
+    with track("ingest: files", total=len(items), unit=" file", leave=False) as progress:
         for path, row, fmt in items:
             progress.update(1)
             try:
@@ -111,7 +134,7 @@ def _write_group(
         source_id="",  # each row carries its file's
         max_text_chars=config.ingest.max_text_chars,
         speaker_aliases=config.ingest.speaker_aliases,
-        seen_ids=set(),
+        seen_ids=SeenIds(),
     )
     batch = prepare_batch(
         valid.conversations,

@@ -12,9 +12,10 @@ conversation should not be lost over it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from pipeline.ingest.adapters import RawBatch
@@ -32,6 +33,39 @@ class ValidBatch:
     conversations: pl.DataFrame
     turns: pl.DataFrame
     quarantine: pl.DataFrame
+
+
+class SeenIds:
+    """Conversation ids met earlier in one file, kept as sorted 64-bit hashes.
+
+    Eight bytes an id (a million ids: 8 MB, where a set of strings takes ~90 MB), and a
+    batch is checked in O(batch x log n), so reading a file costs memory and time that do
+    not grow with what was read before. Two different ids share a hash with probability
+    ~n^2/2^65 (3e-8 in a file of a million): the later one would be quarantined as a
+    duplicate, with its id named.
+    """
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._hashes = np.sort(_hash(pl.Series(list(ids), dtype=pl.String)))
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def met(self, ids: pl.Series) -> pl.Series:
+        """Whether each id was met before (a null id: false)."""
+        hashes = _hash(ids)
+        at = np.searchsorted(self._hashes, hashes).clip(0, max(len(self._hashes) - 1, 0))
+        found = self._hashes[at] == hashes if len(self._hashes) else np.zeros(len(ids), bool)
+        return pl.Series(found, dtype=pl.Boolean) & ids.is_not_null()
+
+    def add(self, ids: pl.Series) -> None:
+        """Remember the (non-null) ids."""
+        new = _hash(ids.drop_nulls())
+        self._hashes = np.union1d(self._hashes, new)  # sorted, each hash once
+
+
+def _hash(ids: pl.Series) -> np.ndarray:
+    return ids.cast(pl.String).hash(seed=0).to_numpy()
 
 
 def parse_timestamp(column: str) -> pl.Expr:
@@ -54,8 +88,8 @@ def validate_batch(
     source_id: str,
     max_text_chars: int,
     speaker_aliases: Mapping[str, str],
-    seen_ids: set[str],
-) -> tuple[ValidBatch, set[str]]:
+    seen_ids: SeenIds,
+) -> tuple[ValidBatch, SeenIds]:
     """Validate one raw batch.
 
     Parameters
@@ -70,12 +104,13 @@ def validate_batch(
     speaker_aliases
         Extra speaker names mapped to canonical speakers (case is ignored).
     seen_ids
-        Conversation ids already met earlier in the same file (duplicates are quarantined).
+        Conversation ids already met earlier in the same file (duplicates are
+        quarantined); this batch's ids are added to it.
 
     Returns
     -------
-    ValidBatch, set
-        The split batch, and ``seen_ids`` extended with this batch's ids (a new set).
+    ValidBatch, SeenIds
+        The split batch, and ``seen_ids`` (now holding this batch's ids too).
     """
     turns = _check_turns(batch.turns, max_text_chars=max_text_chars, aliases=speaker_aliases)
     turn_problems = (
@@ -102,8 +137,10 @@ def validate_batch(
         ids.str.strip_chars(),
         started_parsed=parse_timestamp("started_at"),
         ended_parsed=parse_timestamp("ended_at"),
-    ).with_columns(
-        duplicate=ids.is_in(list(seen_ids)) | (ids.is_duplicated() & ~ids.is_first_distinct()),
+    )
+    conv = conv.with_columns(
+        duplicate=seen_ids.met(conv["conversation_id"])
+        | (ids.is_duplicated() & ~ids.is_first_distinct()),
     )
     checks = [  # (condition, field, reason, detail), first match wins
         (
@@ -157,7 +194,7 @@ def validate_batch(
     ]
     field, reason, detail = (_first_match(checks, i) for i in (1, 2, 3))
     conv = conv.with_columns(q_field=field, q_reason=reason, q_detail=detail)
-    seen = seen_ids | set(conv["conversation_id"].drop_nulls().to_list())
+    seen_ids.add(conv["conversation_id"])
 
     bad = conv.filter(pl.col("q_reason").is_not_null())
     quarantine = pl.concat(
@@ -190,7 +227,7 @@ def validate_batch(
         ended_at=pl.coalesce("ended_parsed", "last_ts"),
     )
     good_turns = turns.join(good.select("rec", "conversation_id"), on="rec", how="inner")
-    return ValidBatch(good, good_turns, quarantine), seen
+    return ValidBatch(good, good_turns, quarantine), seen_ids
 
 
 def _source(frame: pl.DataFrame, source_id: str) -> pl.Expr:

@@ -30,6 +30,7 @@ from pipeline.clustering import (
     resample_agreement,
 )
 from pipeline.config import IntentConfig
+from pipeline.progress import track
 
 __all__ = ["HYPERPARAMETERS", "IntentClusterer", "assign_labels", "route_to_children"]
 
@@ -150,17 +151,20 @@ class IntentClusterer(ClusterMixin, BaseEstimator):
         X = np.asarray(X)
         if conversation_ids is None:
             conversation_ids = [f"{i:012d}" for i in range(len(X))]
-        fit = fit_clusters(
-            conversation_ids, X, **{name: getattr(self, name) for name in HYPERPARAMETERS}
-        )
-        agreement = resample_agreement(
-            fit.reducer.reduced,
-            fit.clusterer.labels_,
-            min_cluster_size=fit.params["min_cluster_size"],
-            min_samples=self.min_samples,
-            method=fit.params["cluster_selection_method"],
-            seed=self.seed,
-        )
+        n_fit = min(len(X), self.fit_sample)
+        with track(f"intents: {self.reducer.upper()} and HDBSCAN on {n_fit:,} conversations"):
+            fit = fit_clusters(
+                conversation_ids, X, **{name: getattr(self, name) for name in HYPERPARAMETERS}
+            )
+        with track(f"intents: stability check on {n_fit:,} conversations"):
+            agreement = resample_agreement(
+                fit.reducer.reduced,
+                fit.clusterer.labels_,
+                min_cluster_size=fit.params["min_cluster_size"],
+                min_samples=self.min_samples,
+                method=fit.params["cluster_selection_method"],
+                seed=self.seed,
+            )
         fit = replace(fit, params={**fit.params, "stability_ari": round(agreement, 4)})
         self._set_fit(fit)
         self.n_features_in_ = X.shape[1]

@@ -34,6 +34,9 @@ class IntentModel:
     params: dict[str, Any]
     fitted_at: datetime
     fitted_ids: frozenset[str] = field(default_factory=frozenset)  # conversations in the fit
+    # conversations present at the fit (its sample and those predicted): what a later run's
+    # share of new ones is measured against; 0 in a model saved before it was counted
+    n_at_fit: int = 0
     descriptions: list[dict[str, Any]] = field(default_factory=list)  # per cluster index
     format: int = MODEL_FORMAT
 

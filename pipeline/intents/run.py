@@ -60,6 +60,9 @@ def update_intents(
 ) -> dict[str, Any]:
     """Run the intent stage on everything in the store; write its tables.
 
+    Memory grows with the conversations (one request vector each); the fit reads at most
+    ``intents.fit_sample`` of them and predicts the rest.
+
     Parameters
     ----------
     store
@@ -75,7 +78,7 @@ def update_intents(
         ``True`` fits a new model, ``False`` only assigns new conversations with the
         saved one, ``None`` follows ``intents.refit`` in config (``auto``: refit when
         there is no model, the model is older than ``refit_after_days``, or at least
-        ``refit_new_share`` of the conversations were not in its fit).
+        ``refit_new_share`` of the conversations were added since its fit).
     assign
         Assigns new conversations with the saved model (``assign`` mode only); called
         as :func:`assign_intents` is, which it defaults to. The flows pass one that runs
@@ -192,6 +195,7 @@ def update_intents(
                                                 else 0)},
             fitted_at=now_utc(),
             fitted_ids=fit.fitted_ids_,
+            n_at_fit=current.height,
             descriptions=descriptions,
         )  # fmt: skip
         assignments = units.select("conversation_id", "unit_hash").with_columns(
@@ -276,7 +280,11 @@ def _choose_mode(
     if settings.refit == "never":
         return "assign"
     age = now_utc() - model.fitted_at
-    unseen = 1 - current["conversation_id"].is_in(list(model.fitted_ids)).mean()
+    if model.n_at_fit:  # added since the fit; not "outside its sample" (past fit_sample,
+        # that share would be most conversations, and every run would refit)
+        unseen = max(0.0, 1 - model.n_at_fit / max(current.height, 1))
+    else:  # a model saved before the conversations at its fit were counted
+        unseen = 1 - current["conversation_id"].is_in(list(model.fitted_ids)).mean()
     too_old = age >= timedelta(days=settings.refit_after_days)
     return "refit" if too_old or unseen >= settings.refit_new_share else "assign"
 

@@ -35,6 +35,8 @@ TURNS_SQL = (
 def update_outcomes(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
     """Derive every conversation's outcome; write the ``outcomes`` table.
 
+    Memory grows with the conversations and their action events.
+
     Reads ``conversations``, ``turns``, ``intent_assignments`` and ``step_events`` (a
     conversation's workflow is its SOP's, else its intent), with the settings of
     ``config.outcomes``.

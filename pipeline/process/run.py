@@ -19,6 +19,7 @@ from pipeline.errors import SopError, StoreError
 from pipeline.process.discover import discover_process, not_steps
 from pipeline.process.draft import draft_sop
 from pipeline.process.xes import XesCounts, write_xes
+from pipeline.progress import track
 from pipeline.sops.model import Sop
 from pipeline.store import Store, open_store
 
@@ -28,6 +29,8 @@ DISCOVERY_TABLES = (schema.VARIANTS, schema.DFG_EDGES, schema.CANDIDATE_SOPS)
 
 def update_discovery(store: Store, *, config: Config, run_id: str) -> dict[str, int]:
     """Run the discovery stage on the step event log in the store; write its tables.
+
+    Memory grows with the step events and the variants.
 
     Reads ``step_events`` (in case order, so that discovery does not sort it again) and
     ``step_types`` (for :func:`~pipeline.process.discover.not_steps`), with the settings
@@ -43,7 +46,8 @@ def update_discovery(store: Store, *, config: Config, run_id: str) -> dict[str, 
         f"from {schema.STEP_EVENTS} order by conversation_id, seq"
     )
     types = store.sql(f"select step_id, source, sop_steps from {schema.STEP_TYPES}")
-    tables = discover_process(events, config.discover, not_steps=not_steps(types))
+    with track(f"process: discovering variants and graphs from {events.height:,} events"):
+        tables = discover_process(events, config.discover, not_steps=not_steps(types))
     return store.write_snapshots(tables, run_id=run_id, required=DISCOVERY_TABLES)
 
 

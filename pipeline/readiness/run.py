@@ -21,6 +21,7 @@ from pipeline.drift.run import stored_sops
 from pipeline.errors import StoreError
 from pipeline.outcomes.run import CONVERSATIONS_SQL
 from pipeline.process.discover import not_steps
+from pipeline.progress import track
 from pipeline.readiness.capacity import leaders_capacity
 from pipeline.readiness.examples import find_readiness_examples
 from pipeline.readiness.inputs import readiness_inputs
@@ -41,6 +42,8 @@ TURNS_OF = (
 
 def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, Any]:
     """Score every workflow's autonomy readiness; add this run's ranking to ``readiness``.
+
+    Memory grows with the conversations and the workflows.
 
     Workflows under the volume floor without a documented SOP get no row
     (:func:`~pipeline.readiness.score.drop_small_workflows`).
@@ -83,7 +86,8 @@ def update_readiness(store: Store, *, config: Config, run_id: str) -> dict[str, 
         config=config.readiness,
     )
     inputs, small = drop_small_workflows(inputs, sops, config=config.readiness)
-    readiness = score_readiness(inputs, sops, config=config.readiness)
+    with track(f"readiness: scoring {inputs.workflows.height:,} workflows"):
+        readiness = score_readiness(inputs, sops, config=config.readiness)
     store.write_readiness(readiness, run_id=run_id)
     types = tables[schema.STEP_TYPES]
     picks = find_readiness_examples(

@@ -41,6 +41,9 @@ def render_report(
 ) -> tuple[str, str]:
     """Render the HTML report and the Markdown summary (pure, apart from reading templates).
 
+    Memory grows with the workflows and intents shown (the views aggregate in DuckDB), not
+    with the conversations.
+
     Returns
     -------
     tuple of str

@@ -197,7 +197,8 @@ class Generator:
             elif rng.random() < fs.rate:
                 plan.append(fs.step)
         if workflow.undocumented and rng.random() < workflow.undocumented_rate:
-            plan.insert(rng.randint(1, len(plan)), rng.choice(workflow.undocumented))
+            at = rng.randint(1, len(plan)) if plan else 0  # every step may have been skipped
+            plan.insert(at, rng.choice(workflow.undocumented))
         if len(plan) > 2 and rng.random() < workflow.chaos * 0.6:
             i = rng.randint(1, len(plan) - 2)  # the opening step stays first
             plan[i], plan[i + 1] = plan[i + 1], plan[i]

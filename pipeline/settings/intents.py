@@ -55,7 +55,7 @@ class IntentConfig:
     lineage_share: float = 0.2  # share of an intent's conversations that makes a split/merge
     refit: Literal["auto", "always", "never"] = "auto"
     refit_after_days: int = 30  # auto: refit when the model is this old...
-    refit_new_share: float = 0.5  # ...or this share of conversations was not in its fit
+    refit_new_share: float = 0.5  # ...or this share of conversations was added since its fit
     emerging_days: int = 28  # "recent" = the last N days of data
     emerging_share: float = 0.9  # an intent with this share of recent conversations is new
     # A new request type is often too small to be its own intent at the chosen size and

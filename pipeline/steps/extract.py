@@ -73,6 +73,7 @@ import polars as pl
 
 from pipeline.config import StepsConfig, TurnClusterConfig
 from pipeline.embed.models import Embedder
+from pipeline.progress import track
 from pipeline.sops.model import Sop
 from pipeline.steps.clusters import CLUSTERING, TurnClusters, cluster_turns
 from pipeline.steps.decoding import ACTION_CODE, Roles, conversation_codes
@@ -195,10 +196,12 @@ def extract_steps(
     scores = score_types(phrase_scores, library)
     scored = ScoredUnits(units, rows, scores, phrase_scores, proto_vectors, library,
                          requests=aligned_requests(units, requests))  # fmt: skip
-    tagger = StepTagger(threshold=threshold, min_explained=min_explained, neighbours=neighbours,
-                        slot_alpha=slot_alpha, slot_min_said=slot_min_said,
-                        slot_majority=slot_majority).fit(scored)  # fmt: skip
-    tags = tagger.tag(scored)  # fit and tag on the same units
+    with track(f"steps: tagging {units.height:,} turns"):
+        tagger = StepTagger(threshold=threshold, min_explained=min_explained,
+                            neighbours=neighbours, slot_alpha=slot_alpha,
+                            slot_min_said=slot_min_said,
+                            slot_majority=slot_majority).fit(scored)  # fmt: skip
+        tags = tagger.tag(scored)  # fit and tag on the same units
     threshold, roles_found = tagger.threshold_, tagger.roles_
     state, confidence, chosen = tags.state, tags.confidence, tags.chosen
     sop_of = np.array([chosen[c] for c in conversation_codes(units)], dtype=object)
@@ -273,10 +276,11 @@ def _cluster_units(
     """Cluster the text units ``members`` (rows of ``units``) with their ``vectors``."""
     chosen = units[members]
     ids = chosen["conversation_id"] + "#" + chosen["turn_idx"].cast(pl.String)
-    return cluster_turns(
-        ids.to_list(), chosen["text"].to_list(), vectors, chosen["conversation_id"].to_list(),
-        config=config,
-    )  # fmt: skip
+    with track(f"steps: clustering {len(members):,} off-script turns"):
+        return cluster_turns(
+            ids.to_list(), chosen["text"].to_list(), vectors, chosen["conversation_id"].to_list(),
+            config=config,
+        )  # fmt: skip
 
 
 def _encode(texts: Sequence[str], embedder: Embedder) -> tuple[dict[str, int], np.ndarray]:

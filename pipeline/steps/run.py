@@ -49,6 +49,10 @@ def update_steps(
 ) -> dict[str, Any]:
     """Run the steps stage on everything in the store; write its tables.
 
+    Memory grows with the agent turns and with the distinct texts among them (a vector and a
+    row of phrasing scores each); clustering fits at most ``steps.clustering.fit_sample``
+    turns a group.
+
     Reads ``turns`` (the action events' ``args`` too, where a step is worded only by
     slots), ``intent_assignments`` and the SOPs under ``config.sops``, with the
     settings of ``config.steps``; writes :data:`STEP_TABLES`: ``sops`` (the library as

@@ -10,6 +10,7 @@ import duckdb
 
 from pipeline import migrations
 from pipeline.errors import StoreError, StoreLockedError
+from pipeline.settings.store import StoreConfig
 from pipeline.store.conversations import ConversationTables
 from pipeline.store.embeddings import EmbeddingCache
 from pipeline.store.intents import IntentTables
@@ -29,6 +30,7 @@ def open_store(
     read_only: bool = False,
     lock_timeout_s: float = 0.0,
     owner: str | None = None,
+    settings: StoreConfig | None = None,
 ) -> Iterator[Store]:
     """Open the database, migrating it forward; a writer holds the single-writer lock.
 
@@ -42,6 +44,9 @@ def open_store(
         How long a writer waits for another writer to finish before failing.
     owner
         What to record as the lock holder (defaults to the command line).
+    settings
+        DuckDB's memory limit and threads (config section ``store``); ``None``: the
+        process's defaults (:func:`use_settings`, else the documented defaults).
 
     Raises
     ------
@@ -56,9 +61,10 @@ def open_store(
             raise StoreError(
                 f"{path}: no database yet; run `cxminer run` or `cxminer ingest` first"
             )
-        con = _connect(path, read_only=True)
+        settings = settings or _DEFAULTS[0]
+        con = _connect(path, read_only=True, settings=settings)
         try:
-            store = Store(con, path, read_only=True)
+            store = Store(con, path, read_only=True, settings=settings)
             if store.schema_version() > migrations.LATEST_VERSION:
                 raise StoreError(
                     f"{path}: schema version {store.schema_version()} is newer than this "
@@ -70,9 +76,10 @@ def open_store(
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(path, timeout_s=lock_timeout_s, owner=owner):
-        con = _connect(path, read_only=False)
+        settings = settings or _DEFAULTS[0]
+        con = _connect(path, read_only=False, settings=settings)
         try:
-            store = Store(con, path, read_only=False)
+            store = Store(con, path, read_only=False, settings=settings)
             store.migrate()
             yield store
             con.execute("checkpoint")
@@ -80,9 +87,21 @@ def open_store(
             con.close()
 
 
-def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+def use_settings(settings: StoreConfig) -> None:
+    """Make ``settings`` the defaults of every later :func:`open_store` in this process.
+
+    The command line calls it once with the config's ``store`` section, so the readers
+    its commands call (which take only a database path) honour it too.
+    """
+    _DEFAULTS[0] = settings
+
+
+_DEFAULTS = [StoreConfig()]  # this process's defaults, set by use_settings
+
+
+def _connect(path: Path, *, read_only: bool, settings: StoreConfig) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         message = str(exc)
         if "lock" in message.lower():
@@ -101,3 +120,7 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
             f"{path}: not a readable DuckDB database ({str(exc).splitlines()[0]}); "
             "point --db at a cxminer database or a new path"
         ) from None
+    con.execute(f"set memory_limit = '{settings.memory_limit}'")
+    if settings.threads is not None:
+        con.execute(f"set threads = {int(settings.threads)}")
+    return con

@@ -17,6 +17,7 @@ import polars as pl
 
 from pipeline import migrations, schema
 from pipeline.errors import StoreError
+from pipeline.settings.store import StoreConfig, size_bytes
 
 
 @contextmanager
@@ -38,10 +39,18 @@ class Database:
     ``intents``, ``snapshots``) extend it; :class:`pipeline.store.Store` joins them.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        *,
+        read_only: bool,
+        settings: StoreConfig | None = None,
+    ) -> None:
         self.con = con
         self.path = path
         self.read_only = read_only
+        self.settings = settings or StoreConfig()  # what the connection was opened with
 
     def sql(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a read query and return its result as a polars frame."""
@@ -85,6 +94,24 @@ class Database:
             self.con.rollback()
             raise
         self.con.commit()
+
+    @contextmanager
+    def memory_capped(self, limit: str) -> Iterator[None]:
+        """Hold DuckDB's memory to ``limit`` in the block (never above the connection's own).
+
+        DuckDB keeps the blocks a long write produced cached up to its memory limit; a
+        writer that needs little (ingest: one batch's join and insert) caps it, so that its
+        memory does not grow with what it wrote.
+        """
+        before = self.settings.memory_limit
+        if size_bytes(limit) >= size_bytes(before):
+            yield
+            return
+        self.con.execute(f"set memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"set memory_limit = '{before}'")
 
     def migrate(self) -> int:
         """Apply forward migrations up to :data:`migrations.LATEST_VERSION`; return the version."""

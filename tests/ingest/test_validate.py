@@ -6,7 +6,7 @@ from ingest.read_cases import action_record
 
 from pipeline.ingest import prepare_batch
 from pipeline.ingest.adapters import RawBatch, Record, build_batch
-from pipeline.ingest.validate import validate_batch
+from pipeline.ingest.validate import SeenIds, validate_batch
 
 
 def raw_batch():
@@ -23,10 +23,11 @@ def test_validate_and_prepare_do_not_modify_their_inputs():
     batch = raw_batch()
     before = (batch.conversations.clone(), batch.turns.clone())
     valid, seen = validate_batch(
-        batch, source_id="s", max_text_chars=100, speaker_aliases={}, seen_ids=set()
+        batch, source_id="s", max_text_chars=100, speaker_aliases={}, seen_ids=SeenIds()
     )
     assert batch.conversations.equals(before[0]) and batch.turns.equals(before[1])
-    assert seen == {"c1", "c2"}
+    assert len(seen) == 2
+    assert seen.met(pl.Series(["c1", "c2", "c3", None])).to_list() == [True, True, False, False]
     snapshot = (valid.conversations.clone(), valid.turns.clone(), valid.quarantine.clone())
     prepare_batch(
         valid.conversations,
@@ -41,10 +42,20 @@ def test_validate_and_prepare_do_not_modify_their_inputs():
     assert valid.quarantine.equals(snapshot[2])
 
 
+def test_seen_ids_are_remembered_once_and_found_across_many_adds():
+    seen = SeenIds(["a"])
+    for start in range(0, 3000, 1000):
+        seen.add(pl.Series([f"id-{i}" for i in range(start, start + 1000)] + ["a", None]))
+    assert len(seen) == 3001
+    probe = pl.Series(["a", "id-0", "id-2999", "id-3000", "", None])
+    assert seen.met(probe).to_list() == [True, True, True, False, False, False]
+    assert SeenIds().met(probe).to_list() == [False] * 6
+
+
 def test_seen_ids_carry_duplicates_across_batches():
     batch = raw_batch()
     valid, _ = validate_batch(
-        batch, source_id="s", max_text_chars=100, speaker_aliases={}, seen_ids={"c1"}
+        batch, source_id="s", max_text_chars=100, speaker_aliases={}, seen_ids=SeenIds(["c1"])
     )
     assert valid.conversations.height == 0
     assert sorted(valid.quarantine["reason"]) == ["duplicate_id", "unknown_speaker"]
@@ -63,6 +74,6 @@ def test_validate_reads_an_optional_status_column():
             source_id="s",
             max_text_chars=100,
             speaker_aliases={},
-            seen_ids=set(),
+            seen_ids=SeenIds(),
         )
         assert valid.turns["action_status"].to_list() == expected

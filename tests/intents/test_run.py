@@ -236,3 +236,21 @@ def test_intents_carry_their_family_and_the_tree_folds_intents_into_families(db_
     family_lines = [line for line in text.splitlines()[1:] if not line.startswith("  ")]
     assert len(family_lines) == 3 and all(line.startswith("F") for line in family_lines)
     assert sum(line.startswith("  I") or line.startswith("  i") for line in text.splitlines()) == 3
+
+
+def test_auto_refits_on_conversations_added_since_the_fit_not_on_those_outside_its_sample(db_path):
+    config = Config(intents=IntentConfig(refit="auto", fit_sample=40))
+    embedder = KeywordEmbedder()
+    with open_store(db_path) as store:
+        _seed_store(store, _corpus(30, TOPICS[:3], range(0, 84)))
+        assert update_intents(store, config=config, embedder=embedder, run_id="r1")["mode"] == "fit"
+        # 90 conversations at the fit, 40 of them in its sample: 18 more are 17% new
+        _seed_store(store, _corpus(6, TOPICS[:3], range(80, 84), tag="n"))
+        assert update_intents(store, config=config, embedder=embedder, run_id="r2")["mode"] == (
+            "assign"
+        )
+        # ...and 120 more make 58% of 228 added since the fit
+        _seed_store(store, _corpus(40, TOPICS[:3], range(80, 84), tag="m"))
+        assert update_intents(store, config=config, embedder=embedder, run_id="r3")["mode"] == (
+            "refit"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import lru_cache
 
 from pipeline.ingest.identity.lexicon import (
     CODE_ZIPF,
@@ -14,6 +14,7 @@ from pipeline.ingest.identity.lexicon import (
     ORDINAL_SUFFIXES,
     STOP_WORDS,
     UNIT_WORDS,
+    WORDS_CACHED,
     YEAR_WORDS,
     digit_count,
     is_chat,
@@ -48,7 +49,7 @@ def opens_answer(tokens: Sequence[str], upto: int) -> bool:
     return all(tokens[i] not in STOP_WORDS or tokens[i] in FIELD_WORDS for i in range(upto))
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def _code_group(word: str) -> bool:
     """Say whether ``word`` is a short letter group that can be part of a code (``xk``, ``abc``)."""
     return (
@@ -60,7 +61,7 @@ def _code_group(word: str) -> bool:
     )
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def _rare_group(word: str) -> bool:
     return (
         _code_group(word) and len(word) <= 4 and word not in STOP_WORDS and zipf(word) < CODE_ZIPF

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+#: Words whose answers each per-word rule keeps (least recently used dropped first): the
+#: vocabulary of a night's text is unbounded (names, codes), the memory must not be.
+WORDS_CACHED = 50_000
 #: Zipf frequency under which a word counts as rare (about the 8,000th commonest word).
 RARE_ZIPF = 4.0
 #: Zipf frequency under which a short letter group can be part of a code (``abc 123``).
@@ -144,7 +147,7 @@ def load() -> None:
     _name_shares()
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def frequency(word: str) -> float:
     """Frequency of ``word`` as an English word (0 when unknown).
 
@@ -209,7 +212,7 @@ def _glued_chat(word: str) -> bool:
     return False
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def is_chat(word: str) -> bool:
     """Whether ``word`` is a greeting, thanks, filler or texting shorthand (typos included)."""
     if word in CHAT_WORDS:
@@ -219,7 +222,7 @@ def is_chat(word: str) -> bool:
     return _near_chat_word(word) or (len(word) >= 5 and _glued_chat(word))
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def is_plain(word: str) -> bool:
     """Say whether ``word`` is a content word: letters, not a stop, field, unit or chat word."""
     return (
@@ -241,7 +244,7 @@ _DERIVED_ENDINGS = (
 )  # fmt: skip
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def is_name_like(word: str) -> bool:
     """Rare as a word (and not a derived word), or borne by as many people as it is used."""
     if not is_plain(word):
@@ -251,7 +254,7 @@ def is_name_like(word: str) -> bool:
     return zipf(word) < RARE_ZIPF and not (len(word) >= 5 and word.endswith(_DERIVED_ENDINGS))
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def is_surname_like(word: str) -> bool:
     """Name-like at a tenth of the share (``hall``, ``ball``: names beside a first name)."""
     return is_plain(word) and name_share(word) >= 0.1 * max(frequency(word), 1e-9)
@@ -262,7 +265,7 @@ def is_rare(word: str) -> bool:
     return zipf(word) < 3.5 or name_share(word) >= max(frequency(word), 1e-9)
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def is_street_type(word: str) -> bool:
     """Say whether ``word`` is a USPS street type, or a rare token glued to one (``roadlondon``)."""
     return word in STREET_TYPES or (
@@ -290,7 +293,7 @@ def common_words() -> tuple[str, ...]:
     return tuple(sorted({w for w in words if not is_name_like(w)} | STOP_WORDS | CHAT_WORDS))
 
 
-@cache
+@lru_cache(maxsize=WORDS_CACHED)
 def digit_count(word: str) -> int:
     """Count the digits in ``word``."""
     return sum(map(str.isdigit, word))

@@ -28,7 +28,7 @@ from pipeline.ingest.adapters.markers import map_markers
 from pipeline.ingest.adapters.registry import ADAPTERS
 from pipeline.ingest.batch import IngestBatch, prepare_batch
 from pipeline.ingest.redact import PII_TYPES
-from pipeline.ingest.validate import validate_batch
+from pipeline.ingest.validate import SeenIds, validate_batch
 from pipeline.outcomes import derive_outcomes
 
 AMAZON = FIXTURES / "platform" / "amazon"
@@ -55,7 +55,7 @@ def turn_fields(conversations, rec=0):
 
 def ingest(batches, **aliases) -> IngestBatch:
     """Validate and redact raw batches as ``pipeline.ingest.read.read_source`` does."""
-    seen: set[str] = set()
+    seen = SeenIds()
     parts = []
     for raw in batches:
         valid, seen = validate_batch(
