@@ -331,6 +331,7 @@ def generate_corpus(
     ``figures`` holds ``q``, ``p``, ``k`` and the real and generated shares at size ``k``.
     """
     from pipeline.sample.generate import generate_sample
+    from pipeline.sample.truth import conversation_label
 
     conversations = generate_sample(n_total, seed=seed).conversations[:n_total]
     rewriter = Rewriter(real, seed=seed)
@@ -345,19 +346,9 @@ def generate_corpus(
     q = calibrate(lambda v: probe_share("opening", q=v, p=0.0), target["opening"])
     p = calibrate(lambda v: probe_share("agent", q=0.0, p=v), target["agent"])
     records = [rewriter.rewrite(c, i, q=q, p=p) for i, c in enumerate(conversations)]
-    labels = [_label(c) for c in conversations]
+    labels = [conversation_label(c) for c in conversations]
     figures = {"q": q, "p": p, "k": k, "real": target, "generated_k": corpus_shares(records[:k])}
     return records, labels, figures
-
-
-def _label(conversation: Any) -> dict[str, Any]:
-    """The conversation's truth in the labels format (``pipeline.evaluate.truth``)."""
-    return {
-        "conversation_id": conversation.record["conversation_id"],
-        "intent": conversation.intent,
-        "steps": conversation.steps,
-        "turn_steps": {str(k): v for k, v in sorted(conversation.turn_steps.items())},
-    }
 
 
 def corpus_folder(n: int, n_increment: int, seed: int) -> Path:

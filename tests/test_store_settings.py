@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.config import Config, StoreConfig, config_hash, load_config
 from pipeline.errors import ConfigError
-from pipeline.store import open_store, use_settings
+from pipeline.store import Store, open_store, use_settings
 
 
 def _settings(store) -> tuple[str, int]:
@@ -76,13 +76,13 @@ def test_ingest_holds_duckdb_to_its_cap_while_it_writes(tmp_path, monkeypatch):
     from pipeline.ingest import run as ingest_run
 
     limits = []
-    real = ingest_run._stream_source
+    real = Store.write_conversations
 
-    def spy(store, *args, **kwargs):
+    def spy(store, **kwargs):
         limits.append(_settings(store)[0])
-        return real(store, *args, **kwargs)
+        return real(store, **kwargs)
 
-    monkeypatch.setattr(ingest_run, "_stream_source", spy)
+    monkeypatch.setattr(Store, "write_conversations", spy)
     data = tmp_path / "in.jsonl"
     data.write_text('{"conversation_id": "c1", "turns": [{"speaker": "customer", "text": "hi"}]}\n')
     row = {"source_id": "s", "n_records": 0, "n_loaded": 0, "n_replaced": 0,

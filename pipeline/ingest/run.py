@@ -39,13 +39,6 @@ def load_source(
     (the first :data:`MAX_LOGGED_PROBLEMS` one-line errors) and ``status`` (``partial``
     for a truncated gzip) are updated in place.
     """
-    with store.memory_capped(INGEST_DUCKDB_MEMORY):
-        _stream_source(store, path, row, config=config, fmt=fmt, hash_key=hash_key, run_id=run_id)
-
-
-def _stream_source(
-    store: Store, path: Path, row: dict, *, config: Config, fmt: str, hash_key: bytes, run_id: str
-) -> None:
     batches = read_source(
         path,
         source_id=row["source_id"],
@@ -55,7 +48,10 @@ def _stream_source(
         redact_types=config.redact.types,
         redact_allow=config.redact.allow,
     )
-    with track(f"ingest: {path.name}", unit=" conv", leave=False) as progress:
+    with (
+        store.memory_capped(INGEST_DUCKDB_MEMORY),
+        track(f"ingest: {path.name}", unit=" conv", leave=False) as progress,
+    ):
         for batch in batches:
             counts = store.write_conversations(
                 conversations=batch.conversations,
@@ -85,22 +81,13 @@ def load_small_sources(
     when read one by one. A file that cannot be read is marked ``unreadable`` in its row;
     the others load.
     """
-    with store.memory_capped(INGEST_DUCKDB_MEMORY):
-        _read_small_sources(store, items, config=config, hash_key=hash_key, run_id=run_id)
-
-
-def _read_small_sources(
-    store: Store,
-    items: list[tuple[Path, dict, str]],
-    *,
-    config: Config,
-    hash_key: bytes,
-    run_id: str,
-) -> None:
     group: list[tuple[Path, dict, RawBatch]] = []
     ids: set[str] = set()
     size = 0
-    with track("ingest: files", total=len(items), unit=" file", leave=False) as progress:
+    with (
+        store.memory_capped(INGEST_DUCKDB_MEMORY),
+        track("ingest: files", total=len(items), unit=" file", leave=False) as progress,
+    ):
         for path, row, fmt in items:
             progress.update(1)
             try:
@@ -116,8 +103,8 @@ def _read_small_sources(
             group.append((path, row, raw))
             ids |= found
             size += n
-    if group:
-        _write_group(store, group, config=config, hash_key=hash_key, run_id=run_id)
+        if group:
+            _write_group(store, group, config=config, hash_key=hash_key, run_id=run_id)
 
 
 def _write_group(

@@ -90,7 +90,7 @@ def write_sample(corpus: SampleCorpus, out: Path, *, sops_out: Path | None = Non
     with open(written[0], "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
         for line in lines:
             handle.write(line + b"\n")
-    labels = [_label(c) for c in corpus.conversations]
+    labels = [conversation_label(c) for c in corpus.conversations]
     written.append(_write_lines(truth / "labels.jsonl", labels))
     drift = drift_truth(corpus)
     planted = planted_truth(corpus, faults)
@@ -225,7 +225,8 @@ def planted_truth(corpus: SampleCorpus, faults: list[dict[str, Any]]) -> dict[st
     }
 
 
-def _label(c: Conversation) -> dict[str, Any]:
+def conversation_label(c: Conversation) -> dict[str, Any]:
+    """Return a conversation's truth in the labels format (:mod:`pipeline.evaluate.truth`)."""
     return {
         "conversation_id": c.record["conversation_id"],
         "intent": c.intent,

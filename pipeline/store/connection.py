@@ -61,7 +61,7 @@ def open_store(
             raise StoreError(
                 f"{path}: no database yet; run `cxminer run` or `cxminer ingest` first"
             )
-        settings = settings or _DEFAULTS[0]
+        settings = settings or _defaults
         con = _connect(path, read_only=True, settings=settings)
         try:
             store = Store(con, path, read_only=True, settings=settings)
@@ -76,7 +76,7 @@ def open_store(
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(path, timeout_s=lock_timeout_s, owner=owner):
-        settings = settings or _DEFAULTS[0]
+        settings = settings or _defaults
         con = _connect(path, read_only=False, settings=settings)
         try:
             store = Store(con, path, read_only=False, settings=settings)
@@ -93,10 +93,11 @@ def use_settings(settings: StoreConfig) -> None:
     The command line calls it once with the config's ``store`` section, so the readers
     its commands call (which take only a database path) honour it too.
     """
-    _DEFAULTS[0] = settings
+    global _defaults
+    _defaults = settings
 
 
-_DEFAULTS = [StoreConfig()]  # this process's defaults, set by use_settings
+_defaults = StoreConfig()  # this process's defaults, set by use_settings
 
 
 def _connect(path: Path, *, read_only: bool, settings: StoreConfig) -> duckdb.DuckDBPyConnection:
